@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { crc32, crc32c, isZero, MemoryDevice, SliceDevice, copyDevice, collectExtents, dataRuns, guidToBytes, guidToString, DeviceRangeError } from './index.js';
+import { crc32 as zlibCrc32 } from 'node:zlib';
+
+const enc = new TextEncoder();
+
+describe('checksums', () => {
+  it('match the standard check values', () => {
+    expect(crc32(enc.encode('123456789'))).toBe(0xcbf43926);
+    expect(crc32c(enc.encode('123456789'))).toBe(0xe3069283);
+    expect(crc32(new Uint8Array(0))).toBe(0);
+  });
+  it('agree with zlib on random data of every length and continue across calls', () => {
+    const data = new Uint8Array(4099);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
+    for (const n of [1, 7, 8, 9, 63, 4099]) expect(crc32(data.subarray(0, n))).toBe(zlibCrc32(data.subarray(0, n)));
+    expect(crc32(data.subarray(1000), crc32(data.subarray(0, 1000)))).toBe(zlibCrc32(data));
+  });
+});
+
+describe('isZero', () => {
+  it('finds a single set byte anywhere, at any alignment', () => {
+    const buf = new Uint8Array(200);
+    for (let off = 0; off < 9; off++) {
+      for (let pos = off; pos < 200; pos += 13) {
+        const v = buf.subarray(off);
+        expect(isZero(v)).toBe(true);
+        buf[pos] = 1;
+        expect(isZero(v)).toBe(false);
+        buf[pos] = 0;
+      }
+    }
+  });
+});
+
+describe('devices', () => {
+  it('slices read and write through to their parent and refuse out-of-range access', async () => {
+    const mem = new MemoryDevice(1024);
+    const slice = new SliceDevice(mem, 512, 256);
+    await slice.write(new Uint8Array([1, 2, 3]), 10);
+    expect([...mem.bytes.subarray(522, 525)]).toEqual([1, 2, 3]);
+    await expect(slice.read(new Uint8Array(10), 250)).rejects.toBeInstanceOf(DeviceRangeError);
+    expect(() => new SliceDevice(mem, 1000, 100)).toThrow(DeviceRangeError);
+  });
+
+  it('copyDevice writes only non-zero runs and sets the final size', async () => {
+    const src = new MemoryDevice(1 << 20);
+    src.bytes.fill(7, 100_000, 100_010);
+    src.bytes.fill(9, (1 << 20) - 5);
+    const writes: [number, number][] = [];
+    const sink = new MemoryDevice(0, { growable: true });
+    const origWrite = sink.write.bind(sink);
+    sink.write = async (b, o) => { writes.push([o, b.length]); return origWrite(b, o); };
+    const stats = await copyDevice(src, sink, { chunkSize: 256 << 10, zeroGranularity: 4096 });
+    expect(sink.size).toBe(src.size);
+    expect(Buffer.compare(sink.bytes, src.bytes)).toBe(0);
+    expect(writes).toEqual([[98304, 4096], [(1 << 20) - 4096, 4096]]);
+    expect(stats.dataBytes).toBe(8192);
+  });
+
+  it('dataRuns skips extents that are not data', async () => {
+    const src = new MemoryDevice(8192);
+    src.bytes.fill(1);
+    src.extents = async function* () {
+      yield { offset: 0, length: 4096, kind: 'unallocated' as const };
+      yield { offset: 4096, length: 4096, kind: 'data' as const };
+    };
+    const runs = [];
+    for await (const r of dataRuns(src)) runs.push([r.offset, r.data.length]);
+    expect(runs).toEqual([[4096, 4096]]);
+    expect(await collectExtents(src)).toHaveLength(2);
+  });
+});
+
+describe('GUIDs', () => {
+  it('round-trip in mixed-endian layout', () => {
+    const s = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B';
+    const b = guidToBytes(s);
+    expect([...b.subarray(0, 4)]).toEqual([0x28, 0x73, 0x2a, 0xc1]);
+    expect(guidToString(b)).toBe(s);
+  });
+});

@@ -1,0 +1,84 @@
+import type { BlockDevice, ImageSink } from './device.js';
+
+/** The bytes a driver sees when asked "is this yours?": read once for every driver. */
+export interface ProbeInput {
+  /** The first 64 KiB (less for smaller files). */
+  head: Uint8Array;
+  /** The last 512 bytes (less for smaller files). */
+  tail: Uint8Array;
+  /** File size in bytes. */
+  size: number;
+  /** File name, when known: a hint only, never decisive. */
+  name?: string;
+}
+
+export interface OpenOptions {
+  /** Path or name of the image, for messages and for finding neighbours. */
+  name?: string;
+  /** Open a file named relative to the image (parent disks, .cue sheets). Absent in browsers. */
+  openRelative?: (name: string) => Promise<BlockDevice>;
+  /** Allow writes through the image (default: read-only). */
+  writable?: boolean;
+}
+
+/** One on-disk structure in an inspect() dump. */
+export interface Structure {
+  name: string;
+  /** Byte offset in the container file. */
+  offset: number;
+  size: number;
+  fields: Record<string, unknown>;
+  children?: Structure[];
+}
+
+/** A JSON-able dump of an image's structures. */
+export interface Inspection {
+  format: string;
+  variant: string;
+  virtualSize: number;
+  structures: Structure[];
+  [extra: string]: unknown;
+}
+
+export interface Problem {
+  severity: 'error' | 'warning';
+  message: string;
+  structure?: string;
+  offset?: number;
+}
+
+export interface CheckReport {
+  problems: Problem[];
+  /** What `--repair` fixed, when it was asked. */
+  repaired?: string[];
+}
+
+/** An opened image: itself the BlockDevice of the virtual disk it holds. */
+export interface Image extends BlockDevice {
+  readonly format: string;
+  readonly variant: string;
+  inspect(): Promise<Inspection>;
+  /** Consistency checks beyond what open() already enforces. */
+  check?(opts?: { repair?: boolean }): Promise<CheckReport>;
+}
+
+export interface CreateOptions {
+  /** `-o key=value` options, validated by the driver (unknown keys are a UsageError). */
+  options?: Record<string, string>;
+  onProgress?: (done: number, total: number) => void;
+  name?: string;
+  openRelative?: (name: string) => Promise<BlockDevice>;
+}
+
+/** What a format package implements. */
+export interface FormatDriver {
+  /** Canonical name used by `-f`/`-O`: raw, vhd, vhdx, dmg, iso, bin. */
+  readonly name: string;
+  readonly aliases?: readonly string[];
+  readonly description: string;
+  /** 0 = not mine, 100 = certain. Must not throw. */
+  probe(input: ProbeInput): number;
+  open(file: BlockDevice, opts?: OpenOptions): Promise<Image>;
+  /** Write a new image of this format holding `source`'s bytes, streaming and skipping holes. */
+  create?(source: BlockDevice, sink: ImageSink, opts?: CreateOptions): Promise<void>;
+}

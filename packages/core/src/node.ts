@@ -1,0 +1,143 @@
+/** The Node file backend: the only part of @diskit/core that imports node: modules. */
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { dirname, basename, join, resolve, isAbsolute } from 'node:path';
+import type { BlockDevice, Extent, ImageSink } from './device.js';
+import { checkRange, extentWindow } from './device.js';
+import { DeviceRangeError, UsageError } from './errors.js';
+
+/** A file as a block device. Opened read-only unless asked; the size is fixed at open. */
+export class FileDevice implements BlockDevice, ImageSink {
+  private constructor(
+    readonly handle: FileHandle,
+    private _size: number,
+    readonly readOnly: boolean,
+    readonly path: string,
+  ) {}
+
+  static async open(path: string, opts: { writable?: boolean } = {}): Promise<FileDevice> {
+    const h = await open(path, opts.writable ? 'r+' : 'r');
+    const st = await h.stat();
+    if (st.isDirectory()) {
+      await h.close();
+      throw new UsageError(`${path} is a directory`);
+    }
+    return new FileDevice(h, st.size, !opts.writable, path);
+  }
+
+  /** Create (or truncate) a file for writing. */
+  static async create(path: string): Promise<FileDevice> {
+    const h = await open(path, constants.O_CREAT | constants.O_TRUNC | constants.O_RDWR, 0o644);
+    return new FileDevice(h, 0, false, path);
+  }
+
+  get size(): number {
+    return this._size;
+  }
+
+  async read(into: Uint8Array, offset: number): Promise<void> {
+    checkRange(this, offset, into.length);
+    let done = 0;
+    while (done < into.length) {
+      const { bytesRead } = await this.handle.read(into, done, into.length - done, offset + done);
+      if (bytesRead === 0) throw new DeviceRangeError(`${this.path}: unexpected end of file at ${offset + done}`);
+      done += bytesRead;
+    }
+  }
+
+  async write(from: Uint8Array, offset: number): Promise<void> {
+    if (this.readOnly) throw new DeviceRangeError(`${this.path} is open read-only`);
+    let done = 0;
+    while (done < from.length) {
+      const { bytesWritten } = await this.handle.write(from, done, from.length - done, offset + done);
+      done += bytesWritten;
+    }
+    if (offset + from.length > this._size) this._size = offset + from.length;
+  }
+
+  async truncate(size: number): Promise<void> {
+    if (this.readOnly) throw new DeviceRangeError(`${this.path} is open read-only`);
+    await this.handle.truncate(size);
+    this._size = size;
+  }
+
+  /**
+   * Node has no lseek(SEEK_DATA/SEEK_HOLE) binding, so a file reports itself as data; the copy
+   * pump's whole-word zero detection turns its holes (read back as zeros by the kernel) into holes again.
+   */
+  async *extents(offset?: number, length?: number): AsyncIterable<Extent> {
+    const [start, end] = extentWindow(this._size, offset, length);
+    if (end > start) yield { offset: start, length: end - start, kind: 'data' };
+  }
+
+  async flush(): Promise<void> {
+    if (!this.readOnly) await this.handle.datasync();
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+}
+
+/**
+ * An output written under a temporary name beside `target` and renamed on commit, so a crash or
+ * an error never leaves a partial file under the target's name.
+ */
+export class AtomicOutput implements ImageSink {
+  private constructor(
+    readonly target: string,
+    readonly tempPath: string,
+    readonly file: FileDevice,
+  ) {}
+
+  static async create(target: string, opts: { force?: boolean } = {}): Promise<AtomicOutput> {
+    if (!opts.force) {
+      const exists = await stat(target).then(() => true, () => false);
+      if (exists) throw new UsageError(`${target} exists (use --force to overwrite)`);
+    }
+    const tempPath = join(dirname(target), `.${basename(target)}.diskit-${process.pid}-${Date.now().toString(36)}.tmp`);
+    const file = await FileDevice.create(tempPath);
+    const out = new AtomicOutput(target, tempPath, file);
+    liveTemps.add(tempPath);
+    return out;
+  }
+
+  write(from: Uint8Array, offset: number): Promise<void> {
+    return this.file.write(from, offset);
+  }
+  truncate(size: number): Promise<void> {
+    return this.file.truncate(size);
+  }
+  flush(): Promise<void> {
+    return this.file.flush();
+  }
+
+  async commit(): Promise<void> {
+    await this.file.flush();
+    await this.file.close();
+    await rename(this.tempPath, this.target);
+    liveTemps.delete(this.tempPath);
+  }
+
+  async abort(): Promise<void> {
+    await this.file.close().catch(() => {});
+    await rm(this.tempPath, { force: true });
+    liveTemps.delete(this.tempPath);
+  }
+}
+
+/** Temporary outputs still open: removed by removeTempOutputsSync() on SIGINT. */
+const liveTemps = new Set<string>();
+export function liveTempOutputs(): string[] {
+  return [...liveTemps];
+}
+
+/** Opens files named relative to an image's folder (absolute names are taken as they are). */
+export function relativeOpener(imagePath: string): (name: string) => Promise<BlockDevice> {
+  const dir = dirname(resolve(imagePath));
+  return (name: string) => FileDevice.open(isAbsolute(name) ? name : join(dir, name));
+}
+
+export async function openFile(path: string, opts: { writable?: boolean } = {}): Promise<FileDevice> {
+  return FileDevice.open(path, opts);
+}

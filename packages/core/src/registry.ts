@@ -1,0 +1,62 @@
+import type { BlockDevice } from './device.js';
+import type { FormatDriver, ProbeInput } from './driver.js';
+import type { FilesystemDriver } from './volume.js';
+import { UsageError } from './errors.js';
+
+/** Read the head (64 KiB) and tail (512 bytes) of a file once, for every driver's probe. */
+export async function probeInput(file: BlockDevice, name?: string): Promise<ProbeInput> {
+  const headLen = Math.min(file.size, 64 << 10);
+  const tailLen = Math.min(file.size, 512);
+  const head = new Uint8Array(headLen);
+  const tail = new Uint8Array(tailLen);
+  await file.read(head, 0);
+  await file.read(tail, file.size - tailLen);
+  return { head, tail, size: file.size, name };
+}
+
+/** The formats and filesystems a program knows: the CLI fills one with every package. */
+export class Registry {
+  readonly formats: FormatDriver[] = [];
+  readonly filesystems: FilesystemDriver[] = [];
+
+  addFormat(...d: FormatDriver[]): this {
+    this.formats.push(...d);
+    return this;
+  }
+  addFilesystem(...d: FilesystemDriver[]): this {
+    this.filesystems.push(...d);
+    return this;
+  }
+
+  format(name: string): FormatDriver {
+    const n = name.toLowerCase();
+    const d = this.formats.find((f) => f.name === n || f.aliases?.includes(n));
+    if (!d) throw new UsageError(`unknown format '${name}' (known: ${this.formats.map((f) => f.name).join(', ')})`);
+    return d;
+  }
+
+  /** The driver with the highest probe score; `fallback` (raw) when none claims the file. */
+  async detect(file: BlockDevice, name?: string, fallback = 'raw'): Promise<{ driver: FormatDriver; score: number }> {
+    const input = await probeInput(file, name);
+    let best: { driver: FormatDriver; score: number } | undefined;
+    for (const driver of this.formats) {
+      let score = 0;
+      try {
+        score = driver.probe(input);
+      } catch {
+        score = 0;
+      }
+      if (score > 0 && (!best || score > best.score)) best = { driver, score };
+    }
+    return best ?? { driver: this.format(fallback), score: 0 };
+  }
+
+  async detectFilesystem(dev: BlockDevice): Promise<FilesystemDriver | undefined> {
+    let best: { d: FilesystemDriver; s: number } | undefined;
+    for (const d of this.filesystems) {
+      const s = await d.probe(dev).catch(() => 0);
+      if (s > 0 && (!best || s > best.s)) best = { d, s };
+    }
+    return best?.d;
+  }
+}

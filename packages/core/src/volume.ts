@@ -1,0 +1,63 @@
+import type { BlockDevice } from './device.js';
+
+export type EntryType = 'file' | 'directory' | 'symlink' | 'other';
+
+/** One entry of a filesystem, as `diskit ls --json` prints it. */
+export interface FileEntry {
+  /** Absolute, `/`-separated path. */
+  path: string;
+  name: string;
+  type: EntryType;
+  size: number;
+  /** POSIX mode bits including the file type (from Rock Ridge), when known. */
+  mode?: number;
+  mtime?: Date;
+  /** Symlink target. */
+  target?: string;
+  uid?: number;
+  gid?: number;
+}
+
+/** A mounted filesystem, read on demand from its device. */
+export interface Volume {
+  readonly type: string;
+  stat(path: string): Promise<FileEntry>;
+  readdir(path: string): Promise<FileEntry[]>;
+  /** A file's contents as a read-only device (its extents mark sparse parts). */
+  openFile(path: string): Promise<BlockDevice>;
+  /** Volume-level facts for `diskit info`. */
+  info(): Promise<Record<string, unknown>>;
+}
+
+export interface FilesystemDriver {
+  readonly name: string;
+  /** 0 = not mine, 100 = certain. Must not throw. */
+  probe(dev: BlockDevice): Promise<number>;
+  mount(dev: BlockDevice, opts?: Record<string, string>): Promise<Volume>;
+}
+
+/** Normalise a user path to absolute `/a/b` form; refuses nothing, resolves `.` and `..` lexically. */
+export function normalizePath(p: string): string {
+  const out: string[] = [];
+  for (const part of p.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') out.pop();
+    else out.push(part);
+  }
+  return '/' + out.join('/');
+}
+
+/** Walk a volume depth-first, directories before their contents. */
+export async function* walk(vol: Volume, root = '/'): AsyncIterable<FileEntry> {
+  const stack = [normalizePath(root)];
+  while (stack.length) {
+    const dir = stack.pop()!;
+    const entries = await vol.readdir(dir);
+    const subdirs: string[] = [];
+    for (const e of entries) {
+      yield e;
+      if (e.type === 'directory') subdirs.push(e.path);
+    }
+    for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
+  }
+}

@@ -1,0 +1,46 @@
+/** Whole-word zero checks: the hot loop of every converter. */
+
+/** True when every byte of `buf` is zero. */
+export function isZero(buf: Uint8Array): boolean {
+  let i = 0;
+  const n = buf.length;
+  // Head bytes until 8-byte alignment, then 32-bit words (fast in V8), then the tail.
+  const mis = (8 - (buf.byteOffset & 7)) & 7;
+  const head = Math.min(mis, n);
+  for (; i < head; i++) if (buf[i] !== 0) return false;
+  const words = (n - i) >>> 2;
+  if (words > 0) {
+    const w = new Uint32Array(buf.buffer, buf.byteOffset + i, words);
+    let j = 0;
+    const w8 = words & ~7;
+    for (; j < w8; j += 8) {
+      if ((w[j]! | w[j + 1]! | w[j + 2]! | w[j + 3]! | w[j + 4]! | w[j + 5]! | w[j + 6]! | w[j + 7]!) !== 0) return false;
+    }
+    for (; j < words; j++) if (w[j] !== 0) return false;
+    i += words << 2;
+  }
+  for (; i < n; i++) if (buf[i] !== 0) return false;
+  return true;
+}
+
+/**
+ * Split `buf` (which sits at device offset `base`) into runs of data and zeros at `granularity`
+ * bytes (a power of two), calling `onData` for each maximal non-zero run.
+ */
+export function forEachDataRun(
+  buf: Uint8Array,
+  granularity: number,
+  onData: (start: number, end: number) => void,
+): void {
+  let runStart = -1;
+  for (let pos = 0; pos < buf.length; pos += granularity) {
+    const end = Math.min(pos + granularity, buf.length);
+    const zero = isZero(buf.subarray(pos, end));
+    if (!zero && runStart < 0) runStart = pos;
+    else if (zero && runStart >= 0) {
+      onData(runStart, pos);
+      runStart = -1;
+    }
+  }
+  if (runStart >= 0) onData(runStart, buf.length);
+}
