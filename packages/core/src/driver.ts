@@ -58,6 +58,8 @@ export interface Image extends BlockDevice {
   readonly format: string;
   readonly variant: string;
   inspect(): Promise<Inspection>;
+  /** Extra facts for `diskit info` (compression, chunk counts, parent, …): JSON-able. */
+  info?(): Promise<Record<string, unknown>>;
   /** Consistency checks beyond what open() already enforces. */
   check?(opts?: { repair?: boolean }): Promise<CheckReport>;
 }

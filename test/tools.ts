@@ -1,0 +1,34 @@
+/**
+ * Tests that need a real tool (qemu-img, 7z, xorriso…) use these. A missing tool skips the tests
+ * with its name in the title, except under CI=true, where it fails them.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { describe, it } from 'vitest';
+
+const cache = new Map<string, boolean>();
+export function hasTool(name: string): boolean {
+  let ok = cache.get(name);
+  if (ok === undefined) {
+    ok = spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
+    cache.set(name, ok);
+  }
+  return ok;
+}
+
+/** `describe` that needs every tool in `tools`. */
+export function describeWithTools(tools: string[], title: string, fn: () => void): void {
+  const missing = tools.filter((t) => !hasTool(t));
+  if (missing.length === 0) return describe(title, fn);
+  if (process.env.CI === 'true') {
+    describe(title, () => it(`needs ${missing.join(', ')}`, () => {
+      throw new Error(`required tool(s) missing under CI: ${missing.join(', ')}`);
+    }));
+  } else {
+    describe.skip(`${title} (skipped: ${missing.join(', ')} not installed)`, fn);
+  }
+}
+
+/** Run a command, returning stdout as a string; throws with stderr on failure. */
+export function run(cmd: string, args: string[], opts: { cwd?: string; input?: string | Uint8Array } = {}): string {
+  return execFileSync(cmd, args, { cwd: opts.cwd, input: opts.input, maxBuffer: 1 << 30, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+}
