@@ -8,3 +8,4 @@ export * from './copy.js';
 export * from './zero.js';
 export * from './checksum.js';
 export * from './struct.js';
+export * from './binary-parser.js';

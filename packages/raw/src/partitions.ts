@@ -1,0 +1,72 @@
+import { SliceDevice, ascii, type BlockDevice, type Partition, type Problem, type Structure, UsageError } from '@diskit/core';
+import { GPT_PROTECTIVE, hasMbrSignature, readMbr } from './mbr.js';
+import { readGpt } from './gpt.js';
+
+export interface PartitionTable {
+  scheme: 'gpt' | 'mbr' | 'none';
+  partitions: Partition[];
+  sectorSize: number;
+  /** An isohybrid image: an ISO9660 volume that also carries an MBR/GPT so it boots from USB. */
+  hybridIso: boolean;
+  problems: Problem[];
+  structures: Structure[];
+}
+
+/** True when the device holds an ISO9660 primary volume descriptor at its usual place. */
+async function hasIso9660(dev: BlockDevice): Promise<boolean> {
+  if (dev.size < 0x8006) return false;
+  const b = new Uint8Array(5);
+  await dev.read(b, 0x8001);
+  return ascii(b) === 'CD001';
+}
+
+/**
+ * Find the partition table of a device: GPT (512- or 4096-byte sectors) when the MBR is
+ * protective or an "EFI PART" header is present, else MBR with extended/logical partitions.
+ */
+export async function readPartitionTable(dev: BlockDevice): Promise<PartitionTable> {
+  const none: PartitionTable = { scheme: 'none', partitions: [], sectorSize: 512, hybridIso: false, problems: [], structures: [] };
+  if (dev.size < 512) return none;
+  const hybridIso = await hasIso9660(dev);
+  const sector = new Uint8Array(512);
+  await dev.read(sector, 0);
+  const mbrValid = hasMbrSignature(sector);
+
+  for (const sectorSize of [512, 4096]) {
+    if (dev.size < sectorSize * 3) continue;
+    const sig = new Uint8Array(8);
+    await dev.read(sig, sectorSize);
+    if (ascii(sig) !== 'EFI PART') continue;
+    const gpt = await readGpt(dev, sectorSize);
+    if (gpt) {
+      const structures = [...gpt.structures];
+      const problems = [...gpt.problems];
+      if (mbrValid) {
+        const m = await readMbr(dev);
+        structures.unshift(...m.structures);
+        if (!m.mbr.entries.some((e) => e.type === GPT_PROTECTIVE) && !hybridIso) {
+          problems.push({ severity: 'warning', structure: 'MBR', offset: 446, message: 'GPT disk without a protective MBR entry (hybrid MBR)' });
+        }
+      }
+      return { scheme: 'gpt', partitions: gpt.partitions, sectorSize, hybridIso, problems, structures };
+    }
+  }
+  if (!mbrValid) return { ...none, hybridIso };
+  const m = await readMbr(dev);
+  if (m.mbr.entries.some((e) => e.type === GPT_PROTECTIVE)) {
+    return { ...none, scheme: 'mbr', hybridIso, partitions: m.partitions, structures: m.structures, problems: [{ severity: 'error', structure: 'GPT', offset: 512, message: 'protective MBR but no readable GPT header' }] };
+  }
+  // A FAT/NTFS boot sector also ends in 55 AA: entries that are all empty mean no table.
+  if (m.partitions.length === 0) return { ...none, hybridIso };
+  return { scheme: 'mbr', partitions: m.partitions, sectorSize: 512, hybridIso, problems: [], structures: m.structures };
+}
+
+/** A partition as a device of its own (1-based index, as `--partition N`). */
+export async function openPartition(dev: BlockDevice, index: number): Promise<SliceDevice> {
+  const table = await readPartitionTable(dev);
+  const p = table.partitions.find((x) => x.index === index && x.kind !== 'extended');
+  if (!p) {
+    throw new UsageError(`no partition ${index} (have: ${table.partitions.filter((x) => x.kind !== 'extended').map((x) => x.index).join(', ') || 'none'})`);
+  }
+  return new SliceDevice(dev, p.start, Math.min(p.size, dev.size - p.start));
+}
