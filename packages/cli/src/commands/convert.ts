@@ -1,0 +1,55 @@
+import { resolve } from 'node:path';
+import { UsageError } from '@diskit/core';
+import { AtomicOutput } from '@diskit/core/node';
+import { defaultRegistry } from '../registry.js';
+import { openImage } from '../open.js';
+import { parse } from '../main.js';
+import { progressBar } from '../format.js';
+
+/** `-o a=1,b=2` (repeatable) → {a: '1', b: '2'}. */
+export function parseOptions(list: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list ?? []) {
+    for (const kv of item.split(',')) {
+      if (!kv) continue;
+      const eq = kv.indexOf('=');
+      if (eq <= 0) throw new UsageError(`bad -o option '${kv}' (expected key=value)`);
+      out[kv.slice(0, eq)] = kv.slice(eq + 1);
+    }
+  }
+  return out;
+}
+
+export async function convert(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    'output-format': { type: 'string', short: 'O' },
+    options: { type: 'string', short: 'o', multiple: true },
+    progress: { type: 'boolean', short: 'p' },
+    force: { type: 'boolean' },
+  });
+  if (positionals.length !== 2) throw new UsageError('usage: diskit convert [-f FMT] -O FMT [-o k=v,...] [-p] <in> <out>');
+  const [input, output] = positionals as [string, string];
+  const reg = defaultRegistry();
+  const target = reg.format(values['output-format'] ?? 'raw');
+  if (!target.create) throw new UsageError(`diskit cannot write ${target.name} images`);
+  if (resolve(input) === resolve(output)) throw new UsageError('output would overwrite the input');
+  const options = parseOptions(values.options);
+
+  const src = await openImage(reg, input, { format: values.format });
+  let out: AtomicOutput | undefined;
+  try {
+    out = await AtomicOutput.create(output, { force: values.force });
+    const showProgress = values.progress || process.stdout.isTTY;
+    await target.create(src.image, out, {
+      options,
+      name: output,
+      onProgress: showProgress ? progressBar(`${src.image.format} → ${target.name}`) : undefined,
+    });
+    await out.commit();
+    out = undefined;
+    return 0;
+  } finally {
+    await out?.abort();
+    await src.close();
+  }
+}

@@ -1,0 +1,167 @@
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, symlink, utimes, lutimes, chmod } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
+import { UsageError, CorruptImageError, dataRuns, normalizePath, walk, type FileEntry, type Volume } from '@diskit/core';
+import { defaultRegistry } from '../registry.js';
+import { openImage, openVolume } from '../open.js';
+import { parse } from '../main.js';
+import { modeString, toJson } from '../format.js';
+
+const volumeOptions = {
+  partition: { type: 'string' },
+  names: { type: 'string' },
+} as const;
+
+async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string }, fn: (v: Volume) => Promise<T>): Promise<T> {
+  const reg = defaultRegistry();
+  const o = await openImage(reg, path, { format: values.format });
+  try {
+    let partition: number | undefined;
+    if (values.partition !== undefined) {
+      partition = Number(values.partition);
+      if (!Number.isInteger(partition) || partition < 1) throw new UsageError(`--partition wants a number ≥ 1, got '${values.partition}'`);
+    }
+    if (values.names && !['iso', 'joliet', 'rockridge'].includes(values.names)) throw new UsageError(`--names must be iso, joliet or rockridge`);
+    const vol = await openVolume(reg, o.image, { partition, mount: values.names ? { names: values.names } : undefined });
+    return await fn(vol);
+  } finally {
+    await o.close();
+  }
+}
+
+function jsonEntry(e: FileEntry) {
+  return { path: e.path, type: e.type, size: e.size, mode: e.mode, mtime: e.mtime?.toISOString(), target: e.target };
+}
+
+function longLine(e: FileEntry, name: string): string {
+  const mtime = e.mtime ? e.mtime.toISOString().replace('T', ' ').slice(0, 19) : '-'.padEnd(19);
+  return `${modeString(e.type, e.mode)} ${String(e.size).padStart(12)} ${mtime} ${name}${e.target !== undefined ? ` -> ${e.target}` : ''}`;
+}
+
+export async function ls(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { ...volumeOptions, recursive: { type: 'boolean', short: 'R' }, long: { type: 'boolean', short: 'l' } });
+  if (positionals.length < 1 || positionals.length > 2) throw new UsageError('usage: diskit ls <img> [path] [-R] [-l] [--json]');
+  const [img, p = '/'] = positionals as [string, string?];
+  return withVolume(img, values, async (vol) => {
+    const start = await vol.stat(normalizePath(p));
+    let entries: FileEntry[];
+    if (start.type !== 'directory') entries = [start];
+    else if (values.recursive) {
+      entries = [];
+      for await (const e of walk(vol, start.path)) entries.push(e);
+    } else entries = await vol.readdir(start.path);
+    if (values.json) {
+      process.stdout.write(toJson(entries.map(jsonEntry)) + '\n');
+      return 0;
+    }
+    const lines = entries.map((e) => {
+      const name = values.recursive ? e.path : e.name;
+      return values.long ? longLine(e, name) : name;
+    });
+    process.stdout.write(lines.join('\n') + (lines.length ? '\n' : ''));
+    return 0;
+  });
+}
+
+export async function tree(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, volumeOptions);
+  if (positionals.length < 1 || positionals.length > 2) throw new UsageError('usage: diskit tree <img> [path]');
+  const [img, p = '/'] = positionals as [string, string?];
+  return withVolume(img, values, async (vol) => {
+    const root = await vol.stat(normalizePath(p));
+    const lines: string[] = [root.path];
+    const visit = async (dir: string, prefix: string): Promise<void> => {
+      const entries = await vol.readdir(dir);
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        const last = i === entries.length - 1;
+        lines.push(`${prefix}${last ? '└── ' : '├── '}${e.name}${e.type === 'directory' ? '/' : ''}${e.target !== undefined ? ` -> ${e.target}` : ''}`);
+        if (e.type === 'directory') await visit(e.path, prefix + (last ? '    ' : '│   '));
+      }
+    };
+    if (root.type === 'directory') await visit(root.path, '');
+    process.stdout.write(lines.join('\n') + '\n');
+    return 0;
+  });
+}
+
+/** A name from an image is safe as one path component: not empty, no separator, NUL, '.' or '..'. */
+export function safeComponent(name: string): boolean {
+  return name.length > 0 && name !== '.' && name !== '..' && !/[/\\\0]/.test(name);
+}
+
+/**
+ * Extract a file or directory tree under `dest`. Every name is checked as a single component,
+ * every target path must stay inside `dest`, files are created exclusively and without following
+ * symlinks, and symlinks are created as links (never followed by later writes).
+ */
+export async function extract(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { ...volumeOptions, force: { type: 'boolean' } });
+  if (positionals.length !== 3) throw new UsageError('usage: diskit extract <img> <path> <dest>');
+  const [img, src, destArg] = positionals as [string, string, string];
+  const dest = resolve(destArg);
+  return withVolume(img, values, async (vol) => {
+    const root = await vol.stat(normalizePath(src));
+    await mkdir(dest, { recursive: true });
+    const inside = (p: string) => p === dest || p.startsWith(dest + sep);
+    const dirTimes: [string, Date][] = [];
+    let skipped = 0;
+
+    const place = async (e: FileEntry, target: string): Promise<void> => {
+      if (!inside(target)) throw new CorruptImageError('file name', 0, 'a path inside the destination', e.path);
+      if (e.type === 'directory') {
+        const st = await lstat(target).catch(() => null);
+        if (st && !st.isDirectory()) throw new CorruptImageError('directory', 0, 'a directory', `${target} exists and is not a directory`);
+        if (!st) await mkdir(target);
+        for (const child of await vol.readdir(e.path)) {
+          if (!safeComponent(child.name)) {
+            process.stderr.write(`diskit: skipping unsafe name ${JSON.stringify(child.name)} in ${e.path}\n`);
+            skipped++;
+            continue;
+          }
+          await place(child, join(target, child.name));
+        }
+        if (e.mode !== undefined) await chmod(target, e.mode & 0o777);
+        if (e.mtime) dirTimes.push([target, e.mtime]);
+      } else if (e.type === 'symlink') {
+        await symlink(e.target ?? '', target);
+        if (e.mtime) await lutimes(target, e.mtime, e.mtime).catch(() => {});
+      } else if (e.type === 'file') {
+        await writeFile(vol, e, target, values.force === true);
+      } else {
+        skipped++;
+      }
+    };
+
+    const rootTarget = root.type === 'directory' ? dest : join(dest, root.name || 'file');
+    await place(root, rootTarget);
+    // Directory times last: writing their contents changed them.
+    for (const [d, t] of dirTimes.reverse()) await utimes(d, t, t);
+    return skipped > 0 ? 1 : 0;
+  });
+}
+
+async function writeFile(vol: Volume, e: FileEntry, target: string, force: boolean): Promise<void> {
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | (force ? constants.O_TRUNC : constants.O_EXCL);
+  if (force) {
+    const st = await lstat(target).catch(() => null);
+    if (st?.isSymbolicLink()) throw new CorruptImageError('file', 0, 'a regular file target', `${target} is a symlink`);
+  }
+  const fh = await open(target, flags, 0o644);
+  try {
+    const dev = await vol.openFile(e.path);
+    try {
+      for await (const run of dataRuns(dev)) {
+        let done = 0;
+        while (done < run.data.length) done += (await fh.write(run.data, done, run.data.length - done, run.offset + done)).bytesWritten;
+      }
+      await fh.truncate(dev.size);
+    } finally {
+      await dev.close();
+    }
+    if (e.mode !== undefined) await fh.chmod(e.mode & 0o777);
+    if (e.mtime) await fh.utimes(e.mtime, e.mtime);
+  } finally {
+    await fh.close();
+  }
+}

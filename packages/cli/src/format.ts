@@ -1,0 +1,70 @@
+/** Human-readable output helpers. */
+
+export function humanSize(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]} (${n} bytes)`;
+}
+
+/** `ls -l` style mode string. */
+export function modeString(type: string, mode?: number): string {
+  const t = type === 'directory' ? 'd' : type === 'symlink' ? 'l' : type === 'file' ? '-' : '?';
+  if (mode === undefined) return t + (type === 'directory' ? 'r-xr-xr-x' : 'r--r--r--');
+  let s = t;
+  for (const shift of [6, 3, 0]) {
+    const b = (mode >> shift) & 7;
+    s += (b & 4 ? 'r' : '-') + (b & 2 ? 'w' : '-') + (b & 1 ? 'x' : '-');
+  }
+  return s;
+}
+
+/** A progress bar on stderr, redrawn at most ten times a second. */
+export function progressBar(label: string): (done: number, total: number) => void {
+  let last = 0;
+  return (done, total) => {
+    const now = Date.now();
+    if (now - last < 100 && done < total) return;
+    last = now;
+    const pct = total > 0 ? Math.min(100, (done / total) * 100) : 100;
+    const width = 30;
+    const fill = Math.round((pct / 100) * width);
+    process.stderr.write(`\r${label} [${'#'.repeat(fill)}${' '.repeat(width - fill)}] ${pct.toFixed(1).padStart(5)}%`);
+    if (done >= total) process.stderr.write('\n');
+  };
+}
+
+/** Print an inspect() structure tree. */
+export function printStructures(structures: { name: string; offset: number; size: number; fields: Record<string, unknown>; children?: unknown[] }[], indent = ''): string {
+  let out = '';
+  for (const s of structures) {
+    out += `${indent}${s.name} @ ${s.offset} (${s.size} bytes)\n`;
+    for (const [k, v] of Object.entries(s.fields)) out += `${indent}  ${k}: ${fieldText(v)}\n`;
+    if (s.children?.length) out += printStructures(s.children as typeof structures, indent + '    ');
+  }
+  return out;
+}
+
+function fieldText(v: unknown): string {
+  if (v instanceof Uint8Array) return Array.from(v.subarray(0, 32), (b) => b.toString(16).padStart(2, '0')).join(' ') + (v.length > 32 ? ' …' : '');
+  if (typeof v === 'object' && v !== null) return JSON.stringify(v, jsonReplacer);
+  return String(v);
+}
+
+/** JSON.stringify replacer: bigint as number when safe, bytes as hex, Dates as ISO strings. */
+export function jsonReplacer(_k: string, v: unknown): unknown {
+  if (typeof v === 'bigint') return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
+  if (v instanceof Uint8Array) return Array.from(v.subarray(0, 64), (b) => b.toString(16).padStart(2, '0')).join('');
+  if (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) {
+    return ((v as { data: number[] }).data).slice(0, 64).map((b) => b.toString(16).padStart(2, '0')).join('');
+  }
+  return v;
+}
+
+export function toJson(v: unknown): string {
+  return JSON.stringify(v, jsonReplacer, 2);
+}

@@ -1,0 +1,3 @@
+export { main, USAGE } from './main.js';
+export { defaultRegistry } from './registry.js';
+export { openImage, openVolume } from './open.js';

@@ -1,0 +1,88 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { isDiskitError, UsageError } from '@diskit/core';
+import { liveTempOutputs } from '@diskit/core/node';
+import { rmSync } from 'node:fs';
+import { commands } from './commands/index.js';
+
+export const USAGE = `diskit — read, write, convert and inspect disk images (raw, VHD, VHDX, DMG, ISO9660, BIN)
+
+Usage:
+  diskit info <img> [-f FMT] [--json]            format, sizes, partitions, filesystem
+  diskit map <img> [-f FMT] [--json]             data/zero/unallocated extents (like qemu-img map)
+  diskit dump <img> [-f FMT] [--json]            every header and table with its offset
+  diskit check <img> [-f FMT] [--repair] [--json]
+  diskit convert [-f FMT] -O FMT [-o k=v,...] [-p] [--force] <in> <out>
+  diskit ls <img> [path] [-R] [-l] [--json] [--partition N] [--names iso|joliet|rockridge]
+  diskit tree <img> [path] [--partition N]
+  diskit extract <img> <path> <dest> [--partition N] [--force]
+  diskit create iso <dir> <out.iso> [options]    (diskit create iso --help)
+  diskit create vhd --parent <base.vhd> <child.vhd>
+
+Exit codes: 0 ok, 1 image problem (corrupt, unsupported, check failed), 2 usage error.
+Add --debug for stack traces.`;
+
+export const commonOptions = {
+  json: { type: 'boolean' },
+  format: { type: 'string', short: 'f' },
+  debug: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} satisfies ParseArgsConfig['options'];
+
+/** parseArgs with diskit's conventions: unknown flags are usage errors. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- values are checked by parseArgs' option types
+export function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>): { values: Record<string, any>; positionals: string[] } {
+  try {
+    return parseArgs({ args, options: { ...commonOptions, ...options }, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const debug = argv.includes('--debug');
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return name ? 0 : 2;
+  }
+  if (name === '--version' || name === '-V') {
+    process.stdout.write('diskit 0.1.0\n');
+    return 0;
+  }
+  const cmd = commands[name];
+  if (!cmd) {
+    process.stderr.write(`diskit: unknown command '${name}'\n${USAGE}\n`);
+    return 2;
+  }
+  // Ctrl-C during a conversion: remove temporary outputs, never leave a partial file.
+  const onSigint = () => {
+    for (const t of liveTempOutputs()) rmSync(t, { force: true });
+    process.stderr.write('\ndiskit: interrupted\n');
+    process.exit(130);
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    return await cmd(rest);
+  } catch (e) {
+    return reportError(e, debug);
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+function reportError(e: unknown, debug: boolean): number {
+  const err = e as NodeJS.ErrnoException;
+  if (e instanceof UsageError) {
+    process.stderr.write(`diskit: ${err.message}\n`);
+    return 2;
+  }
+  if (isDiskitError(e)) {
+    process.stderr.write(`diskit: ${err.name}: ${err.message}\n`);
+  } else if (err && typeof err.code === 'string' && err.syscall) {
+    process.stderr.write(`diskit: ${err.message}\n`);
+  } else {
+    process.stderr.write(`diskit: internal error: ${err?.message ?? String(e)}\n`);
+  }
+  if (debug && err?.stack) process.stderr.write(err.stack + '\n');
+  return 1;
+}

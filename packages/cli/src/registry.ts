@@ -1,0 +1,15 @@
+import { Registry } from '@diskit/core';
+import * as raw from '@diskit/raw';
+import * as vhd from '@diskit/vhd';
+import * as dmg from '@diskit/dmg';
+import * as iso9660 from '@diskit/iso9660';
+
+/** Every format and filesystem the diskit command knows: each package lists its own drivers. */
+export function defaultRegistry(): Registry {
+  const r = new Registry();
+  for (const pkg of [raw, vhd, dmg, iso9660]) {
+    r.addFormat(...pkg.formats);
+    r.addFilesystem(...pkg.filesystems);
+  }
+  return r;
+}
