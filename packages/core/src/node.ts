@@ -1,6 +1,7 @@
 /** The Node file backend: the only part of @diskit/core that imports node: modules. */
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, basename, join, resolve, isAbsolute } from 'node:path';
 import type { BlockDevice, Extent, ImageSink } from './device.js';
 import { checkRange, extentWindow } from './device.js';
@@ -62,12 +63,36 @@ export class FileDevice implements BlockDevice, ImageSink {
   }
 
   /**
-   * Node has no lseek(SEEK_DATA/SEEK_HOLE) binding, so a file reports itself as data; the copy
-   * pump's whole-word zero detection turns its holes (read back as zeros by the kernel) into holes again.
+   * A sparse file's holes are `zero` extents, found with lseek(SEEK_DATA/SEEK_HOLE) through the
+   * optional native helper. Without it the file reports itself as data, and the copy pump's
+   * whole-word zero detection turns the holes (read back as zeros) into holes again.
    */
   async *extents(offset?: number, length?: number): AsyncIterable<Extent> {
     const [start, end] = extentWindow(this._size, offset, length);
-    if (end > start) yield { offset: start, length: end - start, kind: 'data' };
+    if (end <= start) return;
+    const seek = nativeLseek();
+    if (!seek) {
+      yield { offset: start, length: end - start, kind: 'data' };
+      return;
+    }
+    const fd = this.handle.fd;
+    for (let pos = start; pos < end; ) {
+      const data = seek(fd, pos, SEEK_DATA);
+      if (data === -ENXIO || (data >= 0 && data >= end)) {
+        yield { offset: pos, length: end - pos, kind: 'zero' };
+        return;
+      }
+      if (data < 0) {
+        // The filesystem cannot say: the rest is data.
+        yield { offset: pos, length: end - pos, kind: 'data' };
+        return;
+      }
+      if (data > pos) yield { offset: pos, length: data - pos, kind: 'zero' };
+      let hole = seek(fd, data, SEEK_HOLE);
+      if (hole < 0 || hole > end) hole = end;
+      yield { offset: data, length: hole - data, kind: 'data' };
+      pos = hole;
+    }
   }
 
   async flush(): Promise<void> {
@@ -77,6 +102,26 @@ export class FileDevice implements BlockDevice, ImageSink {
   async close(): Promise<void> {
     await this.handle.close();
   }
+}
+
+const SEEK_DATA = 3;
+const SEEK_HOLE = 4;
+const ENXIO = 6;
+type Lseek = (fd: number, offset: number, whence: number) => number;
+let lseekFn: Lseek | null | undefined;
+
+/** The optional native lseek (dist/seek.node), or null when it was not built. */
+function nativeLseek(): Lseek | null {
+  if (lseekFn !== undefined) return lseekFn;
+  lseekFn = null;
+  if (process.env.DISKIT_NO_NATIVE) return lseekFn;
+  try {
+    const require = createRequire(import.meta.url);
+    lseekFn = (require(new URL('./seek.node', import.meta.url).pathname) as { lseek: Lseek }).lseek;
+  } catch {
+    /* not built here: pure-JS path */
+  }
+  return lseekFn;
 }
 
 /**
@@ -108,12 +153,15 @@ export class AtomicOutput implements ImageSink {
   truncate(size: number): Promise<void> {
     return this.file.truncate(size);
   }
-  flush(): Promise<void> {
-    return this.file.flush();
-  }
+  /** Writers call flush() at the end of an image; durability is decided at commit(). */
+  async flush(): Promise<void> {}
 
-  async commit(): Promise<void> {
-    await this.file.flush();
+  /**
+   * Rename into place. Like `qemu-img convert` (cache=unsafe) and cp, no fsync unless asked:
+   * the rename still guarantees no partial file appears under the target name.
+   */
+  async commit(opts: { sync?: boolean } = {}): Promise<void> {
+    if (opts.sync) await this.file.handle.datasync();
     await this.file.close();
     await rename(this.tempPath, this.target);
     liveTemps.delete(this.tempPath);
