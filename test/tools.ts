@@ -17,7 +17,11 @@ export function hasTool(name: string): boolean {
 
 /** `describe` that needs every tool in `tools`. */
 export function describeWithTools(tools: string[], title: string, fn: () => void): void {
-  const missing = tools.filter((t) => !hasTool(t));
+  describeNeeding(tools.filter((t) => !hasTool(t)), title, fn);
+}
+
+/** `describe` that needs nothing from `missing` (tools, fixture folders): skip or, under CI, fail. */
+export function describeNeeding(missing: string[], title: string, fn: () => void): void {
   if (missing.length === 0) return describe(title, fn);
   if (process.env.CI === 'true') {
     describe(title, () => it(`needs ${missing.join(', ')}`, () => {

@@ -1,0 +1,69 @@
+import {
+  MemoryDevice, SliceDevice, collectExtents, dataRuns, isDiskitError, walk, UnsupportedFeatureError,
+  type BlockDevice, type Registry,
+} from '@diskit/core';
+import type { Target } from './mutate.js';
+import { readPartitionTable } from '@diskit/raw';
+
+/** Bytes of virtual disk and file data read per case: enough to reach every structure of a small seed. */
+const READ_BUDGET = 32 << 20;
+const MAX_ENTRIES = 20_000;
+
+/**
+ * Everything a user can do with an image, on one (possibly hostile) file held in memory: detect,
+ * open, inspect, info, check, map, read every extent and convert to a null sink, read the partition
+ * table, mount the filesystem, walk it and read every file. Returns the error a well-behaved parser
+ * may throw (a DiskitError), or null; anything else propagates as a bug.
+ */
+export async function exercise(reg: Registry, bytes: Uint8Array, name: string): Promise<string | null> {
+  const file = new MemoryDevice(bytes, { readOnly: true });
+  try {
+    const { driver } = await reg.detect(file, name);
+    const image = await driver.open(file, {
+      name,
+      openRelative: async (n: string) => {
+        throw new UnsupportedFeatureError(`fuzz: no neighbour files (${n})`);
+      },
+    });
+    try {
+      await image.inspect();
+      await image.info?.();
+      await image.check?.();
+      await collectExtents(image);
+      let budget = READ_BUDGET;
+      const window = new SliceDevice(image, 0, Math.min(image.size, READ_BUDGET));
+      for await (const run of dataRuns(window, { chunkSize: 1 << 20 })) budget -= run.data.length;
+      await readPartitionTable(image).catch(rethrowBugs);
+      await readFiles(reg, image, budget);
+    } finally {
+      await image.close();
+    }
+    return null;
+  } catch (e) {
+    return rethrowBugs(e);
+  }
+}
+
+async function readFiles(reg: Registry, image: BlockDevice, budget: number): Promise<void> {
+  const fs = await reg.detectFilesystem(image);
+  if (!fs) return;
+  const vol = await fs.mount(image);
+  let n = 0;
+  for await (const e of walk(vol)) {
+    if (++n > MAX_ENTRIES) break;
+    await vol.stat(e.path);
+    if (e.type !== 'file' || budget <= 0) continue;
+    const dev = await vol.openFile(e.path);
+    const slice = new SliceDevice(dev, 0, Math.min(dev.size, budget));
+    for await (const run of dataRuns(slice, { chunkSize: 256 << 10 })) budget -= run.data.length;
+    budget -= 4096;
+    await dev.close();
+  }
+}
+
+function rethrowBugs(e: unknown): string {
+  if (isDiskitError(e)) return `${e.name}: ${e.message}`;
+  throw e;
+}
+
+export type { Target };

@@ -1,0 +1,109 @@
+/**
+ * Fuzz seeds: small real images made by real tools (sfdisk, sgdisk, qemu-img, xorriso,
+ * genisoimage) and Apple's hdiutil (the shared DMGs). Made once into a cache folder.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FuzzSeed } from './run.js';
+
+export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso'] as const;
+export type FuzzFormat = (typeof FORMATS)[number];
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
+export const sharedDmgDir = resolve(repoRoot, '../shared/test-images/dmg');
+export const regressionDir = join(repoRoot, 'test-images/fuzz-regressions');
+
+const has = (t: string) => spawnSync('sh', ['-c', `command -v ${t}`]).status === 0;
+const sh = (cmd: string, args: string[], input?: string) => execFileSync(cmd, args, { input, stdio: ['pipe', 'ignore', 'pipe'] });
+
+/** Tools each format's seeds need (the shared DMG folder stands in for a tool for dmg). */
+export const SEED_TOOLS: Record<FuzzFormat, string[]> = {
+  raw: ['sfdisk', 'sgdisk'],
+  vhd: ['qemu-img'],
+  vhdx: ['qemu-img'],
+  dmg: [],
+  iso: ['xorriso', 'genisoimage'],
+};
+
+export function missingFor(format: FuzzFormat): string[] {
+  const missing = SEED_TOOLS[format].filter((t) => !has(t));
+  if (format === 'dmg' && !existsSync(sharedDmgDir)) missing.push(sharedDmgDir);
+  return missing;
+}
+
+/** A small raw disk with recognisable data scattered through it. */
+function dataDisk(path: string, mib: number): void {
+  const b = new Uint8Array(mib << 20);
+  for (let off = 4096; off < b.length; off += 256 << 10) for (let i = 0; i < 8192 && off + i < b.length; i++) b[off + i] = (off >>> 12) + i * 7;
+  writeFileSync(path, b);
+}
+
+export function makeSeeds(format: FuzzFormat): FuzzSeed[] {
+  const dir = join(tmpdir(), `diskit-fuzz-seeds-v1`, format);
+  mkdirSync(dir, { recursive: true });
+  const files: string[] = [];
+  const make = (name: string, fn: (p: string) => void) => {
+    const p = join(dir, name);
+    if (!existsSync(p)) {
+      // Made under a temporary name so a failed tool never leaves a half-made seed behind.
+      const tmp = `${p}.tmp`;
+      rmSync(tmp, { force: true, recursive: true });
+      fn(tmp);
+      renameSync(tmp, p);
+    }
+    files.push(p);
+  };
+  const base = join(dir, 'base.raw');
+  if (format === 'vhd' || format === 'vhdx') make('base.raw', (p) => dataDisk(p, 3));
+  switch (format) {
+    case 'raw':
+      make('mbr.img', (p) => {
+        sh('truncate', ['-s', '2M', p]);
+        sh('sfdisk', ['-q', p], 'label: dos\n,512K,83\n,,5\n,256K,83\n,256K,7\n');
+      });
+      make('gpt.img', (p) => {
+        sh('truncate', ['-s', '2M', p]);
+        sh('sgdisk', ['-a', '8', '-n1:40:+256K', '-c1:one', '-n2:0:+256K', '-t2:ef00', '-c2:esp', p]);
+      });
+      break;
+    case 'vhd':
+      make('dynamic.vhd', (p) => sh('qemu-img', ['convert', '-f', 'raw', '-O', 'vpc', '-o', 'subformat=dynamic', base, p]));
+      make('fixed.vhd', (p) => sh('qemu-img', ['convert', '-f', 'raw', '-O', 'vpc', '-o', 'subformat=fixed', base, p]));
+      break;
+    case 'vhdx':
+      make('dynamic.vhdx', (p) => sh('qemu-img', ['convert', '-f', 'raw', '-O', 'vhdx', '-o', 'subformat=dynamic,block_size=1M', base, p]));
+      break;
+    case 'dmg':
+      for (const f of readdirSync(sharedDmgDir).filter((f) => f.endsWith('.dmg')).sort()) {
+        const p = join(sharedDmgDir, f);
+        if (readFileSync(p).length <= 256 << 10) files.push(p);
+      }
+      break;
+    case 'iso': {
+      const tree = join(dir, 'tree');
+      if (!existsSync(tree)) {
+        mkdirSync(join(tree, 'a/b/c/d/e/f/g/h/i'), { recursive: true });
+        writeFileSync(join(tree, 'hello.txt'), 'hello, world\n');
+        writeFileSync(join(tree, 'a/b/c/d/e/f/g/h/i/deep file with a rather long name.txt'), 'deep\n'.repeat(100));
+        writeFileSync(join(tree, 'empty'), '');
+        writeFileSync(join(tree, 'ünïcödé.txt'), 'x'.repeat(5000));
+        symlinkSync('hello.txt', join(tree, 'link'));
+      }
+      make('rr-joliet.iso', (p) => sh('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-o', p, tree]));
+      make('plain.iso', (p) => sh('genisoimage', ['-quiet', '-o', p, tree]));
+      make('rr.iso', (p) => sh('genisoimage', ['-quiet', '-R', '-o', p, tree]));
+      break;
+    }
+  }
+  return files.filter((f) => !f.endsWith('base.raw')).map((f) => ({ name: f, bytes: new Uint8Array(readFileSync(f)) }));
+}
+
+/** Committed regression cases: test-images/fuzz-regressions/<format>/*.bin */
+export function regressionCases(format: FuzzFormat): FuzzSeed[] {
+  const d = join(regressionDir, format);
+  if (!existsSync(d)) return [];
+  return readdirSync(d).filter((f) => f.endsWith('.bin')).sort().map((f) => ({ name: join(d, f), bytes: new Uint8Array(readFileSync(join(d, f))) }));
+}
