@@ -99,46 +99,57 @@ export async function extract(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { ...volumeOptions, force: { type: 'boolean' } });
   if (positionals.length !== 3) throw new UsageError('usage: diskit extract <img> <path> <dest>');
   const [img, src, destArg] = positionals as [string, string, string];
-  const dest = resolve(destArg);
   return withVolume(img, values, async (vol) => {
-    const root = await vol.stat(normalizePath(src));
-    await mkdir(dest, { recursive: true });
-    const inside = (p: string) => p === dest || p.startsWith(dest + sep);
-    const dirTimes: [string, Date][] = [];
-    let skipped = 0;
-
-    const place = async (e: FileEntry, target: string): Promise<void> => {
-      if (!inside(target)) throw new CorruptImageError('file name', 0, 'a path inside the destination', e.path);
-      if (e.type === 'directory') {
-        const st = await lstat(target).catch(() => null);
-        if (st && !st.isDirectory()) throw new CorruptImageError('directory', 0, 'a directory', `${target} exists and is not a directory`);
-        if (!st) await mkdir(target);
-        for (const child of await vol.readdir(e.path)) {
-          if (!safeComponent(child.name)) {
-            process.stderr.write(`diskit: skipping unsafe name ${JSON.stringify(child.name)} in ${e.path}\n`);
-            skipped++;
-            continue;
-          }
-          await place(child, join(target, child.name));
-        }
-        if (e.mode !== undefined) await chmod(target, e.mode & 0o777);
-        if (e.mtime) dirTimes.push([target, e.mtime]);
-      } else if (e.type === 'symlink') {
-        await symlink(e.target ?? '', target);
-        if (e.mtime) await lutimes(target, e.mtime, e.mtime).catch(() => {});
-      } else if (e.type === 'file') {
-        await writeFile(vol, e, target, values.force === true);
-      } else {
-        skipped++;
-      }
-    };
-
-    const rootTarget = root.type === 'directory' ? dest : join(dest, root.name || 'file');
-    await place(root, rootTarget);
-    // Directory times last: writing their contents changed them.
-    for (const [d, t] of dirTimes.reverse()) await utimes(d, t, t);
+    const { skipped } = await extractTree(vol, src, destArg, { force: values.force === true });
     return skipped > 0 ? 1 : 0;
   });
+}
+
+/**
+ * Extract `src` (a file or a directory tree) from a volume under `destArg`. Every name is checked
+ * as a single component, every target path must stay inside the destination, files are created
+ * exclusively without following symlinks, symlinks are created as links and never followed by
+ * later writes (a directory whose name is taken by a symlink is an error, not a way out).
+ */
+export async function extractTree(vol: Volume, src: string, destArg: string, opts: { force?: boolean } = {}): Promise<{ skipped: number }> {
+  const dest = resolve(destArg);
+  const root = await vol.stat(normalizePath(src));
+  await mkdir(dest, { recursive: true });
+  const inside = (p: string) => p === dest || p.startsWith(dest + sep);
+  const dirTimes: [string, Date][] = [];
+  let skipped = 0;
+
+  const place = async (e: FileEntry, target: string): Promise<void> => {
+    if (!inside(target)) throw new CorruptImageError('file name', 0, 'a path inside the destination', e.path);
+    if (e.type === 'directory') {
+      const st = await lstat(target).catch(() => null);
+      if (st && !st.isDirectory()) throw new CorruptImageError('directory', 0, 'a directory', `${target} exists and is not a directory`);
+      if (!st) await mkdir(target);
+      for (const child of await vol.readdir(e.path)) {
+        if (!safeComponent(child.name)) {
+          process.stderr.write(`diskit: skipping unsafe name ${JSON.stringify(child.name)} in ${e.path}\n`);
+          skipped++;
+          continue;
+        }
+        await place(child, join(target, child.name));
+      }
+      if (e.mode !== undefined) await chmod(target, e.mode & 0o777);
+      if (e.mtime) dirTimes.push([target, e.mtime]);
+    } else if (e.type === 'symlink') {
+      await symlink(e.target ?? '', target);
+      if (e.mtime) await lutimes(target, e.mtime, e.mtime).catch(() => {});
+    } else if (e.type === 'file') {
+      await writeFile(vol, e, target, opts.force === true);
+    } else {
+      skipped++;
+    }
+  };
+
+  const rootTarget = root.type === 'directory' ? dest : join(dest, safeComponent(root.name) ? root.name : 'file');
+  await place(root, rootTarget);
+  // Directory times last: writing their contents changed them.
+  for (const [d, t] of dirTimes.reverse()) await utimes(d, t, t);
+  return { skipped };
 }
 
 async function writeFile(vol: Volume, e: FileEntry, target: string, force: boolean): Promise<void> {
