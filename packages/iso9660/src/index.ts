@@ -1,5 +1,14 @@
 import type { FormatDriver, FilesystemDriver } from '@diskit/core';
+import { isoFormat, binFormat } from './formats.js';
+import { iso9660Filesystem } from './reader.js';
 
-/** The format drivers this package provides (filled in by the package's issue). */
-export const formats: FormatDriver[] = [];
-export const filesystems: FilesystemDriver[] = [];
+export const formats: FormatDriver[] = [isoFormat, binFormat];
+export const filesystems: FilesystemDriver[] = [iso9660Filesystem];
+
+export { isoFormat, binFormat, iso9660Filesystem };
+export { IsoVolume, readDescriptors, hasCd001, volumeFacts, type NameMode, type DescriptorInfo, type MountOptions } from './reader.js';
+export { readBootCatalog, openBootImage, encodeBootCatalog, type BootCatalog, type BootEntry } from './eltorito.js';
+export { checkPathTables } from './check.js';
+export { cueSheet, encodeMode1, edc, msf, RAW_SECTOR } from './cdsector.js';
+export { setInflate } from './zisofs.js';
+export * from './structs.js';

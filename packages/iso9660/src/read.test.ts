@@ -1,0 +1,102 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { join } from 'node:path';
+import { readFileSync, existsSync, lstatSync } from 'node:fs';
+import { describeWithTools, run } from '../../../test/tools.js';
+import { makeTree, tempDir, xorrisoList, ourList, compareWithXorriso, mountIso, readAll, hostFiles, hostLinks, listTree, LONG_NAME, sevenZipPaths } from './test/helpers.js';
+
+let dir: string;
+let src: string;
+
+beforeAll(() => {
+  dir = tempDir('read');
+  src = join(dir, 'src');
+  makeTree(src);
+});
+
+async function expectContentsMatchExtraction(iso: string, extracted: string, names?: 'joliet' | 'rockridge' | 'iso'): Promise<number> {
+  const { vol, dev } = await mountIso(iso, names);
+  let n = 0;
+  try {
+    for (const [p, want] of hostFiles(extracted)) {
+      const got = await readAll(vol, p);
+      expect(Buffer.from(got).equals(want), p).toBe(true);
+      n++;
+    }
+  } finally {
+    await dev.close();
+  }
+  return n;
+}
+
+describeWithTools(['xorriso'], 'reading ISOs made by xorriso -as mkisofs', () => {
+  it('with -R -J: paths, types, sizes, modes and symlink targets match xorriso -find lsdl; contents match osirrox', async () => {
+    const iso = join(dir, 'xo-rj.iso');
+    run('xorriso', ['-as', 'mkisofs', '-R', '-J', '-joliet-long', '-o', iso, src]);
+    const ours = await ourList(iso);
+    compareWithXorriso(ours, xorrisoList(iso));
+    expect(ours.some((e) => e.path.endsWith('/level11/deep-file.txt'))).toBe(true);
+    expect(ours.find((e) => e.name === LONG_NAME)).toBeTruthy();
+    // the listing equals the source tree
+    expect(ours.map((e) => e.path)).toEqual(listTree(src).map((p) => '/' + p).sort((a, b) => (a < b ? -1 : 1)));
+    const links = hostLinks(src);
+    for (const e of ours.filter((x) => x.type === 'symlink')) expect(e.target).toBe(links.get(e.path));
+    const out = join(dir, 'xo-rj.x');
+    run('osirrox', ['-indev', iso, '-extract', '/', out]);
+    expect(await expectContentsMatchExtraction(iso, out)).toBeGreaterThan(40);
+  });
+
+  it('Joliet names (-J -joliet-long, no RR) match 7z l and 7z x extracts the same bytes', async () => {
+    const iso = join(dir, 'xo-j.iso');
+    run('xorriso', ['-as', 'mkisofs', '-J', '-joliet-long', '-o', iso, src]);
+    // xorriso always writes Rock Ridge too: force the Joliet tree
+    const ours = await ourList(iso, 'joliet');
+    const theirs = sevenZipPaths(iso);
+    expect(ours.map((e) => e.path).sort()).toEqual(theirs);
+    const out = join(dir, 'xo-j.x');
+    run('7z', ['x', '-y', `-o${out}`, iso]);
+    expect(await expectContentsMatchExtraction(iso, out, 'joliet')).toBeGreaterThan(40);
+  });
+
+  it('names=iso lists ISO names without ;1, like isoinfo -f', async () => {
+    const iso = join(dir, 'xo-rj.iso');
+    const ours = await ourList(iso, 'iso');
+    const theirs = run('isoinfo', ['-f', '-i', iso]).split('\n').filter(Boolean).map((l) => l.replace(/;\d+$/, '').replace(/\.$/, '').replace(/\.\//g, '/')).sort();
+    expect(ours.map((e) => e.path).sort()).toEqual(theirs);
+  });
+});
+
+describeWithTools(['genisoimage', 'isoinfo', 'xorriso'], 'reading ISOs made by genisoimage', () => {
+  it('-R -J with relocated deep directories (RE/CL/PL): matches xorriso and isoinfo -R', async () => {
+    const iso = join(dir, 'gen-rj.iso');
+    run('genisoimage', ['-quiet', '-R', '-J', '-joliet-long', '-o', iso, src]);
+    const ours = await ourList(iso);
+    compareWithXorriso(ours, xorrisoList(iso));
+    expect(ours.some((e) => e.path.endsWith('/level11/deep-file.txt'))).toBe(true);
+    expect(ours.some((e) => e.path.includes('rr_moved/'))).toBe(false);
+    const out = join(dir, 'gen-rj.x');
+    run('osirrox', ['-indev', iso, '-extract', '/', out]);
+    expect(await expectContentsMatchExtraction(iso, out)).toBeGreaterThan(40);
+  });
+
+  it('-J only: Joliet names match 7z l', async () => {
+    const iso = join(dir, 'gen-j.iso');
+    run('genisoimage', ['-quiet', '-J', '-o', iso, src]);
+    const ours = await ourList(iso);
+    const theirs = sevenZipPaths(iso);
+    expect(ours.map((e) => e.path).sort()).toEqual(theirs);
+  });
+
+  it('no extensions: ISO names match isoinfo -f; contents match 7z x', async () => {
+    const iso = join(dir, 'gen-plain.iso');
+    run('genisoimage', ['-quiet', '-o', iso, src]);
+    const { vol, dev } = await mountIso(iso);
+    expect(vol.names).toBe('iso');
+    await dev.close();
+    const ours = await ourList(iso);
+    const theirs = run('isoinfo', ['-f', '-i', iso]).split('\n').filter(Boolean).map((l) => l.replace(/;\d+$/, '').replace(/\.$/, '')).sort();
+    expect(ours.map((e) => e.path).sort()).toEqual(theirs);
+    const out = join(dir, 'gen-plain.x');
+    run('7z', ['x', '-y', `-o${out}`, iso]);
+    expect(await expectContentsMatchExtraction(iso, out)).toBeGreaterThan(5);
+  });
+});

@@ -1,0 +1,591 @@
+/** Reading an ISO9660 volume: descriptors, directories, Rock Ridge / Joliet names, files on demand. */
+import {
+  CorruptImageError, TruncatedImageError, UnsupportedFeatureError, UsageError, DeviceRangeError,
+  checkRange, extentWindow, normalizePath,
+  type BlockDevice, type Extent, type FileEntry, type Volume, type EntryType, type FilesystemDriver,
+} from '@diskit/core';
+import {
+  SECTOR, VD_START, VD_BOOT, VD_PRIMARY, VD_SUPPLEMENTARY, VD_PARTITION, VD_TERMINATOR,
+  parseVolumeDescriptor, parseDirRecord, decodeShortDate, decodeLongDate, aString, ucs2String, jolietLevel,
+  FLAG_DIRECTORY, FLAG_ASSOCIATED, FLAG_MULTI_EXTENT, FLAG_HIDDEN,
+  type RawVolumeDescriptor, type RawDirRecord,
+} from './structs.js';
+import { splitSusp, RockRidgeAccumulator, type RockRidge } from './susp.js';
+import { readBootCatalog, type BootCatalog } from './eltorito.js';
+import { ZisofsDevice } from './zisofs.js';
+
+export type NameMode = 'iso' | 'joliet' | 'rockridge';
+
+export interface DescriptorInfo {
+  index: number;
+  offset: number;
+  type: number;
+  kind: 'boot' | 'primary' | 'joliet' | 'supplementary' | 'enhanced' | 'partition' | 'terminator' | 'unknown';
+  version: number;
+  raw?: RawVolumeDescriptor;
+  bootSystemId?: string;
+  bootCatalogLba?: number;
+  jolietLevel?: number;
+}
+
+/** Where a descriptor list ends, how big the volume says it is. */
+export async function readDescriptors(dev: BlockDevice): Promise<DescriptorInfo[]> {
+  const out: DescriptorInfo[] = [];
+  const buf = new Uint8Array(SECTOR);
+  for (let i = 0; i < 256; i++) {
+    const off = (VD_START + i) * SECTOR;
+    if (off + SECTOR > dev.size) throw new TruncatedImageError('volume descriptor', off, SECTOR, dev.size);
+    await dev.read(buf, off);
+    const id = String.fromCharCode(buf[1]!, buf[2]!, buf[3]!, buf[4]!, buf[5]!);
+    if (id !== 'CD001') {
+      if (i === 0) throw new CorruptImageError('volume descriptor', off, "standard identifier 'CD001'", JSON.stringify(id));
+      // No terminator: stop at the first sector that is not a descriptor.
+      break;
+    }
+    const type = buf[0]!;
+    const version = buf[6]!;
+    const d: DescriptorInfo = { index: i, offset: off, type, version, kind: 'unknown' };
+    if (type === VD_TERMINATOR) {
+      d.kind = 'terminator';
+      out.push(d);
+      break;
+    } else if (type === VD_BOOT) {
+      d.kind = 'boot';
+      d.bootSystemId = aString(buf.subarray(7, 39));
+      if (d.bootSystemId === 'EL TORITO SPECIFICATION') d.bootCatalogLba = new DataView(buf.buffer).getUint32(71, true);
+    } else if (type === VD_PRIMARY) {
+      d.kind = 'primary';
+      d.raw = parseVolumeDescriptor(buf.slice());
+    } else if (type === VD_SUPPLEMENTARY) {
+      d.raw = parseVolumeDescriptor(buf.slice());
+      if (version === 2) d.kind = 'enhanced';
+      else {
+        const jl = (d.raw.flags & 1) === 0 ? jolietLevel(d.raw.escapes) : 0;
+        d.kind = jl ? 'joliet' : 'supplementary';
+        if (jl) d.jolietLevel = jl;
+      }
+    } else if (type === VD_PARTITION) {
+      d.kind = 'partition';
+    }
+    out.push(d);
+  }
+  return out;
+}
+
+/** A file's data as (file offset, device offset, length) runs. */
+interface Run {
+  fileOffset: number;
+  devOffset: number;
+  length: number;
+}
+
+interface Node {
+  name: string;
+  type: EntryType;
+  size: number;
+  runs: Run[];
+  /** Directory extent (byte offset, size). */
+  dir?: { offset: number; size: number };
+  mtime?: Date;
+  rr?: RockRidge;
+  hidden?: boolean;
+  recordOffset: number;
+}
+
+export interface IsoVolumeInfo {
+  names: NameMode;
+  rockRidge: boolean;
+  joliet: boolean;
+  jolietLevel?: number;
+  [k: string]: unknown;
+}
+
+export interface MountOptions {
+  names?: NameMode;
+}
+
+const MAX_DIR_BYTES = 256 << 20;
+const MAX_CE_AREAS = 64;
+const MAX_DEPTH = 1024;
+
+function isBadName(n: string): boolean {
+  return n === '' || n === '.' || n === '..' || n.includes('/') || n.includes('\0');
+}
+
+export class IsoVolume implements Volume {
+  readonly type = 'iso9660';
+  /** Things skipped as unsafe while reading (bad names, loops, …). */
+  readonly problems: { message: string; offset?: number }[] = [];
+  private cache = new Map<number, Node[]>();
+  private cacheBytes = 0;
+  private rootNode!: Node;
+  private rrSkip = 0;
+  private useRR = false;
+  private joliet = false;
+  private blockSize = SECTOR;
+
+  private constructor(
+    readonly dev: BlockDevice,
+    readonly descriptors: DescriptorInfo[],
+    readonly names: NameMode,
+    private readonly vd: RawVolumeDescriptor,
+    readonly rockRidgeExtensions: string[],
+    readonly hasRockRidge: boolean,
+  ) {}
+
+  static async mount(dev: BlockDevice, opts: MountOptions = {}): Promise<IsoVolume> {
+    const descs = await readDescriptors(dev);
+    const pvdInfo = descs.find((d) => d.kind === 'primary');
+    if (!pvdInfo?.raw) throw new CorruptImageError('volume descriptor set', VD_START * SECTOR, 'a primary volume descriptor', 'none');
+    const pvd = pvdInfo.raw;
+    if (pvd.logicalBlockSize !== SECTOR) {
+      throw new UnsupportedFeatureError(`logical block size ${pvd.logicalBlockSize} (only 2048 is supported)`);
+    }
+    const jol = descs.find((d) => d.kind === 'joliet');
+    // Probe Rock Ridge on the primary tree's root '.' record.
+    const probe = new IsoVolume(dev, descs, 'iso', pvd, [], false);
+    probe.rootNode = probe.nodeFromRoot(pvd, pvdInfo.offset + 156);
+    const rrInfo = await probe.probeRockRidge();
+    let names: NameMode;
+    if (opts.names) {
+      names = opts.names;
+      if (names === 'rockridge' && !rrInfo.present) throw new UsageError('names=rockridge: this ISO has no Rock Ridge extensions');
+      if (names === 'joliet' && !jol) throw new UsageError('names=joliet: this ISO has no Joliet descriptor');
+    } else names = rrInfo.present ? 'rockridge' : jol ? 'joliet' : 'iso';
+    const vd = names === 'joliet' ? jol!.raw! : pvd;
+    const vol = new IsoVolume(dev, descs, names, vd, rrInfo.extensions, rrInfo.present);
+    vol.useRR = names === 'rockridge';
+    vol.rrSkip = rrInfo.skip;
+    vol.joliet = names === 'joliet';
+    vol.rootNode = vol.nodeFromRoot(vd, (names === 'joliet' ? jol! : pvdInfo).offset + 156);
+    if (vol.useRR) {
+      // Root attributes come from its own '.' record.
+      const self = await vol.readDotRecord(vol.rootNode.dir!.offset);
+      if (self) vol.rootNode.rr = self;
+    }
+    return vol;
+  }
+
+  private nodeFromRoot(vd: RawVolumeDescriptor, recOffset: number): Node {
+    const r = parseDirRecord(vd.rootRecord);
+    if (r.length < 34 || !(r.flags & FLAG_DIRECTORY)) {
+      throw new CorruptImageError('root directory record', recOffset, 'a directory record of 34 bytes', `length ${r.length}, flags ${r.flags}`);
+    }
+    const offset = (r.extent + r.extAttrLength) * SECTOR;
+    this.checkExtent('root directory', recOffset, offset, r.dataLength);
+    return { name: '', type: 'directory', size: r.dataLength, runs: [], dir: { offset, size: r.dataLength }, mtime: decodeShortDate(r.date), recordOffset: recOffset };
+  }
+
+  private checkExtent(what: string, recOffset: number, offset: number, length: number): void {
+    if (offset + length > this.dev.size) {
+      throw new CorruptImageError(what, recOffset, `an extent inside the volume (size ${this.dev.size})`, `bytes [${offset}, ${offset + length})`);
+    }
+  }
+
+  private async probeRockRidge(): Promise<{ present: boolean; skip: number; extensions: string[] }> {
+    const root = this.rootNode.dir!;
+    if (root.size < 34) return { present: false, skip: 0, extensions: [] };
+    const head = new Uint8Array(Math.min(root.size, SECTOR));
+    await this.dev.read(head, root.offset);
+    const len = head[0]!;
+    if (len < 34 || len > head.length) return { present: false, skip: 0, extensions: [] };
+    const nameLen = head[32]!;
+    const suStart = 33 + nameLen + (nameLen % 2 === 0 ? 1 : 0);
+    const acc = new RockRidgeAccumulator();
+    await this.collectSusp(head.subarray(suStart, len), acc, root.offset);
+    const rr = acc.finish();
+    const exts = rr.extensions ?? [];
+    const rrExt = exts.some((e) => /^(RRIP_1991A|IEEE_P1282|IEEE_1282)$/.test(e));
+    return { present: rr.hasSp === true && (rrExt || rr.any === true || exts.length === 0) && (rrExt || rr.any === true), skip: rr.spSkip ?? 0, extensions: exts };
+  }
+
+  /** Feed a system-use area and its CE chain into an accumulator. */
+  private async collectSusp(area: Uint8Array, acc: RockRidgeAccumulator, at: number): Promise<void> {
+    const seen = new Set<string>();
+    let cur = area;
+    for (let n = 0; ; n++) {
+      const { entries, ce, stopped } = splitSusp(cur);
+      acc.add(entries);
+      if (!ce || stopped) return;
+      const key = `${ce.block}:${ce.offset}`;
+      if (seen.has(key) || n >= MAX_CE_AREAS) {
+        this.problems.push({ message: `continuation area chain loops or is too long (CE at block ${ce.block})`, offset: at });
+        return;
+      }
+      seen.add(key);
+      const off = ce.block * SECTOR + ce.offset;
+      if (ce.length > 64 * SECTOR || off + ce.length > this.dev.size || ce.offset >= SECTOR) {
+        this.problems.push({ message: `continuation area outside the volume (block ${ce.block}, offset ${ce.offset}, length ${ce.length})`, offset: at });
+        return;
+      }
+      cur = new Uint8Array(ce.length);
+      await this.dev.read(cur, off);
+    }
+  }
+
+  private async readDotRecord(dirOffset: number): Promise<RockRidge | undefined> {
+    const head = new Uint8Array(SECTOR);
+    if (dirOffset + SECTOR > this.dev.size) return undefined;
+    await this.dev.read(head, dirOffset);
+    const len = head[0]!;
+    if (len < 34) return undefined;
+    const nameLen = head[32]!;
+    const suStart = 33 + nameLen + (nameLen % 2 === 0 ? 1 : 0);
+    const acc = new RockRidgeAccumulator();
+    // The root's '.' carries SP itself; skip bytes apply to every other record.
+    await this.collectSusp(head.subarray(suStart + (dirOffset === this.rootNode.dir!.offset ? 0 : this.rrSkip), len), acc, dirOffset);
+    return acc.finish();
+  }
+
+  /** Parse one directory's records into nodes (cached). */
+  private async loadDir(node: Node): Promise<Node[]> {
+    const dir = node.dir!;
+    const hit = this.cache.get(dir.offset);
+    if (hit) return hit;
+    if (dir.size > MAX_DIR_BYTES) throw new UnsupportedFeatureError(`directory of ${dir.size} bytes at ${dir.offset} is too large`);
+    this.checkExtent('directory', node.recordOffset, dir.offset, dir.size);
+    const data = new Uint8Array(dir.size);
+    await this.dev.read(data, dir.offset);
+    const out: Node[] = [];
+    const byName = new Map<string, Node>();
+    let pendingMulti: Node | undefined;
+    let pos = 0;
+    let index = 0;
+    while (pos < data.length) {
+      const len = data[pos]!;
+      if (len === 0) {
+        // Records never cross a sector: a zero length means padding to the next sector.
+        pos = (Math.floor(pos / SECTOR) + 1) * SECTOR;
+        continue;
+      }
+      const recOff = dir.offset + pos;
+      if (len < 34 && !(len === 33 + 0)) {
+        if (len < 33) throw new CorruptImageError('directory record', recOff, 'a length of at least 33', String(len));
+      }
+      const sectorEnd = (Math.floor(pos / SECTOR) + 1) * SECTOR;
+      if (pos + len > sectorEnd || pos + len > data.length) {
+        throw new CorruptImageError('directory record', recOff, 'a record inside one sector', `${len} bytes crossing offset ${dir.offset + Math.min(sectorEnd, data.length)}`);
+      }
+      const rec = data.subarray(pos, pos + len);
+      const r = parseDirRecord(rec);
+      if (33 + r.nameLength > len) throw new CorruptImageError('directory record', recOff, `an identifier inside the record (${len} bytes)`, `${r.nameLength} bytes`);
+      pos += len;
+      const i = index++;
+      const nameBytes = rec.subarray(33, 33 + r.nameLength);
+      if (i < 2 && r.nameLength === 1 && (nameBytes[0] === 0 || nameBytes[0] === 1)) continue; // '.' and '..'
+      if (r.flags & FLAG_ASSOCIATED) continue;
+      const n = await this.recordToNode(r, rec, nameBytes, recOff);
+      if (!n) continue;
+      // Multi-extent: consecutive records with the same name, all but the last flagged.
+      if (pendingMulti) {
+        const same = pendingMulti.name === n.name;
+        if (same) {
+          const base = pendingMulti.size;
+          for (const run of n.runs) pendingMulti.runs.push({ ...run, fileOffset: run.fileOffset + base });
+          pendingMulti.size += n.size;
+          if (!(r.flags & FLAG_MULTI_EXTENT)) pendingMulti = undefined;
+          continue;
+        }
+        pendingMulti = undefined;
+      }
+      if (n.rr?.relocated) continue; // shown where its CL placeholder stands
+      if (isBadName(n.name)) {
+        this.problems.push({ message: `entry with an unsafe name ${JSON.stringify(n.name)} skipped`, offset: recOff });
+        continue;
+      }
+      if (byName.has(n.name)) {
+        if (!(r.flags & FLAG_MULTI_EXTENT)) this.problems.push({ message: `duplicate name ${JSON.stringify(n.name)} skipped`, offset: recOff });
+        continue;
+      }
+      byName.set(n.name, n);
+      out.push(n);
+      if (r.flags & FLAG_MULTI_EXTENT && n.type !== 'directory') pendingMulti = n;
+    }
+    this.cacheBytes += data.length;
+    if (this.cacheBytes > 64 << 20) {
+      this.cache.clear();
+      this.cacheBytes = data.length;
+    }
+    this.cache.set(dir.offset, out);
+    return out;
+  }
+
+  private async recordToNode(r: RawDirRecord, rec: Uint8Array, nameBytes: Uint8Array, recOff: number): Promise<Node | undefined> {
+    const isDir = (r.flags & FLAG_DIRECTORY) !== 0;
+    let name: string;
+    if (this.joliet) name = ucs2String(nameBytes).replace(/;\d*$/, '');
+    else {
+      name = aString(nameBytes);
+      if (!isDir) name = name.replace(/;\d*$/, '').replace(/\.$/, '');
+    }
+    let rr: RockRidge | undefined;
+    if (this.useRR) {
+      const suStart = 33 + r.nameLength + (r.nameLength % 2 === 0 ? 1 : 0) + this.rrSkip;
+      if (suStart < rec.length) {
+        const acc = new RockRidgeAccumulator();
+        await this.collectSusp(rec.subarray(suStart), acc, recOff);
+        rr = acc.finish();
+        if (rr.name !== undefined) name = rr.name;
+      }
+    }
+    const dataOffset = (r.extent + r.extAttrLength) * SECTOR;
+    const node: Node = { name, type: isDir ? 'directory' : 'file', size: r.dataLength, runs: [], rr, hidden: (r.flags & FLAG_HIDDEN) !== 0, recordOffset: recOff, mtime: decodeShortDate(r.date) };
+    if (rr?.childLink !== undefined) {
+      // A placeholder for a relocated directory: the real one lives at the CL block.
+      const off = rr.childLink * SECTOR;
+      if (off + SECTOR > this.dev.size) {
+        this.problems.push({ message: `CL entry points outside the volume (block ${rr.childLink})`, offset: recOff });
+        return undefined;
+      }
+      const head = new Uint8Array(SECTOR);
+      await this.dev.read(head, off);
+      const dot = parseDirRecord(head);
+      const dotRr = await this.readDotRecord(off);
+      node.type = 'directory';
+      node.size = dot.dataLength;
+      node.dir = { offset: off, size: dot.dataLength };
+      if (dotRr) node.rr = { ...dotRr, name: rr.name };
+      return node;
+    }
+    if (isDir) {
+      node.dir = { offset: dataOffset, size: r.dataLength };
+      return node;
+    }
+    if (r.unitSize || r.gapSize) {
+      // Interleaved: file units of unitSize blocks separated by gaps of gapSize blocks.
+      if (!r.unitSize) throw new CorruptImageError('directory record', recOff, 'a non-zero file unit size with an interleave gap', '0');
+      let left = r.dataLength;
+      let fo = 0;
+      let dev = dataOffset;
+      while (left > 0) {
+        const l = Math.min(left, r.unitSize * SECTOR);
+        node.runs.push({ fileOffset: fo, devOffset: dev, length: l });
+        fo += l;
+        left -= l;
+        dev += (r.unitSize + r.gapSize) * SECTOR;
+      }
+    } else if (r.dataLength > 0) node.runs.push({ fileOffset: 0, devOffset: dataOffset, length: r.dataLength });
+    const last = node.runs[node.runs.length - 1];
+    if (last && last.devOffset + last.length > this.dev.size) {
+      throw new CorruptImageError('directory record', recOff, `file data inside the volume (size ${this.dev.size})`, `bytes [${node.runs[0]!.devOffset}, ${last.devOffset + last.length})`);
+    }
+    if (rr?.mode !== undefined) {
+      const fmt = rr.mode & 0o170000;
+      if (fmt === 0o120000) node.type = 'symlink';
+      else if (fmt !== 0o100000 && fmt !== 0 && fmt !== 0o040000) node.type = 'other';
+    }
+    if (rr?.target !== undefined && node.type === 'file') node.type = 'symlink';
+    return node;
+  }
+
+  /** Resolve a path to its node and the chain of directory offsets above it. */
+  private async resolve(path: string): Promise<{ node: Node; chain: number[] }> {
+    const parts = normalizePath(path).split('/').filter(Boolean);
+    let node = this.rootNode;
+    const chain = [node.dir!.offset];
+    for (const part of parts) {
+      if (node.type !== 'directory') throw new UsageError(`${path}: not a directory`);
+      if (chain.length > MAX_DEPTH) throw new CorruptImageError('directory tree', node.recordOffset, `depth below ${MAX_DEPTH}`, 'deeper');
+      const kids = await this.children(node, chain);
+      const next = kids.find((k) => k.name === part);
+      if (!next) throw new UsageError(`${path}: no such file or directory`);
+      node = next;
+      if (node.dir) chain.push(node.dir.offset);
+    }
+    return { node, chain };
+  }
+
+  /** A directory's children, minus directories that loop back to an ancestor. */
+  private async children(node: Node, chain: number[]): Promise<Node[]> {
+    const kids = await this.loadDir(node);
+    const bad = kids.filter((k) => k.dir && chain.includes(k.dir.offset));
+    if (bad.length === 0) return kids;
+    for (const b of bad) this.problems.push({ message: `directory ${JSON.stringify(b.name)} loops back to an ancestor: skipped`, offset: b.recordOffset });
+    return kids.filter((k) => !bad.includes(k));
+  }
+
+  private entry(dirPath: string, n: Node): FileEntry {
+    const path = dirPath === '/' ? `/${n.name}` : `${dirPath}/${n.name}`;
+    const e: FileEntry = { path, name: n.name, type: n.type, size: n.type === 'directory' ? n.size : n.rr?.zf && n.rr.zf.algorithm === 'pz' ? n.rr.zf.size : n.size };
+    const rr = n.rr;
+    if (n.type === 'symlink') e.size = 0;
+    if (rr?.mode !== undefined) e.mode = rr.mode;
+    e.mtime = rr?.mtime ?? n.mtime;
+    if (rr?.target !== undefined && n.type === 'symlink') {
+      e.target = rr.target;
+      e.size = new TextEncoder().encode(rr.target).length;
+    }
+    if (rr?.uid !== undefined) e.uid = rr.uid;
+    if (rr?.gid !== undefined) e.gid = rr.gid;
+    return e;
+  }
+
+  async stat(path: string): Promise<FileEntry> {
+    const p = normalizePath(path);
+    const { node } = await this.resolve(p);
+    if (p === '/') return { ...this.entry('/', node), path: '/', name: '' };
+    const dir = p.slice(0, p.lastIndexOf('/')) || '/';
+    return this.entry(dir, node);
+  }
+
+  async readdir(path: string): Promise<FileEntry[]> {
+    const p = normalizePath(path);
+    const { node, chain } = await this.resolve(p);
+    if (node.type !== 'directory') throw new UsageError(`${path}: not a directory`);
+    const kids = await this.children(node, chain);
+    return kids.map((k) => this.entry(p, k));
+  }
+
+  async openFile(path: string): Promise<BlockDevice> {
+    const { node } = await this.resolve(path);
+    if (node.type === 'directory') throw new UsageError(`${path}: is a directory`);
+    if (node.type === 'symlink') return new FileDataDevice(this.dev, [], 0);
+    const raw = new FileDataDevice(this.dev, node.runs, node.size);
+    const zf = node.rr?.zf;
+    if (zf) {
+      if (zf.algorithm !== 'pz') throw new UnsupportedFeatureError(`${path}: compression '${zf.algorithm}' is not supported (only zisofs 'pz')`);
+      return ZisofsDevice.open(raw, zf.size, path);
+    }
+    return raw;
+  }
+
+  /** Raw data runs of a file (for tests and dump). */
+  async fileRuns(path: string): Promise<{ offset: number; length: number }[]> {
+    const { node } = await this.resolve(path);
+    return node.runs.map((r) => ({ offset: r.devOffset, length: r.length }));
+  }
+
+  async bootCatalog(): Promise<BootCatalog | undefined> {
+    const b = this.descriptors.find((d) => d.bootCatalogLba !== undefined);
+    if (!b) return undefined;
+    return readBootCatalog(this.dev, b.bootCatalogLba!);
+  }
+
+  async info(): Promise<Record<string, unknown>> {
+    return volumeFacts(this.descriptors, {
+      names: this.names,
+      rockRidge: this.hasRockRidge,
+      rockRidgeExtensions: this.rockRidgeExtensions,
+      bootCatalog: await this.bootCatalog().catch(() => undefined),
+    });
+  }
+}
+
+/** Descriptor facts shared by Volume.info() and Image.info(). */
+export function volumeFacts(descs: DescriptorInfo[], extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const pvd = descs.find((d) => d.kind === 'primary')?.raw;
+  const jol = descs.find((d) => d.kind === 'joliet');
+  const out: Record<string, unknown> = {};
+  if (pvd) {
+    out.volumeId = aString(pvd.volumeId);
+    out.systemId = aString(pvd.systemId);
+    out.volumeSetId = aString(pvd.volumeSetId);
+    out.publisherId = aString(pvd.publisherId);
+    out.preparerId = aString(pvd.preparerId);
+    out.applicationId = aString(pvd.applicationId);
+    out.volumeSpaceSize = pvd.volumeSpaceSize;
+    out.volumeSize = pvd.volumeSpaceSize * pvd.logicalBlockSize;
+    out.created = decodeLongDate(pvd.creationDate)?.toISOString();
+    out.modified = decodeLongDate(pvd.modificationDate)?.toISOString();
+    out.expires = decodeLongDate(pvd.expirationDate)?.toISOString();
+    out.effective = decodeLongDate(pvd.effectiveDate)?.toISOString();
+  }
+  out.joliet = !!jol;
+  if (jol?.raw) {
+    out.jolietLevel = jol.jolietLevel;
+    out.jolietVolumeId = ucs2String(jol.raw.volumeId);
+  }
+  out.enhanced = descs.some((d) => d.kind === 'enhanced');
+  out.elTorito = descs.some((d) => d.bootCatalogLba !== undefined);
+  out.descriptors = descs.map((d) => d.kind);
+  return { ...out, ...extra };
+}
+
+/** A file's bytes, read from the image on demand. */
+export class FileDataDevice implements BlockDevice {
+  readonly readOnly = true;
+  constructor(
+    private readonly dev: BlockDevice,
+    private readonly runs: Run[],
+    readonly size: number,
+  ) {}
+
+  async read(into: Uint8Array, offset: number): Promise<void> {
+    checkRange(this, offset, into.length);
+    const end = offset + into.length;
+    // Runs are sorted by file offset: binary search the first one that overlaps.
+    let lo = 0, hi = this.runs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const r = this.runs[mid]!;
+      if (r.fileOffset + r.length <= offset) lo = mid + 1;
+      else hi = mid;
+    }
+    let covered = offset;
+    for (let i = lo; i < this.runs.length && covered < end; i++) {
+      const r = this.runs[i]!;
+      if (r.fileOffset > covered) {
+        into.fill(0, covered - offset, Math.min(end, r.fileOffset) - offset);
+        covered = Math.min(end, r.fileOffset);
+        if (covered >= end) break;
+      }
+      const s = Math.max(covered, r.fileOffset);
+      const e = Math.min(end, r.fileOffset + r.length);
+      if (e > s) {
+        await this.dev.read(into.subarray(s - offset, e - offset), r.devOffset + (s - r.fileOffset));
+        covered = e;
+      }
+    }
+    if (covered < end) into.fill(0, covered - offset);
+  }
+
+  async write(): Promise<void> {
+    throw new DeviceRangeError('files on an ISO9660 volume are read-only');
+  }
+
+  async *extents(offset?: number, length?: number): AsyncIterable<Extent> {
+    const [start, end] = extentWindow(this.size, offset, length);
+    let pos = start;
+    for (const r of this.runs) {
+      const s = Math.max(pos, r.fileOffset);
+      const e = Math.min(end, r.fileOffset + r.length);
+      if (e <= s) continue;
+      if (s > pos) yield { offset: pos, length: s - pos, kind: 'zero' };
+      for await (const x of this.dev.extents(r.devOffset + (s - r.fileOffset), e - s)) {
+        yield { offset: x.offset - r.devOffset + r.fileOffset, length: x.length, kind: x.kind };
+      }
+      pos = e;
+    }
+    if (pos < end) yield { offset: pos, length: end - pos, kind: 'zero' };
+  }
+
+  async flush(): Promise<void> {}
+  async close(): Promise<void> {}
+}
+
+/** Does `dev` hold an ISO9660 volume (CD001 at byte 32769)? */
+export async function hasCd001(dev: BlockDevice): Promise<boolean> {
+  if (dev.size < (VD_START + 1) * SECTOR) return false;
+  const b = new Uint8Array(6);
+  await dev.read(b, VD_START * SECTOR);
+  return b[1] === 0x43 && b[2] === 0x44 && b[3] === 0x30 && b[4] === 0x30 && b[5] === 0x31;
+}
+
+export const iso9660Filesystem: FilesystemDriver = {
+  name: 'iso9660',
+  async probe(dev) {
+    try {
+      return (await hasCd001(dev)) ? 90 : 0;
+    } catch {
+      return 0;
+    }
+  },
+  async mount(dev, opts) {
+    const names = opts?.names;
+    if (names !== undefined && names !== 'iso' && names !== 'joliet' && names !== 'rockridge') {
+      throw new UsageError(`names must be iso, joliet or rockridge (got '${names}')`);
+    }
+    for (const k of Object.keys(opts ?? {})) if (k !== 'names') throw new UsageError(`unknown iso9660 mount option '${k}'`);
+    return IsoVolume.mount(dev, { names: names as NameMode | undefined });
+  },
+};

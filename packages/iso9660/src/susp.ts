@@ -1,0 +1,384 @@
+/** SUSP (System Use Sharing Protocol) and Rock Ridge (RRIP 1.09 / 1.12) entries. */
+import { ByteWriter } from '@diskit/core';
+
+/** What the Rock Ridge entries of one directory record say. */
+export interface RockRidge {
+  mode?: number;
+  nlink?: number;
+  uid?: number;
+  gid?: number;
+  ino?: number;
+  devMajor?: number;
+  devMinor?: number;
+  /** Alternate name from NM (complete), or '.'/'..' flags. */
+  name?: string;
+  nameFlags?: number;
+  target?: string;
+  mtime?: Date;
+  atime?: Date;
+  ctime?: Date;
+  crtime?: Date;
+  /** RE: this directory was relocated; its real entry is the CL elsewhere. */
+  relocated?: boolean;
+  /** CL: the block of the relocated directory this placeholder stands for. */
+  childLink?: number;
+  /** PL: the parent of a relocated directory. */
+  parentLink?: number;
+  /** ZF (zisofs). */
+  zf?: { algorithm: string; headerSize: number; blockLog2: number; size: number };
+  /** SP skip length (only in the root's '.'). */
+  spSkip?: number;
+  hasSp?: boolean;
+  /** ER extension ids. */
+  extensions?: string[];
+  /** Any RR entry seen. */
+  any?: boolean;
+}
+
+export interface SuspEntry {
+  sig: string;
+  version: number;
+  data: Uint8Array;
+}
+
+/** Split a system use area into its entries; a CE is returned separately. */
+export function splitSusp(area: Uint8Array): { entries: SuspEntry[]; ce?: { block: number; offset: number; length: number }; stopped: boolean } {
+  const entries: SuspEntry[] = [];
+  let ce: { block: number; offset: number; length: number } | undefined;
+  let p = 0;
+  let stopped = false;
+  while (p + 4 <= area.length) {
+    const len = area[p + 2]!;
+    if (len < 4 || p + len > area.length) break;
+    const sig = String.fromCharCode(area[p]!, area[p + 1]!);
+    const data = area.subarray(p + 4, p + len);
+    if (sig === 'CE' && len >= 28) {
+      const v = new DataView(area.buffer, area.byteOffset + p, len);
+      ce = { block: v.getUint32(4, true), offset: v.getUint32(12, true), length: v.getUint32(20, true) };
+    } else if (sig === 'ST') {
+      stopped = true;
+      break;
+    } else {
+      entries.push({ sig, version: area[p + 3]!, data });
+    }
+    p += len;
+  }
+  return { entries, ce, stopped };
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+export function decodeName(b: Uint8Array): string {
+  try {
+    return utf8.decode(b);
+  } catch {
+    let s = '';
+    for (const c of b) s += String.fromCharCode(c);
+    return s;
+  }
+}
+
+function both32(d: Uint8Array, off: number): number {
+  return (d[off]! | (d[off + 1]! << 8) | (d[off + 2]! << 16) | (d[off + 3]! << 24)) >>> 0;
+}
+
+function tfDate(d: Uint8Array, off: number, long: boolean): Date | undefined {
+  if (!long) {
+    const y = d[off]!, mo = d[off + 1]!, dd = d[off + 2]!;
+    if (y === 0 && mo === 0 && dd === 0) return undefined;
+    if (mo < 1 || mo > 12 || dd < 1 || dd > 31) return undefined;
+    const tz = (d[off + 6]! << 24) >> 24;
+    return new Date(Date.UTC(1900 + y, mo - 1, dd, d[off + 3]!, d[off + 4]!, d[off + 5]!) - (tz >= -48 && tz <= 52 ? tz : 0) * 900_000);
+  }
+  let s = '';
+  for (let i = 0; i < 16; i++) s += String.fromCharCode(d[off + i]!);
+  if (!/^\d{16}$/.test(s) || /^0+$/.test(s)) return undefined;
+  const tz = (d[off + 16]! << 24) >> 24;
+  const n = (a: number, l: number) => Number(s.slice(a, a + l));
+  return new Date(Date.UTC(n(0, 4), n(4, 2) - 1, n(6, 2), n(8, 2), n(10, 2), n(12, 2), n(14, 2) * 10) - (tz >= -48 && tz <= 52 ? tz : 0) * 900_000);
+}
+
+/**
+ * Fold SUSP entries into Rock Ridge facts. NM and SL pieces are accumulated across entries (and
+ * across continuation areas, since the caller feeds every area's entries in order).
+ */
+export class RockRidgeAccumulator {
+  rr: RockRidge = {};
+  private nm: Uint8Array[] = [];
+  private nmDone = false;
+  private sl: string[] = [];
+  private slPartial = '';
+  private slDone = false;
+  private slStarted = false;
+
+  add(entries: SuspEntry[]): void {
+    const rr = this.rr;
+    for (const e of entries) {
+      const d = e.data;
+      switch (e.sig) {
+        case 'SP':
+          if (d.length >= 3 && d[0] === 0xbe && d[1] === 0xef) {
+            rr.hasSp = true;
+            rr.spSkip = d[2]!;
+          }
+          break;
+        case 'ER': {
+          if (d.length < 4) break;
+          const lid = d[0]!;
+          const id = decodeName(d.subarray(4, 4 + lid));
+          (rr.extensions ??= []).push(id);
+          break;
+        }
+        case 'RR':
+          rr.any = true;
+          break;
+        case 'PX':
+          if (d.length >= 32) {
+            rr.any = true;
+            rr.mode = both32(d, 0);
+            rr.nlink = both32(d, 8);
+            rr.uid = both32(d, 16);
+            rr.gid = both32(d, 24);
+            if (d.length >= 40) rr.ino = both32(d, 32);
+          }
+          break;
+        case 'PN':
+          if (d.length >= 16) {
+            rr.any = true;
+            rr.devMajor = both32(d, 0);
+            rr.devMinor = both32(d, 8);
+          }
+          break;
+        case 'NM':
+          if (d.length >= 1 && !this.nmDone) {
+            rr.any = true;
+            const f = d[0]!;
+            if (f & 0x06) {
+              rr.nameFlags = f & 0x06;
+              this.nmDone = true;
+              break;
+            }
+            this.nm.push(d.subarray(1));
+            if (!(f & 0x01)) this.nmDone = true;
+          }
+          break;
+        case 'SL': {
+          if (d.length < 1 || this.slDone) break;
+          rr.any = true;
+          this.slStarted = true;
+          const flags = d[0]!;
+          let p = 1;
+          while (p + 2 <= d.length) {
+            const cf = d[p]!;
+            const cl = d[p + 1]!;
+            if (p + 2 + cl > d.length) break;
+            const content = d.subarray(p + 2, p + 2 + cl);
+            let text: string;
+            if (cf & 0x02) text = '.';
+            else if (cf & 0x04) text = '..';
+            else if (cf & 0x08) text = '';
+            else text = decodeName(content);
+            this.slPartial += text;
+            if (cf & 0x08) {
+              // root: the component list starts over at '/'
+              this.sl = [];
+              this.slPartial = '';
+              this.sl.push('');
+            } else if (!(cf & 0x01)) {
+              this.sl.push(this.slPartial);
+              this.slPartial = '';
+            }
+            p += 2 + cl;
+          }
+          if (!(flags & 0x01)) this.slDone = true;
+          break;
+        }
+        case 'TF': {
+          if (d.length < 1) break;
+          rr.any = true;
+          const f = d[0]!;
+          const long = (f & 0x80) !== 0;
+          const sz = long ? 17 : 7;
+          let p = 1;
+          const take = (bit: number): Date | undefined => {
+            if (!(f & bit)) return undefined;
+            if (p + sz > d.length) return undefined;
+            const t = tfDate(d, p, long);
+            p += sz;
+            return t;
+          };
+          const cr = take(0x01), mt = take(0x02), at = take(0x04), ct = take(0x08);
+          if (cr) rr.crtime = cr;
+          if (mt) rr.mtime = mt;
+          if (at) rr.atime = at;
+          if (ct) rr.ctime = ct;
+          break;
+        }
+        case 'RE':
+          rr.any = true;
+          rr.relocated = true;
+          break;
+        case 'CL':
+          if (d.length >= 8) {
+            rr.any = true;
+            rr.childLink = both32(d, 0);
+          }
+          break;
+        case 'PL':
+          if (d.length >= 8) rr.parentLink = both32(d, 0);
+          break;
+        case 'ZF':
+          if (d.length >= 12) {
+            rr.zf = { algorithm: String.fromCharCode(d[0]!, d[1]!), headerSize: d[2]!, blockLog2: d[3]!, size: both32(d, 4) };
+          }
+          break;
+      }
+    }
+  }
+
+  finish(): RockRidge {
+    if (this.nm.length) {
+      let n = 0;
+      for (const b of this.nm) n += b.length;
+      const all = new Uint8Array(n);
+      let p = 0;
+      for (const b of this.nm) {
+        all.set(b, p);
+        p += b.length;
+      }
+      this.rr.name = decodeName(all);
+    }
+    if (this.slStarted) {
+      const parts = this.slPartial ? [...this.sl, this.slPartial] : this.sl;
+      if (parts.length === 1 && parts[0] === '') this.rr.target = '/';
+      else this.rr.target = parts.join('/');
+    }
+    return this.rr;
+  }
+}
+
+// ---------------------------------------------------------------- encoders (the builder's side)
+
+export function suspEntry(sig: string, data: Uint8Array, version = 1): Uint8Array {
+  const out = new Uint8Array(4 + data.length);
+  out[0] = sig.charCodeAt(0);
+  out[1] = sig.charCodeAt(1);
+  out[2] = out.length;
+  out[3] = version;
+  out.set(data, 4);
+  return out;
+}
+
+export function encodeSP(skip = 0): Uint8Array {
+  return suspEntry('SP', Uint8Array.of(0xbe, 0xef, skip));
+}
+
+export function encodeCE(block: number, offset: number, length: number): Uint8Array {
+  const w = new ByteWriter(24);
+  w.u32both(0, block).u32both(8, offset).u32both(16, length);
+  return suspEntry('CE', w.bytes);
+}
+
+export function encodePX(mode: number, nlink: number, uid: number, gid: number): Uint8Array {
+  const w = new ByteWriter(32);
+  w.u32both(0, mode).u32both(8, nlink).u32both(16, uid).u32both(24, gid);
+  return suspEntry('PX', w.bytes);
+}
+
+export function encodePN(major: number, minor: number): Uint8Array {
+  const w = new ByteWriter(16);
+  w.u32both(0, major).u32both(8, minor);
+  return suspEntry('PN', w.bytes);
+}
+
+/** TF with modify, access and attribute-change times (7-byte form). */
+export function encodeTF(mtime: Uint8Array, atime: Uint8Array, ctime: Uint8Array): Uint8Array {
+  const d = new Uint8Array(1 + 21);
+  d[0] = 0x02 | 0x04 | 0x08;
+  d.set(mtime, 1);
+  d.set(atime, 8);
+  d.set(ctime, 15);
+  return suspEntry('TF', d);
+}
+
+export function encodeER(id: string, descriptor: string, source: string, version = 1): Uint8Array {
+  const enc = new TextEncoder();
+  const i = enc.encode(id), de = enc.encode(descriptor), s = enc.encode(source);
+  const d = new Uint8Array(4 + i.length + de.length + s.length);
+  d[0] = i.length;
+  d[1] = de.length;
+  d[2] = s.length;
+  d[3] = version;
+  d.set(i, 4);
+  d.set(de, 4 + i.length);
+  d.set(s, 4 + i.length + de.length);
+  return suspEntry('ER', d);
+}
+
+/** NM entries for a name of any length (split with the CONTINUE flag). */
+export function encodeNM(name: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const max = 250;
+  for (let p = 0; p < name.length || out.length === 0; p += max) {
+    const part = name.subarray(p, p + max);
+    const more = p + max < name.length;
+    const d = new Uint8Array(1 + part.length);
+    d[0] = more ? 1 : 0;
+    d.set(part, 1);
+    out.push(suspEntry('NM', d));
+  }
+  return out;
+}
+
+/** SL entries for a symlink target (split into several with the CONTINUE flag when long). */
+export function encodeSL(target: string): Uint8Array[] {
+  const enc = new TextEncoder();
+  // Components: flags + bytes. Long components are split with the component CONTINUE flag.
+  const comps: { flags: number; bytes: Uint8Array }[] = [];
+  let parts = target.split('/');
+  if (target.startsWith('/')) {
+    comps.push({ flags: 0x08, bytes: new Uint8Array(0) });
+    parts = parts.slice(1);
+  }
+  parts.forEach((p, i) => {
+    if (p === '' && i === parts.length - 1 && i > 0) return; // trailing slash
+    if (p === '.') comps.push({ flags: 0x02, bytes: new Uint8Array(0) });
+    else if (p === '..') comps.push({ flags: 0x04, bytes: new Uint8Array(0) });
+    else {
+      const b = enc.encode(p);
+      if (b.length === 0) {
+        comps.push({ flags: 0, bytes: b });
+        return;
+      }
+      for (let q = 0; q < b.length; q += 248) {
+        comps.push({ flags: q + 248 < b.length ? 0x01 : 0, bytes: b.subarray(q, q + 248) });
+      }
+    }
+  });
+  const out: Uint8Array[] = [];
+  let cur: Uint8Array[] = [];
+  let curLen = 0;
+  const max = 250 - 1; // data bytes after the SL flags byte
+  const flush = (more: boolean) => {
+    const d = new Uint8Array(1 + curLen);
+    d[0] = more ? 1 : 0;
+    let p = 1;
+    for (const c of cur) {
+      d.set(c, p);
+      p += c.length;
+    }
+    out.push(suspEntry('SL', d));
+    cur = [];
+    curLen = 0;
+  };
+  for (const c of comps) {
+    const rec = new Uint8Array(2 + c.bytes.length);
+    rec[0] = c.flags;
+    rec[1] = c.bytes.length;
+    rec.set(c.bytes, 2);
+    if (curLen + rec.length > max) flush(true);
+    cur.push(rec);
+    curLen += rec.length;
+  }
+  flush(false);
+  return out;
+}
