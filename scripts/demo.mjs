@@ -16,7 +16,7 @@ const img = join(work, 'sample.img');
 let failed = false;
 function diskit(...args) {
   console.log(`\n$ diskit ${args.join(' ')}`);
-  const r = spawnSync(process.execPath, [join(root, 'node_modules/.bin/diskit'), ...args], { stdio: 'inherit' });
+  const r = spawnSync(join(root, 'node_modules/.bin/diskit'), args, { stdio: 'inherit' });
   if (r.status !== 0) failed = true;
 }
 
