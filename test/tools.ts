@@ -22,7 +22,10 @@ export function describeWithTools(tools: string[], title: string, fn: () => void
 
 /** `describe` that needs nothing from `missing` (tools, fixture folders): skip or, under CI, fail. */
 export function describeNeeding(missing: string[], title: string, fn: () => void): void {
-  if (missing.length === 0) return describe(title, fn);
+  if (missing.length === 0) {
+    describe(title, fn);
+    return;
+  }
   if (process.env.CI === 'true') {
     describe(title, () => it(`needs ${missing.join(', ')}`, () => {
       throw new Error(`required tool(s) missing under CI: ${missing.join(', ')}`);
