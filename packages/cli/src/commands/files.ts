@@ -13,6 +13,7 @@ const volumeOptions = {
 } as const;
 
 async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string }, fn: (v: Volume) => Promise<T>): Promise<T> {
+  if (values.names && !['iso', 'joliet', 'rockridge'].includes(values.names)) throw new UsageError(`--names must be iso, joliet or rockridge`);
   const reg = defaultRegistry();
   const o = await openImage(reg, path, { format: values.format });
   try {
@@ -21,7 +22,6 @@ async function withVolume<T>(path: string, values: { format?: string; partition?
       partition = Number(values.partition);
       if (!Number.isInteger(partition) || partition < 1) throw new UsageError(`--partition wants a number ≥ 1, got '${values.partition}'`);
     }
-    if (values.names && !['iso', 'joliet', 'rockridge'].includes(values.names)) throw new UsageError(`--names must be iso, joliet or rockridge`);
     const vol = await openVolume(reg, o.image, { partition, mount: values.names ? { names: values.names } : undefined });
     return await fn(vol);
   } finally {

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { spawnSync, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describeWithTools, run } from '../../../test/tools.js';
+
+const cli = resolve(__dirname, '../bin/diskit.js');
+const diskit = (...args: string[]) => spawnSync('node', [cli, ...args], { encoding: 'utf8' });
+const tmp = mkdtempSync(join(tmpdir(), 'diskit-cli-'));
+
+describe('diskit command conventions', () => {
+  it('exit code 2 and one line for usage errors', () => {
+    for (const args of [['frobnicate'], ['info'], ['convert', '-O', 'nope', 'a', 'b'], ['info', '--bogus-flag', 'x'], ['ls', 'x', '--names', 'klingon']]) {
+      const r = diskit(...args);
+      expect(r.status, args.join(' ')).toBe(2);
+    }
+  });
+
+  it('exit code 1 with a clear message for a missing input, no stack trace without --debug', () => {
+    const r = diskit('info', join(tmp, 'missing.img'));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/ENOENT|no such file/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('--help prints usage and exits 0', () => {
+    const r = diskit('--help');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('diskit convert');
+  });
+
+  it('map --json follows qemu-img map field names', () => {
+    const img = join(tmp, 'm.img');
+    writeFileSync(img, new Uint8Array(8192).fill(1));
+    const rows = JSON.parse(diskit('map', '--json', img).stdout);
+    expect(rows).toEqual([{ start: 0, length: 8192, depth: 0, present: true, zero: false, data: true }]);
+  });
+});
+
+describeWithTools(['qemu-img'], 'diskit map on a sparse raw file agrees with qemu-img map', () => {
+  it('reports the same data ranges', () => {
+    const img = join(tmp, 'sparse.img');
+    execFileSync('truncate', ['-s', '64M', img]);
+    const blk = new Uint8Array(1 << 20).fill(7);
+    const fd = require('node:fs').openSync(img, 'r+');
+    for (const mib of [1, 2, 40]) require('node:fs').writeSync(fd, blk, 0, blk.length, mib << 20);
+    require('node:fs').closeSync(fd);
+    const ours = JSON.parse(diskit('map', '--json', img).stdout).filter((r: { data: boolean }) => r.data).map((r: { start: number; length: number }) => [r.start, r.length]);
+    const theirs = JSON.parse(run('qemu-img', ['map', '-f', 'raw', '--output=json', img])).filter((r: { data: boolean }) => r.data).map((r: { start: number; length: number }) => [r.start, r.length]);
+    expect(ours).toEqual(theirs);
+  });
+});
