@@ -1,0 +1,105 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { join } from 'node:path';
+import { readFileSync, writeFileSync, mkdirSync, cpSync } from 'node:fs';
+import { AtomicOutput } from '@diskit/core/node';
+import { describeWithTools, run } from '../../../test/tools.js';
+import { buildIso } from './node.js';
+import { makeTree, tempDir, xorrisoList, ourList, compareWithXorriso, mountIso, readAll, hostFiles, hostLinks, listTree, sevenZipPaths } from './test/helpers.js';
+
+let dir: string;
+let src: string;
+
+async function build(out: string, opts: Parameters<typeof buildIso>[2] = {}, from = src) {
+  const sink = await AtomicOutput.create(out, { force: true });
+  try {
+    const r = await buildIso(from, sink, opts);
+    await sink.commit();
+    return r;
+  } catch (e) {
+    await sink.abort();
+    throw e;
+  }
+}
+
+beforeAll(() => {
+  dir = tempDir('build');
+  src = join(dir, 'src');
+  makeTree(src);
+});
+
+const sorted = (a: string[]) => [...a].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+
+describeWithTools(['xorriso', 'isoinfo', '7z'], 'ISOs built by buildIso', () => {
+  it('are accepted by xorriso, isoinfo and 7z t; list the source tree; extract byte-identical', async () => {
+    const iso = join(dir, 'built.iso');
+    await build(iso, { volumeId: 'DISKIT_TEST' });
+    // xorriso lists the same tree (Rock Ridge names, modes, symlink targets)
+    const theirs = xorrisoList(iso);
+    expect(theirs.map((e) => e.path)).toEqual(sorted(listTree(src).map((p) => '/' + p)));
+    compareWithXorriso(await ourList(iso), theirs);
+    const links = hostLinks(src);
+    for (const e of theirs.filter((x) => x.type === 'l')) expect(e.target).toBe(links.get(e.path));
+    // isoinfo parses every descriptor and both trees
+    const d = run('isoinfo', ['-d', '-i', iso]);
+    expect(d).toMatch(/Volume id: DISKIT_TEST/);
+    expect(d).toMatch(/Rock Ridge signatures version 1 found/);
+    expect(d).toMatch(/Joliet with UCS level 3 found/);
+    run('isoinfo', ['-R', '-l', '-i', iso]);
+    run('isoinfo', ['-J', '-l', '-i', iso]);
+    run('isoinfo', ['-l', '-i', iso]);
+    // 7z tests and extracts (Joliet tree) byte-identical
+    expect(run('7z', ['t', iso])).toMatch(/Everything is Ok/);
+    const x7 = join(dir, 'built.7z');
+    run('7z', ['x', '-y', `-o${x7}`, iso]);
+    const host = hostFiles(src);
+    const got7 = hostFiles(x7);
+    for (const l of links.keys()) got7.delete(l); // Joliet has no symlinks: 7z makes empty files
+    for (const [p, b] of got7) {
+      // Joliet names of 64+ characters are truncated: compare by the (unique) truncated prefix
+      const match = host.get(p) ?? [...host].find(([hp]) => hp.startsWith(p.replace(/;1$/, '')))?.[1];
+      expect(match && Buffer.compare(match, b) === 0, p).toBe(true);
+    }
+    expect(got7.size).toBe(host.size);
+    // osirrox extracts Rock Ridge byte-identical
+    const xo = join(dir, 'built.xo');
+    run('osirrox', ['-indev', iso, '-extract', '/', xo]);
+    const gotXo = hostFiles(xo);
+    expect(sorted([...gotXo.keys()])).toEqual(sorted([...host.keys()]));
+    for (const [p, b] of host) expect(Buffer.compare(gotXo.get(p)!, b), p).toBe(0);
+    // our own reader agrees
+    const { vol, dev } = await mountIso(iso);
+    for (const [p, b] of host) expect(Buffer.compare(Buffer.from(await readAll(vol, p)), b), p).toBe(0);
+    await dev.close();
+  });
+
+  it('passes xorriso -check_md5 style load and our path-table check', async () => {
+    const iso = join(dir, 'built.iso');
+    const out = run('xorriso', ['-abort_on', 'FAILURE', '-indev', iso, '-find', '/', '-type', 'f', '-exec', 'lsdl']);
+    expect(out.length).toBeGreaterThan(0);
+    const { isoFormat } = await import('./formats.js');
+    const { FileDevice } = await import('@diskit/core/node');
+    const f = await FileDevice.open(iso);
+    const img = await isoFormat.open(f);
+    const rep = await img.check!();
+    expect(rep.problems).toEqual([]);
+    await f.close();
+  });
+
+  it('is deterministic: same tree + SOURCE_DATE_EPOCH → byte-identical images', async () => {
+    const a = join(dir, 'det-a.iso'), b = join(dir, 'det-b.iso');
+    await build(a, { sourceDateEpoch: 1_700_000_000 });
+    await new Promise((r) => setTimeout(r, 1100));
+    await build(b, { sourceDateEpoch: 1_700_000_000 });
+    expect(Buffer.compare(readFileSync(a), readFileSync(b))).toBe(0);
+  });
+
+  it('without Rock Ridge and Joliet lists ISO names; without Joliet 7z still reads it', async () => {
+    const iso = join(dir, 'plain.iso');
+    await build(iso, { rockRidge: false, joliet: false });
+    const ours = await ourList(iso);
+    const theirs = sorted(run('isoinfo', ['-f', '-i', iso]).split('\n').filter(Boolean).map((l) => l.replace(/;\d+$/, '').replace(/\.$/, '')));
+    expect(sorted(ours.map((e) => e.path))).toEqual(theirs);
+    expect(run('7z', ['t', iso])).toMatch(/Everything is Ok/);
+    expect(sevenZipPaths(iso).length).toBe(ours.length);
+  });
+});
