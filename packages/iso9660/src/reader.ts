@@ -498,6 +498,7 @@ export function volumeFacts(descs: DescriptorInfo[], extra: Record<string, unkno
   out.enhanced = descs.some((d) => d.kind === 'enhanced');
   out.elTorito = descs.some((d) => d.bootCatalogLba !== undefined);
   out.descriptors = descs.map((d) => d.kind);
+  for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
   return { ...out, ...extra };
 }
 
