@@ -4,6 +4,9 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { describe, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const cache = new Map<string, boolean>();
 export function hasTool(name: string): boolean {
@@ -38,4 +41,14 @@ export function describeNeeding(missing: string[], title: string, fn: () => void
 /** Run a command, returning stdout as a string; throws with stderr on failure. */
 export function run(cmd: string, args: string[], opts: { cwd?: string; input?: string | Uint8Array } = {}): string {
   return execFileSync(cmd, args, { cwd: opts.cwd, input: opts.input, maxBuffer: 1 << 30, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+/**
+ * The shared real-world images (`../shared/test-images` beside the repository; `DISKIT_SHARED_IMAGES`
+ * overrides; /work/shared/test-images when the repository is cloned elsewhere).
+ */
+export function sharedImagesDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [process.env.DISKIT_SHARED_IMAGES, resolve(here, '../../shared/test-images'), '/work/shared/test-images'];
+  return candidates.find((c): c is string => !!c && existsSync(c)) ?? resolve(here, '../../shared/test-images');
 }

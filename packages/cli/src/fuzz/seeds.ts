@@ -13,7 +13,11 @@ export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso'] as const;
 export type FuzzFormat = (typeof FORMATS)[number];
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
-export const sharedDmgDir = resolve(repoRoot, '../shared/test-images/dmg');
+/** The shared hdiutil images: beside the repository, or where DISKIT_SHARED_IMAGES says, or /work/shared. */
+export const sharedDmgDir = join(
+  [process.env.DISKIT_SHARED_IMAGES, resolve(repoRoot, '../shared/test-images'), '/work/shared/test-images'].find((c): c is string => !!c && existsSync(c)) ?? resolve(repoRoot, '../shared/test-images'),
+  'dmg',
+);
 export const regressionDir = join(repoRoot, 'test-images/fuzz-regressions');
 
 const has = (t: string) => spawnSync('sh', ['-c', `command -v ${t}`]).status === 0;
