@@ -1,5 +1,11 @@
 import type { FormatDriver, FilesystemDriver } from '@diskit/core';
+import { vhdDriver } from './vhd.js';
+import { vhdxDriver } from './vhdx.js';
 
-/** The format drivers this package provides (filled in by the package's issue). */
-export const formats: FormatDriver[] = [];
+export * from './vhd.js';
+export * from './vhdx.js';
+export { parseSize } from './util.js';
+
+/** The format drivers this package provides: `vhd` (alias `vpc`) and `vhdx`. */
+export const formats: FormatDriver[] = [vhdDriver, vhdxDriver];
 export const filesystems: FilesystemDriver[] = [];

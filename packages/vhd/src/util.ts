@@ -1,0 +1,61 @@
+import { UsageError } from '@diskit/core';
+
+/** "2M", "512K", "1MiB", "4096" → bytes. */
+export function parseSize(key: string, v: string): number {
+  const m = /^(\d+)\s*([kmgt]?)(i?b)?$/i.exec(v.trim());
+  if (!m) throw new UsageError(`-o ${key}=${v}: expected a size like 2M, 512K or 4096`);
+  const mult = { '': 1, k: 1024, m: 1 << 20, g: 1 << 30, t: 2 ** 40 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  const n = Number(m[1]) * mult;
+  if (!Number.isSafeInteger(n)) throw new UsageError(`-o ${key}=${v}: too large`);
+  return n;
+}
+
+export function parseBool(key: string, v: string): boolean {
+  if (/^(on|yes|true|1)$/i.test(v)) return true;
+  if (/^(off|no|false|0)$/i.test(v)) return false;
+  throw new UsageError(`-o ${key}=${v}: expected on or off`);
+}
+
+export function isPow2(n: number): boolean {
+  return n > 0 && Number.isInteger(Math.log2(n));
+}
+
+export const roundUp = (n: number, a: number): number => Math.ceil(n / a) * a;
+
+/** Validate `-o` keys against a list; unknown ones are a UsageError. */
+export function checkKeys(fmt: string, options: Record<string, string>, known: string[]): void {
+  const bad = Object.keys(options).filter((k) => !known.includes(k));
+  if (bad.length) throw new UsageError(`${fmt}: unknown option(s) ${bad.join(', ')} (known: ${known.join(', ')})`);
+}
+
+/** UTF-16 text (NUL-terminated or not) from bytes. */
+export function utf16(b: Uint8Array, littleEndian: boolean): string {
+  let s = '';
+  for (let i = 0; i + 1 < b.length; i += 2) {
+    const c = littleEndian ? b[i]! | (b[i + 1]! << 8) : (b[i]! << 8) | b[i + 1]!;
+    if (c === 0) break;
+    s += String.fromCharCode(c);
+  }
+  return s;
+}
+
+export function encodeUtf16(s: string, littleEndian: boolean): Uint8Array {
+  const out = new Uint8Array(s.length * 2);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    out[i * 2 + (littleEndian ? 0 : 1)] = c & 0xff;
+    out[i * 2 + (littleEndian ? 1 : 0)] = c >> 8;
+  }
+  return out;
+}
+
+/** The file name part of a Windows or POSIX path. */
+export function baseName(p: string): string {
+  const parts = p.split(/[\\/]/);
+  return parts[parts.length - 1] ?? p;
+}
+
+/** A Windows relative path (".\\a\\b.vhd") as a '/'-separated relative path. */
+export function windowsRelative(p: string): string {
+  return p.replace(/\\/g, '/').replace(/^(\.\/)+/, '');
+}
