@@ -2,9 +2,11 @@
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { createRequire } from 'node:module';
+import * as zlib from 'node:zlib';
 import { dirname, basename, join, resolve, isAbsolute } from 'node:path';
 import type { BlockDevice, Extent, ImageSink } from './device.js';
 import { checkRange, extentWindow } from './device.js';
+import { crc32 } from './checksum.js';
 import { DeviceRangeError, UsageError } from './errors.js';
 
 /** A file as a block device. Opened read-only unless asked; the size is fixed at open. */
@@ -189,3 +191,10 @@ export function relativeOpener(imagePath: string): (name: string) => Promise<Blo
 export async function openFile(path: string, opts: { writable?: boolean } = {}): Promise<FileDevice> {
   return FileDevice.open(path, opts);
 }
+
+/**
+ * CRC32 through Node's native zlib.crc32 (Node ≥ 20.15: about 4× the JS tables, see bench/core),
+ * falling back to the isomorphic table-driven version.
+ */
+export const fastCrc32: (data: Uint8Array, crc?: number) => number =
+  (zlib as unknown as { crc32?: (d: Uint8Array, c?: number) => number }).crc32 ?? crc32;
