@@ -1,0 +1,194 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { MemoryDevice, CorruptImageError, DiskitError, walk, type FileEntry } from '@diskit/core';
+import { buildIso } from './node.js';
+import { IsoVolume } from './reader.js';
+import { isoFormat } from './formats.js';
+import { tempDir } from './test/helpers.js';
+
+let base: Uint8Array;
+
+function findRecord(b: Uint8Array, name: string, from = 0): number {
+  const n = new TextEncoder().encode(name);
+  outer: for (let i = from + 33; i + n.length <= b.length; i++) {
+    for (let j = 0; j < n.length; j++) if (b[i + j] !== n[j]) continue outer;
+    const r = i - 33;
+    const v = new DataView(b.buffer, b.byteOffset);
+    if (b[r + 32] === n.length && b[r]! >= 33 + n.length && v.getUint32(r + 2, true) === v.getUint32(r + 6, false)) return r;
+  }
+  throw new Error(`record ${name} not found`);
+}
+
+function findBytes(b: Uint8Array, pat: number[], from = 0): number {
+  outer: for (let i = from; i + pat.length <= b.length; i++) {
+    for (let j = 0; j < pat.length; j++) if (b[i + j] !== pat[j]) continue outer;
+    return i;
+  }
+  throw new Error('pattern not found');
+}
+
+function setBoth32(b: Uint8Array, off: number, v: number): void {
+  const d = new DataView(b.buffer, b.byteOffset);
+  d.setUint32(off, v, true);
+  d.setUint32(off + 4, v, false);
+}
+
+async function listAll(vol: IsoVolume): Promise<FileEntry[]> {
+  const out: FileEntry[] = [];
+  for await (const e of walk(vol)) out.push(e);
+  return out;
+}
+
+function expectSafeNames(entries: FileEntry[]): void {
+  for (const e of entries) {
+    expect(e.name).not.toMatch(/[/\0]/);
+    expect(['', '.', '..']).not.toContain(e.name);
+    expect(e.path.split('/').slice(1)).not.toContain('..');
+  }
+}
+
+beforeAll(async () => {
+  const dir = tempDir('hostile');
+  const src = join(dir, 'src');
+  mkdirSync(join(src, 'loopdir', 'sub'), { recursive: true });
+  writeFileSync(join(src, 'loopdir', 'sub', 'f'), 'x');
+  for (let i = 0; i < 60; i++) writeFileSync(join(src, `file${String(i).padStart(3, '0')}`), `${i}`);
+  for (const n of ['aaa', 'bbb', 'cc', 'd', 'eee']) writeFileSync(join(src, n), n);
+  writeFileSync(join(src, 'L'.repeat(240)), 'long');
+  const sink = new MemoryDevice(0, { growable: true });
+  await buildIso(src, sink, { sourceDateEpoch: 1_600_000_000 });
+  base = sink.bytes.slice();
+});
+
+const mount = (b: Uint8Array, names?: 'iso' | 'joliet' | 'rockridge') => IsoVolume.mount(new MemoryDevice(b, { readOnly: true }), { names });
+
+describe('hostile ISOs', () => {
+  it('the unmodified image lists cleanly', async () => {
+    const vol = await mount(base);
+    const all = await listAll(vol);
+    expect(all.length).toBe(2 + 1 + 60 + 5 + 1);
+    expect(vol.problems).toEqual([]);
+  });
+
+  it('a directory that loops back to an ancestor is skipped, the walk ends', async () => {
+    const b = base.slice();
+    const rootExtent = new DataView(b.buffer).getUint32(16 * 2048 + 156 + 2, true);
+    const sub = findRecord(b, 'SUB');
+    setBoth32(b, sub + 2, rootExtent);
+    const vol = await mount(b);
+    const all = await listAll(vol);
+    expect(all.map((e) => e.path)).not.toContain('/loopdir/sub');
+    expect(all.length).toBeLessThan(100);
+    expect(vol.problems.some((p) => /loops back/.test(p.message))).toBe(true);
+  });
+
+  it('a directory record crossing a sector end is a CorruptImageError', async () => {
+    const b = base.slice();
+    const rootExtent = new DataView(b.buffer).getUint32(16 * 2048 + 156 + 2, true);
+    const start = rootExtent * 2048;
+    let pos = 0, last = 0;
+    while (pos < 2048 && b[start + pos]! > 0) {
+      last = pos;
+      pos += b[start + pos]!;
+    }
+    const len = 2048 - last + 2;
+    expect(len).toBeLessThan(256);
+    b[start + last] = len;
+    const vol = await mount(b, 'iso');
+    await expect(vol.readdir('/')).rejects.toBeInstanceOf(CorruptImageError);
+    await expect(vol.readdir('/')).rejects.toThrow(/crossing/);
+  });
+
+  it('a file extent past the end of the volume is a CorruptImageError naming the record', async () => {
+    const b = base.slice();
+    const r = findRecord(b, 'FILE007.;1');
+    setBoth32(b, r + 10, 0x7fff0000);
+    const vol = await mount(b, 'iso');
+    await expect(vol.readdir('/')).rejects.toThrow(/file data inside the volume/);
+    const r2 = findRecord(b, 'LOOPDIR');
+    setBoth32(b, r2 + 2, 0x00ffffff);
+    setBoth32(b, r + 10, 1);
+    const vol2 = await mount(b, 'iso');
+    await expect(vol2.readdir('/LOOPDIR')).rejects.toBeInstanceOf(CorruptImageError);
+  });
+
+  it('continuation areas that cycle are cut off, not followed forever', async () => {
+    const b = base.slice();
+    // the root '.' record: SP ... CE → ER area. Make the ER area a CE pointing at itself.
+    const rootExtent = new DataView(b.buffer).getUint32(16 * 2048 + 156 + 2, true);
+    const ce = findBytes(b, [0x43, 0x45, 28, 1], rootExtent * 2048);
+    const v = new DataView(b.buffer);
+    const blk = v.getUint32(ce + 4, true), off = v.getUint32(ce + 12, true);
+    const at = blk * 2048 + off;
+    b.set([0x43, 0x45, 28, 1], at);
+    setBoth32(b, at + 4, blk);
+    setBoth32(b, at + 12, off);
+    setBoth32(b, at + 20, 28);
+    // and the long name's CE chain too
+    const ce2 = findBytes(b, [0x43, 0x45, 28, 1], ce + 28);
+    const blk2 = v.getUint32(ce2 + 4, true), off2 = v.getUint32(ce2 + 12, true);
+    const at2 = blk2 * 2048 + off2;
+    b.set([0x43, 0x45, 28, 1], at2);
+    setBoth32(b, at2 + 4, blk2);
+    setBoth32(b, at2 + 12, off2);
+    setBoth32(b, at2 + 20, 28);
+    const vol = await mount(b);
+    const all = await listAll(vol);
+    expect(all.length).toBeGreaterThan(60);
+    expect(vol.problems.some((p) => /continuation area chain loops/.test(p.message))).toBe(true);
+  });
+
+  it("Rock Ridge and Joliet names with '/', NUL, '.' or '..' are never returned", async () => {
+    const b = base.slice();
+    const nm = (name: string) => findBytes(b, [0x4e, 0x4d, 5 + name.length, 1, 0, ...new TextEncoder().encode(name)]) + 5;
+    b.set(new TextEncoder().encode('a/a'), nm('aaa'));
+    b.set([0x62, 0, 0x62], nm('bbb'));
+    b.set(new TextEncoder().encode('..'), nm('cc'));
+    b.set(new TextEncoder().encode('.'), nm('d'));
+    const vol = await mount(b);
+    const all = await listAll(vol);
+    expectSafeNames(all);
+    expect(all.filter((e) => e.path.split('/').length === 2 && /^(aaa|bbb|cc|d|a\/a)$/.test(e.name))).toEqual([]);
+    expect(vol.problems.filter((p) => /unsafe name/.test(p.message)).length).toBe(4);
+    // Joliet: "eee;1" in UCS-2 → "e/e;1"
+    const j = findBytes(b, [0, 0x65, 0, 0x65, 0, 0x65, 0, 0x3b, 0, 0x31]);
+    b[j + 3] = 0x2f;
+    const jv = await mount(b, 'joliet');
+    const jall = await listAll(jv);
+    expectSafeNames(jall);
+    expect(jall.some((e) => e.name.startsWith('e'))).toBe(false);
+    // ISO names: "FILE001.;1" → "FI/E001.;1" and a NUL
+    const r = findRecord(b, 'FILE001.;1');
+    b[r + 33 + 2] = 0x2f;
+    const r2 = findRecord(b, 'FILE002.;1');
+    b[r2 + 33 + 2] = 0;
+    const iv = await mount(b, 'iso');
+    const iall = await listAll(iv);
+    expectSafeNames(iall);
+    expect(iall.length).toBe(all.length + 4 - 2);
+  });
+
+  it('truncated images and foreign data give typed errors', async () => {
+    await expect(mount(base.slice(0, 40000))).rejects.toBeInstanceOf(DiskitError);
+    await expect(mount(new Uint8Array(100_000))).rejects.toBeInstanceOf(CorruptImageError);
+    const b = base.slice();
+    new DataView(b.buffer).setUint32(16 * 2048 + 80, 0x100000, true);
+    const img = await isoFormat.open(new MemoryDevice(b, { readOnly: true }));
+    const rep = await img.check!();
+    expect(rep.problems.some((p) => /volume space size/.test(p.message))).toBe(true);
+  });
+
+  it('check() catches a path table that disagrees with the tree', async () => {
+    const b = base.slice();
+    const img0 = await isoFormat.open(new MemoryDevice(base.slice(), { readOnly: true }));
+    expect((await img0.check!()).problems).toEqual([]);
+    const lpt = new DataView(b.buffer).getUint32(16 * 2048 + 140, true);
+    // second record's extent
+    const rec2 = lpt * 2048 + 10;
+    new DataView(b.buffer).setUint32(rec2 + 2, 12345, true);
+    const img = await isoFormat.open(new MemoryDevice(b, { readOnly: true }));
+    const rep = await img.check!();
+    expect(rep.problems.some((p) => /L path table/.test(p.structure ?? '') && /does not match/.test(p.message))).toBe(true);
+  });
+});
