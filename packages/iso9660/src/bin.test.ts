@@ -1,0 +1,92 @@
+import { it, expect, beforeAll } from 'vitest';
+import { join } from 'node:path';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { MemoryDevice, readBytes } from '@diskit/core';
+import { AtomicOutput, FileDevice } from '@diskit/core/node';
+import { describeWithTools, run } from '../../../test/tools.js';
+import { buildIso } from './node.js';
+import { binFormat, isoFormat } from './formats.js';
+import { cueSheet, encodeMode1, edc, RAW_SECTOR } from './cdsector.js';
+import { IsoVolume } from './reader.js';
+import { tempDir } from './test/helpers.js';
+
+let dir: string;
+let iso: Uint8Array;
+
+beforeAll(async () => {
+  dir = tempDir('bin');
+  const src = join(dir, 'src');
+  mkdirSync(src);
+  const data = new Uint8Array(200_000);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 31) & 0xff;
+  writeFileSync(join(src, 'data.bin'), data);
+  writeFileSync(join(src, 'hello.txt'), 'hello\n');
+  const sink = new MemoryDevice(0, { growable: true });
+  await buildIso(src, sink, { sourceDateEpoch: 1_600_000_000 });
+  iso = sink.bytes.slice();
+});
+
+async function writeBin(path: string): Promise<void> {
+  const out = await AtomicOutput.create(path, { force: true });
+  await binFormat.create!(new MemoryDevice(iso, { readOnly: true }), out);
+  await out.commit();
+}
+
+describeWithTools(['bchunk'], 'BIN/CUE (2352-byte sectors)', () => {
+  it('bchunk turns our .bin + cueSheet() back into the same ISO', async () => {
+    const bin = join(dir, 'disc.bin');
+    await writeBin(bin);
+    expect(readFileSync(bin).length).toBe((iso.length / 2048) * RAW_SECTOR);
+    writeFileSync(join(dir, 'disc.cue'), cueSheet('disc.bin'));
+    run('bchunk', ['disc.bin', 'disc.cue', 'track'], { cwd: dir });
+    const back = readFileSync(join(dir, 'track01.iso'));
+    expect(back.length).toBe(iso.length);
+    expect(Buffer.compare(back, Buffer.from(iso))).toBe(0);
+  });
+});
+
+it('sectors carry sync, BCD MSF header, EDC and ECC; open() gives the 2048-byte user data; check() verifies EDC', async () => {
+  const bin = join(dir, 'disc2.bin');
+  await writeBin(bin);
+  const raw = readFileSync(bin);
+  expect([...raw.subarray(0, 12)]).toEqual([0, ...new Array(10).fill(0xff), 0]);
+  expect([...raw.subarray(12, 16)]).toEqual([0x00, 0x02, 0x00, 0x01]); // 00:02:00, mode 1
+  const s75 = raw.subarray(75 * RAW_SECTOR);
+  expect([...s75.subarray(12, 16)]).toEqual([0x00, 0x03, 0x00, 0x01]);
+  expect(binFormat.probe({ head: raw.subarray(0, 65536), tail: raw.subarray(raw.length - 512), size: raw.length })).toBeGreaterThan(50);
+  expect(isoFormat.probe({ head: raw.subarray(0, 65536), tail: raw.subarray(raw.length - 512), size: raw.length })).toBe(0);
+  // EDC is CRC32/0xD8018001 over bytes 0..0x80F; a known-answer check on a zero sector's ECC
+  const z = new Uint8Array(RAW_SECTOR);
+  encodeMode1(new Uint8Array(2048), 0, z);
+  expect(edc(z, 0, 0x810)).toBe(new DataView(z.buffer).getUint32(0x810, true));
+  const f = await FileDevice.open(bin);
+  const img = await binFormat.open(f);
+  expect(img.variant).toBe('mode1/2352');
+  expect(img.size).toBe(iso.length);
+  expect(Buffer.compare(Buffer.from(await readBytes(img, 0, img.size)), Buffer.from(iso))).toBe(0);
+  expect(Buffer.compare(Buffer.from(await readBytes(img, 2000, 5000)), Buffer.from(iso.subarray(2000, 7000)))).toBe(0);
+  expect((await img.check!()).problems).toEqual([]);
+  // the filesystem inside mounts through the BIN image
+  const vol = await IsoVolume.mount(img);
+  expect((await vol.readdir('/')).map((e) => e.name)).toEqual(['data.bin', 'hello.txt']);
+  await f.close();
+  raw[5 * RAW_SECTOR + 100] ^= 1;
+  const img2 = await binFormat.open(new MemoryDevice(new Uint8Array(raw), { readOnly: true }));
+  const rep = await img2.check!();
+  expect(rep.problems.map((p) => p.message)).toEqual(['sector 5 EDC mismatch']);
+});
+
+it('reads MODE2/2352 form 1 sectors (user data at 24)', async () => {
+  const n = iso.length / 2048;
+  const raw = new Uint8Array(n * RAW_SECTOR);
+  for (let s = 0; s < n; s++) {
+    const o = s * RAW_SECTOR;
+    encodeMode1(iso.subarray(s * 2048, (s + 1) * 2048), s, raw.subarray(o, o + RAW_SECTOR));
+    raw[o + 15] = 2;
+    raw.copyWithin(o + 24, o + 16, o + 16 + 2048);
+    raw.fill(0, o + 16, o + 24);
+  }
+  const img = await binFormat.open(new MemoryDevice(raw, { readOnly: true }));
+  expect(img.variant).toBe('mode2/2352');
+  expect(Buffer.compare(Buffer.from(await readBytes(img, 0, img.size)), Buffer.from(iso))).toBe(0);
+});
