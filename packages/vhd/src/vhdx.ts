@@ -332,7 +332,7 @@ export class LogOverlay implements BlockDevice {
  */
 export async function writeVhdxLog(
   file: BlockDevice,
-  entries: { ops: { fileOffset: number; data?: Uint8Array; zeroLength?: number }[] }[],
+  entries: { ops: { fileOffset: number; data?: Uint8Array; zeroLength?: number }[]; lastFileOffset?: number }[],
   opts: { firstSequence?: bigint; logGuid?: string } = {},
 ): Promise<void> {
   const { header, index } = await readHeaders(file);
@@ -362,7 +362,7 @@ export async function writeVhdxLog(
     const buf = new Uint8Array(entryLength);
     const w = new ByteWriter(buf);
     w.ascii(0, 'loge', 4).u32le(8, entryLength).u32le(12, tail).u64le(16, seq).u32le(24, descs.length)
-      .bytesAt(32, guidToBytes(logGuid)).u64le(48, file.size).u64le(56, file.size);
+      .bytesAt(32, guidToBytes(logGuid)).u64le(48, file.size).u64le(56, Math.max(file.size, e.lastFileOffset ?? 0));
     descs.forEach((d, k) => {
       const o = 64 + k * 32;
       if (d.kind === 'zero') {
@@ -728,17 +728,18 @@ export class VhdxImage implements Image {
     for (let i = 1; i < blocks.length; i++) {
       if (blocks[i]![0] < blocks[i - 1]![1]) problems.push({ severity: 'error', structure: 'VHDX BAT', offset: blocks[i]![0], message: `${blocks[i]![2]} overlaps ${blocks[i - 1]![2]}` });
     }
-    // Orphaned: whole MiBs past the metadata that no block uses (dynamic images only).
-    if (this.variant === 'dynamic') {
-      const all = spans.slice().sort((a, b) => a[0] - b[0]);
-      let cursor = 0;
+    // Orphaned: space between or after payload blocks that nothing uses (dynamic images only;
+    // the gap before the first block is left by writers such as qemu on purpose).
+    if (this.variant === 'dynamic' && blocks.length) {
+      let cursor = blocks[0]![1];
       let orphan = 0;
-      for (const [s, e] of all) {
+      for (const [s, e] of blocks) {
         if (s > cursor) orphan += s - cursor;
         cursor = Math.max(cursor, e);
       }
+      for (const [s, e] of meta) if (s >= cursor) orphan -= e - s;
       if (this.dev.size > cursor) orphan += Math.floor((this.dev.size - cursor) / MiB) * MiB;
-      if (orphan >= this.blockSize) problems.push({ severity: 'warning', structure: 'VHDX file', message: `${orphan} bytes belong to no region or block (orphaned)` });
+      if (orphan >= this.blockSize) problems.push({ severity: 'warning', structure: 'VHDX file', message: `${orphan} bytes after the first payload block belong to no block (orphaned)` });
     }
     return { problems, ...(opts.repair ? { repaired } : {}) };
   }
