@@ -1,0 +1,92 @@
+import { it, expect, beforeAll } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { readFileSync, writeFileSync, existsSync, lstatSync, readlinkSync } from 'node:fs';
+import { describeWithTools, run } from '../../../test/tools.js';
+import { makeTree, tempDir, xorrisoList, hostFiles, hostLinks, listTree, permString } from './test/helpers.js';
+import { cueSheet } from './cdsector.js';
+
+const cli = resolve(__dirname, '../../cli/bin/diskit.js');
+const diskit = (...args: string[]) => spawnSync('node', [cli, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
+
+let dir: string;
+let src: string;
+
+beforeAll(() => {
+  dir = tempDir('isocli');
+  src = join(dir, 'src');
+  makeTree(src);
+});
+
+interface JsonEntry { path: string; type: string; size: number; mode?: number; target?: string }
+
+function compareJson(ours: JsonEntry[], iso: string): void {
+  const theirs = xorrisoList(iso);
+  const t = (e: JsonEntry) => (e.type === 'directory' ? 'd' : e.type === 'symlink' ? 'l' : e.type === 'file' ? '-' : '?');
+  const a = [...ours].sort((x, y) => (x.path < y.path ? -1 : 1)).map((e) => ({ path: e.path, type: t(e), perms: e.mode !== undefined ? permString(e.mode) : undefined, size: e.type === 'file' ? e.size : undefined, target: e.target }));
+  const b = theirs.map((e) => ({ path: e.path, type: e.type, perms: e.perms, size: e.type === '-' ? e.size : undefined, target: e.target }));
+  expect(a).toEqual(b);
+}
+
+describeWithTools(['xorriso', 'bchunk'], 'diskit CLI on ISO9660', () => {
+  it('diskit create iso → diskit ls -R --json matches xorriso; diskit extract is byte-identical', () => {
+    const iso = join(dir, 'made.iso');
+    let r = diskit('create', 'iso', src, iso, '-V', 'CLITEST');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    r = diskit('ls', '-R', '--json', iso);
+    expect(r.status).toBe(0);
+    const entries = JSON.parse(r.stdout) as JsonEntry[];
+    compareJson(entries, iso);
+    expect(entries.map((e) => e.path).sort()).toEqual(listTree(src).map((p) => '/' + p).sort());
+    const out = join(dir, 'extracted');
+    r = diskit('extract', iso, '/', out);
+    expect(r.status, r.stderr).toBe(0);
+    for (const [p, b] of hostFiles(src)) expect(readFileSync(join(out, p)).equals(b), p).toBe(true);
+    for (const [p, target] of hostLinks(src)) {
+      if (existsSync(join(out, p)) || lstatSync(join(out, p), { throwIfNoEntry: false })) expect(readlinkSync(join(out, p))).toBe(target);
+    }
+    r = diskit('info', '--json', iso);
+    const info = JSON.parse(r.stdout);
+    expect(info.format).toBe('iso');
+    expect(info.volumeId).toBe('CLITEST');
+  });
+
+  it('diskit ls -R --json on xorriso and genisoimage ISOs matches xorriso; --names joliet works', () => {
+    const iso = join(dir, 'xo.iso');
+    run('xorriso', ['-as', 'mkisofs', '-R', '-J', '-o', iso, src]);
+    const r = diskit('ls', '-R', '--json', iso);
+    expect(r.status).toBe(0);
+    compareJson(JSON.parse(r.stdout), iso);
+    const j = diskit('ls', '--names', 'joliet', '--json', iso);
+    expect(j.status).toBe(0);
+    expect((JSON.parse(j.stdout) as JsonEntry[]).every((e) => e.mode === undefined)).toBe(true);
+    const g = join(dir, 'gen.iso');
+    run('genisoimage', ['-quiet', '-R', '-J', '-o', g, src]);
+    compareJson(JSON.parse(diskit('ls', '-R', '--json', g).stdout), g);
+  });
+
+  it('diskit convert -O bin writes 2352-byte sectors that bchunk (with cueSheet) turns back into the ISO', () => {
+    const iso = join(dir, 'made.iso');
+    const bin = join(dir, 'made.bin');
+    const r = diskit('convert', '-O', 'bin', iso, bin, '--force');
+    expect(r.status, r.stderr).toBe(0);
+    writeFileSync(join(dir, 'made.cue'), cueSheet('made.bin'));
+    run('bchunk', ['made.bin', 'made.cue', 'back'], { cwd: dir });
+    expect(readFileSync(join(dir, 'back01.iso')).equals(readFileSync(iso))).toBe(true);
+    const ls = diskit('ls', bin);
+    expect(ls.status, ls.stderr).toBe(0);
+    expect(ls.stdout).toContain('random.bin');
+  });
+
+  it('create iso: usage errors exit 2, an existing output needs --force, nothing partial is left', () => {
+    expect(diskit('create', 'iso', src).status).toBe(2);
+    expect(diskit('create', 'iso', join(dir, 'nope'), join(dir, 'x.iso')).status).toBe(2);
+    expect(diskit('create', 'iso', src, join(dir, 'x.iso'), '--bogus').status).toBe(2);
+    expect(diskit('create', 'iso', src, join(dir, 'x.iso'), '-V', 'X'.repeat(40)).status).toBe(2);
+    expect(existsSync(join(dir, 'x.iso'))).toBe(false);
+    expect(diskit('create', 'iso', src, join(dir, 'made.iso')).status).toBe(2);
+    expect(diskit('create', 'iso', src, join(dir, 'made.iso'), '--force', '--no-joliet', '--no-rock-ridge').status).toBe(0);
+    expect(run('isoinfo', ['-d', '-i', join(dir, 'made.iso')])).toMatch(/NO Joliet present/);
+  });
+});
