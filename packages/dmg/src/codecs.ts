@@ -1,0 +1,58 @@
+/**
+ * The one codec seam: how chunks are (de)compressed. The default is pure JS (fflate for zlib,
+ * our own ADC and LZFSE, seek-bzip for bzip2); the Node entry swaps zlib for node:zlib, which
+ * also runs chunks on libuv's thread pool in parallel.
+ */
+import { unzlibSync, zlibSync } from 'fflate';
+import { adcDecode } from './adc.js';
+import { lzfseDecode } from './lzfse.js';
+import { bunzip2 } from './bzip2.js';
+
+export interface Codecs {
+  /** Inflate a zlib stream to exactly `outSize` bytes (or throw). */
+  inflate(data: Uint8Array, outSize: number): Uint8Array | Promise<Uint8Array>;
+  /** Deflate to a zlib stream at `level`. */
+  deflate(data: Uint8Array, level: number): Uint8Array | Promise<Uint8Array>;
+  /** How many compress jobs to keep in flight (1 for synchronous codecs). */
+  concurrency: number;
+  name: string;
+}
+
+export class CodecError extends Error {
+  override name = 'CodecError';
+}
+
+export const pureCodecs: Codecs = {
+  name: 'fflate',
+  concurrency: 1,
+  inflate(data, outSize) {
+    // One spare byte: fflate does not grow a given buffer, so a full spare byte means the
+    // stream inflates past the chunk's size (a bomb or a lying table) without using more memory.
+    const out = new Uint8Array(outSize + 1);
+    let got: Uint8Array;
+    try {
+      got = unzlibSync(data, { out });
+    } catch (e) {
+      throw new CodecError(`zlib: ${(e as Error).message}`);
+    }
+    // fflate grows its output past a given buffer: a longer result means the chunk inflates past its size.
+    if (got.length !== outSize) {
+      throw new CodecError(got.length > outSize ? `zlib chunk inflates past its ${outSize} bytes` : `zlib chunk inflated to ${got.length} bytes, expected ${outSize}`);
+    }
+    return got.subarray(0, outSize);
+  },
+  deflate(data, level) {
+    return zlibSync(data, { level: level as 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 });
+  },
+};
+
+let active: Codecs = pureCodecs;
+/** Replace the codecs (the Node entry installs node:zlib). */
+export function setCodecs(c: Codecs): void {
+  active = c;
+}
+export function codecs(): Codecs {
+  return active;
+}
+
+export { adcDecode, lzfseDecode, bunzip2 };
