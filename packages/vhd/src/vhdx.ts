@@ -547,7 +547,7 @@ export class VhdxImage implements Image {
     // BAT.
     this.chunkRatio = (2 ** 23 * this.logicalSectorSize) / this.blockSize;
     const payload = Math.ceil(this.size / this.blockSize);
-    const total = payload + Math.floor((payload - 1) / this.chunkRatio);
+    const total = payload === 0 ? 0 : payload + Math.floor((payload - 1) / this.chunkRatio);
     this.batOffset = batR.fileOffset;
     if (total * 8 > batR.length) throw new CorruptImageError('VHDX BAT region', batR.fileOffset, `room for ${total} entries`, `${batR.length} bytes`);
     const raw = new Uint8Array(total * 8);
@@ -795,7 +795,7 @@ export function vhdxCreateParams(sourceSize: number, options: Record<string, str
 function vhdxLayout(p: VhdxCreateParams) {
   const payload = Math.ceil(p.size / p.blockSize);
   const chunkRatio = (2 ** 23 * p.logicalSectorSize) / p.blockSize;
-  const entries = payload + Math.floor((payload - 1) / chunkRatio);
+  const entries = payload === 0 ? 0 : payload + Math.floor((payload - 1) / chunkRatio);
   const logOffset = MiB;
   const logLength = MiB;
   const metaOffset = 2 * MiB;
