@@ -652,7 +652,7 @@ export class VhdImage implements Image {
       const hdrOff = Number(f.dataOffset);
       structures.splice(1, 0, {
         name: 'dynamic header', offset: hdrOff, size: VHD_HEADER_SIZE,
-        fields: { ...h, dataOffset: h.dataOffset.toString(16), parentLocators: undefined },
+        fields: { ...h, dataOffset: '0x' + h.dataOffset.toString(16), parentLocators: h.parentLocators.filter((l) => l.platformCode !== '\0\0\0\0').length },
         children: h.parentLocators.map((l, i) => ({ name: `parent locator ${i}`, offset: hdrOff + 576 + i * 24, size: 24, fields: { ...l } }))
           .filter((s) => s.fields.platformCode !== '\0\0\0\0'),
       });
