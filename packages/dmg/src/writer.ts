@@ -71,7 +71,7 @@ async function layout(source: BlockDevice, diskSize: number): Promise<Range[]> {
     if (p.start < pos) continue; // overlapping entry: its bytes are already covered
     if (p.start > pos) push(pos, p.start, ' (Apple_Free');
     const type = gpt ? (p.name || 'GPT partition') : mbrTypeName(p.type);
-    push(p.start, p.start + p.size, `${gpt ? 'disk image' : ''} (${type.replace(/[():]/g, '_')}`.trimStart());
+    push(p.start, p.start + p.size, `${gpt ? 'disk image' : ''} (${type.replace(/[():]/g, '_')}`);
     pos = p.start + p.size;
   }
   if (pos < diskSize) push(pos, diskSize, ' (Apple_Free');
