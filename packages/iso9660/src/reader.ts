@@ -6,7 +6,7 @@ import {
 } from '@diskit/core';
 import {
   SECTOR, VD_START, VD_BOOT, VD_PRIMARY, VD_SUPPLEMENTARY, VD_PARTITION, VD_TERMINATOR,
-  parseVolumeDescriptor, parseDirRecord, decodeShortDate, decodeLongDate, aString, ucs2String, jolietLevel,
+  parseVolumeDescriptor, parseDirRecord, parseDirRecordFast, decodeShortDate, decodeLongDate, aString, ucs2String, jolietLevel,
   FLAG_DIRECTORY, FLAG_ASSOCIATED, FLAG_MULTI_EXTENT, FLAG_HIDDEN,
   type RawVolumeDescriptor, type RawDirRecord,
 } from './structs.js';
@@ -117,6 +117,7 @@ export class IsoVolume implements Volume {
   /** Things skipped as unsafe while reading (bad names, loops, …). */
   readonly problems: { message: string; offset?: number }[] = [];
   private cache = new Map<number, Node[]>();
+  private nameIndex = new WeakMap<Node[], Map<string, Node>>();
   private cacheBytes = 0;
   private rootNode!: Node;
   private rrSkip = 0;
@@ -267,14 +268,15 @@ export class IsoVolume implements Volume {
         throw new CorruptImageError('directory record', recOff, 'a record inside one sector', `${len} bytes crossing offset ${dir.offset + Math.min(sectorEnd, data.length)}`);
       }
       const rec = data.subarray(pos, pos + len);
-      const r = parseDirRecord(rec);
+      const r = parseDirRecordFast(rec);
       if (33 + r.nameLength > len) throw new CorruptImageError('directory record', recOff, `an identifier inside the record (${len} bytes)`, `${r.nameLength} bytes`);
       pos += len;
       const i = index++;
       const nameBytes = rec.subarray(33, 33 + r.nameLength);
       if (i < 2 && r.nameLength === 1 && (nameBytes[0] === 0 || nameBytes[0] === 1)) continue; // '.' and '..'
       if (r.flags & FLAG_ASSOCIATED) continue;
-      const n = await this.recordToNode(r, rec, nameBytes, recOff);
+      let n = this.recordToNode(r, rec, nameBytes, recOff);
+      if (n instanceof Promise) n = await n;
       if (!n) continue;
       // Multi-extent: consecutive records with the same name, all but the last flagged.
       if (pendingMulti) {
@@ -310,14 +312,31 @@ export class IsoVolume implements Volume {
     return out;
   }
 
-  private async recordToNode(r: RawDirRecord, rec: Uint8Array, nameBytes: Uint8Array, recOff: number): Promise<Node | undefined> {
-    const isDir = (r.flags & FLAG_DIRECTORY) !== 0;
-    let name: string;
-    if (this.joliet) name = ucs2String(nameBytes).replace(/;\d*$/, '');
-    else {
-      name = aString(nameBytes);
-      if (!isDir) name = name.replace(/;\d*$/, '').replace(/\.$/, '');
+  /** Most records decode synchronously; CE continuations and CL links need reads. */
+  private recordToNode(r: RawDirRecord, rec: Uint8Array, nameBytes: Uint8Array, recOff: number): Node | undefined | Promise<Node | undefined> {
+    let rr: RockRidge | undefined;
+    if (this.useRR) {
+      const suStart = 33 + r.nameLength + (r.nameLength % 2 === 0 ? 1 : 0) + this.rrSkip;
+      if (suStart < rec.length) {
+        const split = splitSusp(rec.subarray(suStart));
+        if (split.ce && !split.stopped) return this.recordToNodeSlow(r, rec, nameBytes, recOff);
+        const acc = new RockRidgeAccumulator();
+        acc.add(split.entries);
+        rr = acc.finish();
+        if (rr.childLink !== undefined) return this.recordToNodeSlow(r, rec, nameBytes, recOff);
+      }
     }
+    return this.buildNode(r, nameBytes, recOff, rr);
+  }
+
+  private isoName(r: RawDirRecord, nameBytes: Uint8Array): string {
+    const isDir = (r.flags & FLAG_DIRECTORY) !== 0;
+    if (this.joliet) return ucs2String(nameBytes).replace(/;\d*$/, '');
+    const name = aString(nameBytes);
+    return isDir ? name : name.replace(/;\d*$/, '').replace(/\.$/, '');
+  }
+
+  private async recordToNodeSlow(r: RawDirRecord, rec: Uint8Array, nameBytes: Uint8Array, recOff: number): Promise<Node | undefined> {
     let rr: RockRidge | undefined;
     if (this.useRR) {
       const suStart = 33 + r.nameLength + (r.nameLength % 2 === 0 ? 1 : 0) + this.rrSkip;
@@ -325,12 +344,11 @@ export class IsoVolume implements Volume {
         const acc = new RockRidgeAccumulator();
         await this.collectSusp(rec.subarray(suStart), acc, recOff);
         rr = acc.finish();
-        if (rr.name !== undefined) name = rr.name;
       }
     }
-    const dataOffset = (r.extent + r.extAttrLength) * SECTOR;
-    const node: Node = { name, type: isDir ? 'directory' : 'file', size: r.dataLength, runs: [], rr, hidden: (r.flags & FLAG_HIDDEN) !== 0, recordOffset: recOff, mtime: decodeShortDate(r.date) };
     if (rr?.childLink !== undefined) {
+      const name = rr.name ?? this.isoName(r, nameBytes);
+      const node: Node = { name, type: 'directory', size: 0, runs: [], rr, recordOffset: recOff, mtime: decodeShortDate(r.date) };
       // A placeholder for a relocated directory: the real one lives at the CL block.
       const off = rr.childLink * SECTOR;
       if (off + SECTOR > this.dev.size) {
@@ -341,12 +359,19 @@ export class IsoVolume implements Volume {
       await this.dev.read(head, off);
       const dot = parseDirRecord(head);
       const dotRr = await this.readDotRecord(off);
-      node.type = 'directory';
       node.size = dot.dataLength;
       node.dir = { offset: off, size: dot.dataLength };
       if (dotRr) node.rr = { ...dotRr, name: rr.name };
       return node;
     }
+    return this.buildNode(r, nameBytes, recOff, rr);
+  }
+
+  private buildNode(r: RawDirRecord, nameBytes: Uint8Array, recOff: number, rr: RockRidge | undefined): Node {
+    const isDir = (r.flags & FLAG_DIRECTORY) !== 0;
+    const name = rr?.name ?? this.isoName(r, nameBytes);
+    const dataOffset = (r.extent + r.extAttrLength) * SECTOR;
+    const node: Node = { name, type: isDir ? 'directory' : 'file', size: r.dataLength, runs: [], rr, hidden: (r.flags & FLAG_HIDDEN) !== 0, recordOffset: recOff, mtime: rr?.mtime ?? decodeShortDate(r.date) };
     if (isDir) {
       node.dir = { offset: dataOffset, size: r.dataLength };
       return node;
@@ -357,6 +382,7 @@ export class IsoVolume implements Volume {
       let left = r.dataLength;
       let fo = 0;
       let dev = dataOffset;
+      if (r.dataLength / (r.unitSize * SECTOR) > 65536) throw new UnsupportedFeatureError(`interleaved file at ${recOff} with more than 65536 file units`);
       while (left > 0) {
         const l = Math.min(left, r.unitSize * SECTOR);
         node.runs.push({ fileOffset: fo, devOffset: dev, length: l });
@@ -387,7 +413,12 @@ export class IsoVolume implements Volume {
       if (node.type !== 'directory') throw new UsageError(`${path}: not a directory`);
       if (chain.length > MAX_DEPTH) throw new CorruptImageError('directory tree', node.recordOffset, `depth below ${MAX_DEPTH}`, 'deeper');
       const kids = await this.children(node, chain);
-      const next = kids.find((k) => k.name === part);
+      let index = this.nameIndex.get(kids);
+      if (!index) {
+        index = new Map(kids.map((k) => [k.name, k]));
+        this.nameIndex.set(kids, index);
+      }
+      const next = index.get(part);
       if (!next) throw new UsageError(`${path}: no such file or directory`);
       node = next;
       if (node.dir) chain.push(node.dir.offset);
@@ -398,10 +429,11 @@ export class IsoVolume implements Volume {
   /** A directory's children, minus directories that loop back to an ancestor. */
   private async children(node: Node, chain: number[]): Promise<Node[]> {
     const kids = await this.loadDir(node);
-    const bad = kids.filter((k) => k.dir && chain.includes(k.dir.offset));
-    if (bad.length === 0) return kids;
+    let bad: Node[] | undefined;
+    for (const k of kids) if (k.dir && chain.includes(k.dir.offset)) (bad ??= []).push(k);
+    if (!bad) return kids;
     for (const b of bad) this.problems.push({ message: `directory ${JSON.stringify(b.name)} loops back to an ancestor: skipped`, offset: b.recordOffset });
-    return kids.filter((k) => !bad.includes(k));
+    return kids.filter((k) => !bad!.includes(k));
   }
 
   private entry(dirPath: string, n: Node): FileEntry {

@@ -143,6 +143,25 @@ export function parseDirRecord(b: Uint8Array): RawDirRecord {
   return dirParser.parse(b.subarray(0, 33)) as RawDirRecord;
 }
 
+/**
+ * The same decode as parseDirRecord, by hand: the directory walk's hot loop (a test checks both
+ * agree on real records).
+ */
+export function parseDirRecordFast(b: Uint8Array): RawDirRecord {
+  return {
+    length: b[0]!,
+    extAttrLength: b[1]!,
+    extent: (b[2]! | (b[3]! << 8) | (b[4]! << 16) | (b[5]! << 24)) >>> 0,
+    dataLength: (b[10]! | (b[11]! << 8) | (b[12]! << 16) | (b[13]! << 24)) >>> 0,
+    date: b.subarray(18, 25),
+    flags: b[25]!,
+    unitSize: b[26]!,
+    gapSize: b[27]!,
+    volumeSequenceNumber: b[28]! | (b[29]! << 8),
+    nameLength: b[32]!,
+  };
+}
+
 /** Encode a directory record: identifier bytes, padding to even, then system use bytes. */
 export function encodeDirRecord(r: Omit<RawDirRecord, 'length' | 'nameLength'>, name: Uint8Array, su?: Uint8Array): Uint8Array {
   const pad = name.length % 2 === 0 ? 1 : 0;

@@ -206,11 +206,10 @@ export class RockRidgeAccumulator {
             p += sz;
             return t;
           };
-          const cr = take(0x01), mt = take(0x02), at = take(0x04), ct = take(0x08);
-          if (cr) rr.crtime = cr;
+          // Only the modification time is used; the others are skipped without decoding.
+          if (f & 0x01) p += sz;
+          const mt = take(0x02);
           if (mt) rr.mtime = mt;
-          if (at) rr.atime = at;
-          if (ct) rr.ctime = ct;
           break;
         }
         case 'RE':
