@@ -21,7 +21,6 @@ export const VHD_MAX_SECTORS = 0xff000000;
 
 export type VhdDiskType = 'fixed' | 'dynamic' | 'differencing';
 const DISK_TYPES: Record<number, VhdDiskType> = { 2: 'fixed', 3: 'dynamic', 4: 'differencing' };
-const DISK_TYPE_CODES: Record<VhdDiskType, number> = { fixed: 2, dynamic: 3, differencing: 4 };
 
 export interface VhdFooter {
   cookie: string;
@@ -822,7 +821,7 @@ export async function createVhd(source: BlockDevice, sink: ImageSink, opts: Crea
     for await (const run of dataRuns(source, { length: copyLen, onProgress: opts.onProgress })) await sink.write(run.data, run.offset);
     await sink.write(footer, p.size);
     await sink.truncate(p.size + VHD_FOOTER_SIZE);
-    await sink.flush?.();
+    // (no flush: see below)
     return;
   }
   const bs = p.blockSize;
@@ -859,7 +858,8 @@ export async function createVhd(source: BlockDevice, sink: ImageSink, opts: Crea
   await sink.write(bat, tableOffset);
   await sink.write(footer, next);
   await sink.truncate(next + VHD_FOOTER_SIZE);
-  await sink.flush?.();
+  // No flush here: like qemu-img convert (cache=unsafe), syncing is the caller's choice (AtomicOutput.commit({sync})).
+
 }
 
 export interface DifferencingOptions {
@@ -906,7 +906,8 @@ export async function createDifferencing(parentPath: string, parent: Image, sink
   await sink.write(new Uint8Array(batBytes).fill(0xff), tableOffset);
   await sink.write(footer, tableOffset + batBytes);
   await sink.truncate(tableOffset + batBytes + VHD_FOOTER_SIZE);
-  await sink.flush?.();
+  // No flush here: like qemu-img convert (cache=unsafe), syncing is the caller's choice (AtomicOutput.commit({sync})).
+
 }
 
 export const vhdDriver: FormatDriver = {

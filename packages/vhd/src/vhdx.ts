@@ -889,7 +889,8 @@ export async function createVhdx(source: BlockDevice, sink: ImageSink, opts: Cre
   }
   await sink.write(bat, L.batOffset);
   await sink.truncate(end);
-  await sink.flush?.();
+  // No flush here: like qemu-img convert (cache=unsafe), syncing is the caller's choice (AtomicOutput.commit({sync})).
+
 }
 
 export const vhdxDriver: FormatDriver = {
