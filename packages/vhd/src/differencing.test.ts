@@ -103,6 +103,20 @@ describeWithTools(['qemu-img', '7z'], 'differencing VHD chains', () => {
     run('qemu-img', ['compare', '-f', 'vpc', '-F', 'raw', join(dir, 'flat.vhd'), join(dir, 'expected.raw')]);
   });
 
+  it('writes through dynamic and fixed VHDs land where qemu-img reads them', async () => {
+    for (const sub of ['dynamic', 'fixed']) {
+      const p = join(dir, `w-${sub}.vhd`);
+      run('qemu-img', ['create', '-q', '-f', 'vpc', '-o', `subformat=${sub},force_size=on`, p, '6M']);
+      const exp = Buffer.alloc(6 * MiB);
+      await writeInto(p, [[1000, prng(70, 3000)], [2 * MiB - 10, prng(71, 20)], [5 * MiB, prng(72, MiB)]], exp);
+      writeFileSync(join(dir, 'w.raw'), exp);
+      run('qemu-img', ['compare', '-f', 'vpc', '-F', 'raw', p, join(dir, 'w.raw')]);
+      const { image, close } = await openWith(vhdDriver, p);
+      expect((await image.check!()).problems).toEqual([]);
+      await close();
+    }
+  });
+
   it('a parent whose unique id does not match is a CorruptImageError', async () => {
     const d2 = mkdtempSync(join(dir, 'mismatch-'));
     run('qemu-img', ['create', '-q', '-f', 'vpc', join(d2, 'base.vhd'), '4M']);
