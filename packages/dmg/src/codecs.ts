@@ -47,8 +47,22 @@ export const pureCodecs: Codecs = {
 };
 
 let active: Codecs = pureCodecs;
+let nodeLoad: Promise<unknown> | undefined;
+/**
+ * Under Node, load the node:zlib codecs once (the specifier is hidden from bundlers, so browser
+ * builds never see node: modules). Awaited by open() and create() before the first chunk.
+ */
+export function codecsReady(): Promise<unknown> {
+  if (!nodeLoad) {
+    const g = globalThis as { process?: { versions?: { node?: string } } };
+    const spec = './node.js';
+    nodeLoad = g.process?.versions?.node ? import(/* @vite-ignore */ /* webpackIgnore: true */ spec).catch(() => undefined) : Promise.resolve();
+  }
+  return nodeLoad;
+}
 /** Replace the codecs (the Node entry installs node:zlib). */
 export function setCodecs(c: Codecs): void {
+  nodeLoad ??= Promise.resolve();
   active = c;
 }
 export function codecs(): Codecs {

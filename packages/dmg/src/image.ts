@@ -8,7 +8,7 @@ import {
   CHECKSUM_CRC32, CHECKSUM_NONE, ChunkType, KOLY_SIZE, SECTOR, checksumNames, checksumValue, chunkTypeName, decodeKoly,
   decodeMish, type Chunk, type Koly, type Mish, type UdifChecksum,
 } from './udif.js';
-import { codecs } from './codecs.js';
+import { codecs, codecsReady } from './codecs.js';
 import { adcDecode } from './adc.js';
 import { lzfseDecode } from './lzfse.js';
 import { bunzip2 } from './bzip2.js';
@@ -89,6 +89,7 @@ export class DmgImage implements Image {
   }
 
   static async open(file: BlockDevice, name?: string): Promise<DmgImage> {
+    await codecsReady();
     const size = file.size;
     const headLen = Math.min(size, 8);
     const head = new Uint8Array(headLen);

@@ -10,7 +10,7 @@ export * from './writer.js';
 export { adcDecode, AdcError } from './adc.js';
 export { lzfseDecode, lzvnDecode, LzfseError } from './lzfse.js';
 export { bunzip2, Bzip2Error } from './bzip2.js';
-export { codecs, setCodecs, pureCodecs, type Codecs } from './codecs.js';
+export { codecs, codecsReady, setCodecs, pureCodecs, CodecError, type Codecs } from './codecs.js';
 
 export const dmgDriver: FormatDriver = {
   name: 'dmg',

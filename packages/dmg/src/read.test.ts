@@ -1,4 +1,5 @@
 import { describe, it, expect } from 'vitest';
+import { SHARED, describeShared, readAll } from './test/helpers.js';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -8,25 +9,6 @@ import { MemoryDevice, collectExtents, CorruptImageError, UnsupportedFeatureErro
 import { FileDevice } from '@diskit/core/node';
 import { describeWithTools, run } from '../../../test/tools.js';
 import { DmgImage, dmgDriver } from './index.js';
-
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-export const SHARED = resolve(repoRoot, '../shared/test-images/dmg');
-const haveShared = existsSync(SHARED);
-
-/** describe() that needs the shared test images: skipped naming the folder, failed under CI. */
-export function describeShared(title: string, fn: () => void): void {
-  if (haveShared) return describe(title, fn);
-  if (process.env.CI === 'true') describe(title, () => it(`needs ${SHARED}`, () => { throw new Error(`missing ${SHARED}`); }));
-  else describe.skip(`${title} (skipped: ${SHARED} missing)`, fn);
-}
-
-export async function readAll(path: string): Promise<Uint8Array> {
-  const img = await DmgImage.open(await FileDevice.open(path), path);
-  const out = new Uint8Array(img.size);
-  await img.read(out, 0);
-  await img.close();
-  return out;
-}
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const KINDS = ['adc', 'bz2', 'lzfse', 'raw', 'zlib'];

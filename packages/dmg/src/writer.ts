@@ -7,7 +7,7 @@ import { readPartitionTable } from '@diskit/raw';
 import { buildPlist, type PlistDict } from './plist.js';
 import { ChunkType, KOLY_SIZE, SECTOR, crcChecksum, encodeKoly, encodeMish, type Chunk } from './udif.js';
 import { masterCrc } from './image.js';
-import { codecs } from './codecs.js';
+import { codecs, codecsReady } from './codecs.js';
 
 /** hdiutil's chunk size: 2048 sectors (1 MiB). */
 export const WRITE_CHUNK_SECTORS = 2048;
@@ -119,6 +119,7 @@ async function* pieces(source: BlockDevice, start: number, end: number): AsyncGe
 
 /** driver.create: write `source` as a UDIF image into `sink`. */
 export async function createDmg(source: BlockDevice, sink: ImageSink, opts: CreateOptions = {}): Promise<void> {
+  await codecsReady();
   const o = parseWriteOptions(opts.options);
   const c = codecs();
   const sectors = Math.ceil(source.size / SECTOR);
