@@ -9,7 +9,7 @@ import {
   type BlockDevice, type CheckReport, type CreateOptions, type Extent, type FormatDriver, type Image, type ImageSink,
   type Inspection, type OpenOptions, type Problem, type ProbeInput, type Structure,
 } from '@diskit/core';
-import { checkKeys, encodeUtf16, isPow2, parseSize, roundUp, utf16 } from './util.js';
+import { baseName, checkKeys, encodeUtf16, isPow2, parseSize, roundUp, utf16, windowsRelative } from './util.js';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
@@ -168,6 +168,53 @@ function parseLogHeader(b: Uint8Array, offset: number): VhdxLogEntryHeader {
     flushedFileOffset: u64(h.flushedFileOffset, 'VHDX log entry', offset + 48),
     lastFileOffset: u64(h.lastFileOffset, 'VHDX log entry', offset + 56),
   };
+}
+
+/** Locator type of a VHDX parent. */
+export const VHDX_PARENT_TYPE = 'B04AEFB7-D19E-4A81-B789-25B8E9445913';
+
+/** BAT entries: payload blocks with a sector bitmap entry after every chunk (all of them when differencing). */
+export function batEntries(payload: number, chunkRatio: number, differencing: boolean): number {
+  if (payload === 0) return 0;
+  if (differencing) return Math.ceil(payload / chunkRatio) * (chunkRatio + 1);
+  return payload + Math.floor((payload - 1) / chunkRatio);
+}
+
+export function parseParentLocator(b: Uint8Array, offset: number): { type: string; entries: Record<string, string> } {
+  if (b.length < 20) throw new CorruptImageError('VHDX parent locator', offset, 'at least 20 bytes', String(b.length));
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const count = dv.getUint16(18, true);
+  if (20 + count * 12 > b.length) throw new CorruptImageError('VHDX parent locator', offset, `room for ${count} entries`, `${b.length} bytes`);
+  const entries: Record<string, string> = {};
+  for (let i = 0; i < count; i++) {
+    const o = 20 + i * 12;
+    const ko = dv.getUint32(o, true), vo = dv.getUint32(o + 4, true), kl = dv.getUint16(o + 8, true), vl = dv.getUint16(o + 10, true);
+    if (ko + kl > b.length || vo + vl > b.length) throw new CorruptImageError('VHDX parent locator', offset + o, 'keys and values inside the item', `key ${ko}+${kl}, value ${vo}+${vl}`);
+    entries[utf16(b.subarray(ko, ko + kl), true)] = utf16(b.subarray(vo, vo + vl), true);
+  }
+  return { type: guidToString(b, 0), entries };
+}
+
+export function encodeParentLocator(entries: Record<string, string>): Uint8Array {
+  const keys = Object.keys(entries);
+  const parts: Uint8Array[] = [];
+  let at = 20 + keys.length * 12;
+  const table: number[][] = [];
+  for (const k of keys) {
+    const kb = encodeUtf16(k, true), vb = encodeUtf16(entries[k]!, true);
+    table.push([at, at + kb.length, kb.length, vb.length]);
+    parts.push(kb, vb);
+    at += kb.length + vb.length;
+  }
+  const w = new ByteWriter(at);
+  w.bytesAt(0, guidToBytes(VHDX_PARENT_TYPE)).u16le(18, keys.length);
+  table.forEach(([ko, vo, kl, vl], i) => w.u32le(20 + i * 12, ko!).u32le(24 + i * 12, vo!).u16le(28 + i * 12, kl!).u16le(30 + i * 12, vl!));
+  let p = 20 + keys.length * 12;
+  for (const part of parts) {
+    w.bytesAt(p, part);
+    p += part.length;
+  }
+  return w.bytes;
 }
 
 export function probeVhdx(input: ProbeInput): number {
@@ -444,17 +491,78 @@ export class VhdxImage implements Image {
   /** The file as read (with the log applied in memory when dirty). */
   private dev!: BlockDevice;
   readonly problems: Problem[] = [];
+  /** Differencing: the parent locator's key/value pairs, and the parent once open. */
+  parentLocator?: { type: string; entries: Record<string, string> };
+  parent?: Image;
+  parentName?: string;
+  private parentFile?: BlockDevice;
+  private bitmaps = new Map<number, Uint8Array>();
+  /** Where the next allocated block goes (1 MiB aligned). */
+  private fileEnd = 0;
+  private headerUpdated = false;
 
   private constructor(readonly file: BlockDevice, private readonly writable: boolean) {}
 
   get readOnly(): boolean {
-    return true;
+    return !this.writable || this.file.readOnly;
   }
 
-  static async open(file: BlockDevice, opts: OpenOptions = {}): Promise<VhdxImage> {
+  static async open(file: BlockDevice, opts: OpenOptions = {}, chain: string[] = []): Promise<VhdxImage> {
     const img = new VhdxImage(file, !!opts.writable);
     await img.load();
+    if (img.hasParent) {
+      if (chain.includes(img.header.dataWriteGuid)) {
+        throw new CorruptImageError('VHDX parent chain', VHDX_HEADER_OFFSETS[img.headerIndex], 'an acyclic chain of parents', `${img.header.dataWriteGuid} appears twice`);
+      }
+      if (chain.length > 64) throw new CorruptImageError('VHDX parent chain', 0, 'at most 64 levels', String(chain.length));
+      await img.openParent(opts, [...chain, img.header.dataWriteGuid]);
+    }
     return img;
+  }
+
+  private async openParent(opts: OpenOptions, chain: string[]): Promise<void> {
+    const loc = this.parentLocator;
+    if (!loc) throw new CorruptImageError('VHDX metadata', this.metadataOffset, 'a parent locator item in a differencing image', 'none');
+    if (loc.type !== VHDX_PARENT_TYPE) throw new UnsupportedFeatureError(`VHDX parent locator type ${loc.type} (only VHDX parents are supported)`);
+    if (!opts.openRelative) throw new UnsupportedFeatureError('differencing VHDX needs its parent, and files cannot be opened here');
+    const e = loc.entries;
+    const linkage = [e.parent_linkage, e.parent_linkage2].filter(Boolean).map((g) => g!.replace(/[{}]/g, '').toUpperCase());
+    if (!linkage.length) throw new CorruptImageError('VHDX parent locator', this.metadataOffset, 'a parent_linkage entry', 'none');
+    const names: string[] = [];
+    if (e.relative_path) names.push(windowsRelative(e.relative_path));
+    for (const k of ['absolute_win32_path', 'volume_path']) {
+      const v = e[k];
+      if (!v) continue;
+      names.push(/^[A-Za-z]:\\|^\\\\/.test(v) ? baseName(v) : v.replace(/\\/g, '/'));
+    }
+    const tried: string[] = [];
+    for (const name of names) {
+      if (tried.includes(name)) continue;
+      tried.push(name);
+      let pf: BlockDevice;
+      try {
+        pf = await opts.openRelative(name);
+      } catch {
+        continue;
+      }
+      try {
+        const parent = await VhdxImage.open(pf, { name, openRelative: opts.openRelative }, chain);
+        if (!linkage.includes(parent.header.dataWriteGuid)) {
+          throw new CorruptImageError('VHDX parent locator', this.metadataOffset, `a parent with DataWriteGuid ${linkage.join(' or ')}`, `${parent.header.dataWriteGuid} in ${name}`);
+        }
+        if (parent.size !== this.size || parent.logicalSectorSize !== this.logicalSectorSize) {
+          throw new CorruptImageError('VHDX parent', this.metadataOffset, `a parent of ${this.size} bytes with ${this.logicalSectorSize}-byte sectors`, `${parent.size} bytes, ${parent.logicalSectorSize}-byte sectors`);
+        }
+        this.parent = parent;
+        this.parentFile = pf;
+        this.parentName = name;
+        return;
+      } catch (err) {
+        await pf.close().catch(() => {});
+        throw err;
+      }
+    }
+    throw new CorruptImageError('VHDX parent locator', this.metadataOffset, 'a readable parent', `none of ${JSON.stringify(tried)} could be opened`);
   }
 
   private async load(): Promise<void> {
@@ -541,13 +649,14 @@ export class VhdxImage implements Image {
     if (this.logicalSectorSize !== 512 && this.logicalSectorSize !== 4096) throw new CorruptImageError('VHDX logical sector size', metaR.fileOffset, '512 or 4096', String(this.logicalSectorSize));
     if (this.physicalSectorSize !== 512 && this.physicalSectorSize !== 4096) throw new CorruptImageError('VHDX physical sector size', metaR.fileOffset, '512 or 4096', String(this.physicalSectorSize));
     if (this.size % this.logicalSectorSize || this.size > 64 * 2 ** 40) throw new CorruptImageError('VHDX virtual disk size', metaR.fileOffset, 'a multiple of the logical sector size up to 64 TiB', String(this.size));
-    if (this.hasParent) throw new UnsupportedFeatureError('differencing VHDX images are not supported yet');
-    this.variant = this.leaveBlocksAllocated ? 'fixed' : 'dynamic';
+    this.variant = this.hasParent ? 'differencing' : this.leaveBlocksAllocated ? 'fixed' : 'dynamic';
+    const pl = items.get(GUIDS.parentLocator);
+    if (pl) this.parentLocator = parseParentLocator(pl, metaR.fileOffset);
 
     // BAT.
     this.chunkRatio = (2 ** 23 * this.logicalSectorSize) / this.blockSize;
     const payload = Math.ceil(this.size / this.blockSize);
-    const total = payload === 0 ? 0 : payload + Math.floor((payload - 1) / this.chunkRatio);
+    const total = batEntries(payload, this.chunkRatio, this.hasParent);
     this.batOffset = batR.fileOffset;
     if (total * 8 > batR.length) throw new CorruptImageError('VHDX BAT region', batR.fileOffset, `room for ${total} entries`, `${batR.length} bytes`);
     const raw = new Uint8Array(total * 8);
@@ -562,6 +671,57 @@ export class VhdxImage implements Image {
       // FileOffsetMB: bits 20..63.
       this.batOffsets[i] = hi * 4096 + (lo >>> 20);
     }
+    let end = Math.max(this.file.size, this.dev.size);
+    for (let i = 0; i < total; i++) {
+      if (this.batStates[i] === FULLY_PRESENT || this.batStates[i] === PARTIALLY_PRESENT) {
+        end = Math.max(end, this.batOffsets[i]! * MiB + ((i + 1) % (this.chunkRatio + 1) === 0 ? MiB : this.blockSize));
+      }
+    }
+    this.fileEnd = roundUp(end, MiB);
+    this.bitmaps.clear();
+  }
+
+  /** The sector bitmap bits of payload block `blk` (one bit per logical sector, LSB first). */
+  private async blockBitmap(blk: number): Promise<Uint8Array | undefined> {
+    let b = this.bitmaps.get(blk);
+    if (b) return b;
+    const chunk = Math.floor(blk / this.chunkRatio);
+    const idx = chunk * (this.chunkRatio + 1) + this.chunkRatio;
+    if (this.batStates[idx] !== FULLY_PRESENT) return undefined;
+    const bytes = this.blockSize / this.logicalSectorSize / 8;
+    const off = this.batOffsets[idx]! * MiB + (blk % this.chunkRatio) * bytes;
+    if (off < MiB || off + bytes > this.dev.size) throw new TruncatedImageError(`VHDX sector bitmap (BAT entry ${idx})`, off, bytes, this.dev.size);
+    b = new Uint8Array(bytes);
+    await this.dev.read(b, off);
+    if (this.bitmaps.size > 4096) this.bitmaps.clear();
+    this.bitmaps.set(blk, b);
+    return b;
+  }
+
+  /** Runs [start, end) (bytes within the block) whose sectors are present in this file or not. */
+  private bitRuns(bm: Uint8Array | undefined, from: number, to: number): [number, number, boolean][] {
+    const ss = this.logicalSectorSize;
+    if (!bm) return [[from, to, false]];
+    const out: [number, number, boolean][] = [];
+    const bit = (s: number) => ((bm[s >> 3]! >> (s & 7)) & 1) === 1;
+    let pos = from;
+    while (pos < to) {
+      const v = bit(Math.floor(pos / ss));
+      let next = (Math.floor(pos / ss) + 1) * ss;
+      while (next < to) {
+        const s = next / ss;
+        if ((s & 7) === 0 && next + 8 * ss <= to && bm[s >> 3] === (v ? 0xff : 0)) {
+          next += 8 * ss;
+          continue;
+        }
+        if (bit(s) !== v) break;
+        next += ss;
+      }
+      const end = Math.min(next, to);
+      out.push([pos, end, v]);
+      pos = end;
+    }
+    return out;
   }
 
   /** BAT index of payload block `i`. */
@@ -590,14 +750,106 @@ export class VhdxImage implements Image {
       const n = Math.min(bs - inBlk, into.length - pos);
       const piece = into.subarray(pos, pos + n);
       const st = this.batStates[this.batIndex(blk)]!;
-      if (st === FULLY_PRESENT || st === PARTIALLY_PRESENT) await this.dev.read(piece, this.blockOffset(blk) + inBlk);
+      if (st === FULLY_PRESENT || (st === PARTIALLY_PRESENT && !this.parent)) await this.dev.read(piece, this.blockOffset(blk) + inBlk);
+      else if (st === PARTIALLY_PRESENT) {
+        const base = this.blockOffset(blk);
+        for (const [a, b, present] of this.bitRuns(await this.blockBitmap(blk), inBlk, inBlk + n)) {
+          const sub = piece.subarray(a - inBlk, b - inBlk);
+          if (present) await this.dev.read(sub, base + a);
+          else await this.parent!.read(sub, blk * bs + a);
+        }
+      } else if (this.parent && st !== 2) await this.parent.read(piece, voff);
       else piece.fill(0);
       pos += n;
     }
   }
 
-  async write(): Promise<void> {
-    throw new UnsupportedFeatureError('writing into an existing VHDX image is not supported (convert instead)');
+  // ---- writing (dynamic and differencing images; the BAT is updated in place, not through the log) ----
+
+  async write(from: Uint8Array, offset: number): Promise<void> {
+    if (this.readOnly) throw new DeviceRangeError('VHDX image is open read-only');
+    if (this.log.length) throw new UnsupportedFeatureError('the VHDX log must be replayed before writing (check --repair)');
+    checkRange(this, offset, from.length, 'write');
+    if (!this.headerUpdated) {
+      // A new FileWriteGuid on the first write, and a new DataWriteGuid since the disk's data changes.
+      this.header = { ...this.header, fileWriteGuid: randomGuid(), dataWriteGuid: randomGuid() };
+      await writeHeaders(this.file, this.header, this.headerIndex);
+      this.header = { ...this.header, sequenceNumber: this.header.sequenceNumber + 2n };
+      this.headersValid = [true, true];
+      this.headerUpdated = true;
+    }
+    const bs = this.blockSize;
+    let pos = 0;
+    while (pos < from.length) {
+      const voff = offset + pos;
+      const blk = Math.floor(voff / bs);
+      const inBlk = voff - blk * bs;
+      const n = Math.min(bs - inBlk, from.length - pos);
+      await this.writeInBlock(blk, inBlk, from.subarray(pos, pos + n));
+      pos += n;
+    }
+  }
+
+  private async setBat(idx: number, state: number, fileOffset: number): Promise<void> {
+    const e = new Uint8Array(8);
+    const mb = fileOffset / MiB;
+    new DataView(e.buffer).setUint32(0, ((mb & 0xfff) << 20) | state, true);
+    new DataView(e.buffer).setUint32(4, Math.floor(mb / 4096), true);
+    await this.file.write(e, this.batOffset + idx * 8);
+    this.batStates[idx] = state;
+    this.batOffsets[idx] = mb;
+  }
+
+  private allocate(len: number): number {
+    const at = this.fileEnd;
+    this.fileEnd += roundUp(len, MiB);
+    return at;
+  }
+
+  private async writeInBlock(blk: number, inBlk: number, data: Uint8Array): Promise<void> {
+    const idx = this.batIndex(blk);
+    const st = this.batStates[idx]!;
+    const ss = this.logicalSectorSize;
+    if (st === FULLY_PRESENT) {
+      await this.file.write(data, this.blockOffset(blk) + inBlk);
+      return;
+    }
+    if (!this.parent || st === 2) {
+      // A new block reads as zeros where nothing is written (the file's hole).
+      const at = this.allocate(this.blockSize);
+      await this.file.write(data, at + inBlk);
+      if (inBlk + data.length < this.blockSize) await this.file.write(new Uint8Array(1), at + this.blockSize - 1);
+      await this.setBat(idx, FULLY_PRESENT, at);
+      return;
+    }
+    // Differencing: whole logical sectors, present bits in the chunk's sector bitmap.
+    let s = inBlk;
+    let buf = data;
+    const s0 = Math.floor(inBlk / ss) * ss;
+    const s1 = roundUp(inBlk + data.length, ss);
+    if (s0 !== inBlk || s1 !== inBlk + data.length) {
+      buf = new Uint8Array(s1 - s0);
+      await this.read(buf, blk * this.blockSize + s0);
+      buf.set(data, inBlk - s0);
+      s = s0;
+    }
+    if (st !== PARTIALLY_PRESENT) {
+      const at = this.allocate(this.blockSize);
+      await this.file.write(new Uint8Array(1), at + this.blockSize - 1);
+      await this.setBat(idx, PARTIALLY_PRESENT, at);
+    }
+    const chunk = Math.floor(blk / this.chunkRatio);
+    const bidx = chunk * (this.chunkRatio + 1) + this.chunkRatio;
+    if (this.batStates[bidx] !== FULLY_PRESENT) {
+      const at = this.allocate(MiB);
+      await this.file.write(new Uint8Array(1), at + MiB - 1);
+      await this.setBat(bidx, FULLY_PRESENT, at);
+    }
+    await this.file.write(buf, this.blockOffset(blk) + s);
+    const bm = (await this.blockBitmap(blk))!;
+    for (let i = s / ss; i < (s + buf.length) / ss; i++) bm[i >> 3] = bm[i >> 3]! | (1 << (i & 7));
+    const bytes = this.blockSize / ss / 8;
+    await this.file.write(bm, this.batOffsets[bidx]! * MiB + (blk % this.chunkRatio) * bytes);
   }
 
   async *extents(offset?: number, length?: number): AsyncIterable<Extent> {
@@ -607,19 +859,38 @@ export class VhdxImage implements Image {
       const blk = Math.floor(pos / this.blockSize);
       const bend = Math.min(end, (blk + 1) * this.blockSize);
       const st = this.batStates[this.batIndex(blk)]!;
-      const kind = st === FULLY_PRESENT || st === PARTIALLY_PRESENT ? 'data' : st === 2 ? 'zero' : 'unallocated';
-      if (cur && cur.kind === kind) cur.length += bend - pos;
-      else {
-        if (cur) yield cur;
-        cur = { offset: pos, length: bend - pos, kind };
+      const pieces: Extent[] = [];
+      if (this.parent && st !== FULLY_PRESENT && st !== 2) {
+        const runs = st === PARTIALLY_PRESENT
+          ? this.bitRuns(await this.blockBitmap(blk), pos - blk * this.blockSize, bend - blk * this.blockSize).map(([a, b, p]) => [a + blk * this.blockSize, b + blk * this.blockSize, p] as const)
+          : [[pos, bend, false] as const];
+        for (const [a, b, present] of runs) {
+          if (present) pieces.push({ offset: a, length: b - a, kind: 'data' });
+          else for await (const x of this.parent.extents(a, b - a)) pieces.push(x);
+        }
+      } else {
+        const kind = st === FULLY_PRESENT || st === PARTIALLY_PRESENT ? 'data' : st === 2 ? 'zero' : 'unallocated';
+        pieces.push({ offset: pos, length: bend - pos, kind });
+      }
+      for (const p of pieces) {
+        if (cur && cur.kind === p.kind && cur.offset + cur.length === p.offset) cur.length += p.length;
+        else {
+          if (cur) yield cur;
+          cur = { ...p };
+        }
       }
       pos = bend;
     }
     if (cur) yield cur;
   }
 
-  async flush(): Promise<void> {}
-  async close(): Promise<void> {}
+  async flush(): Promise<void> {
+    if (!this.readOnly) await this.file.flush();
+  }
+  async close(): Promise<void> {
+    if (this.parent) await this.parent.close();
+    if (this.parentFile) await this.parentFile.close().catch(() => {});
+  }
 
   private batSummary(): Record<string, unknown> {
     const counts: Record<string, number> = {};
@@ -792,10 +1063,10 @@ export function vhdxCreateParams(sourceSize: number, options: Record<string, str
 }
 
 /** The fixed part of a new VHDX (first 3 MiB + BAT): identifier, headers, region tables, metadata. */
-function vhdxLayout(p: VhdxCreateParams) {
+function vhdxLayout(p: VhdxCreateParams, differencing = false) {
   const payload = Math.ceil(p.size / p.blockSize);
   const chunkRatio = (2 ** 23 * p.logicalSectorSize) / p.blockSize;
-  const entries = payload === 0 ? 0 : payload + Math.floor((payload - 1) / chunkRatio);
+  const entries = batEntries(payload, chunkRatio, differencing);
   const logOffset = MiB;
   const logLength = MiB;
   const metaOffset = 2 * MiB;
@@ -806,7 +1077,7 @@ function vhdxLayout(p: VhdxCreateParams) {
   return { payload, chunkRatio, entries, logOffset, logLength, metaOffset, metaLength, batOffset, batLength, dataStart };
 }
 
-async function writeVhdxSkeleton(sink: ImageSink, p: VhdxCreateParams, L: ReturnType<typeof vhdxLayout>, leaveAllocated: boolean): Promise<void> {
+async function writeVhdxSkeleton(sink: ImageSink, p: VhdxCreateParams, L: ReturnType<typeof vhdxLayout>, leaveAllocated: boolean, parentLocator?: Uint8Array, diskId?: string): Promise<void> {
   const fid = new Uint8Array(64 * KiB);
   fid.set(new TextEncoder().encode('vhdxfile'));
   fid.set(encodeUtf16('diskit', true), 8);
@@ -824,17 +1095,18 @@ async function writeVhdxSkeleton(sink: ImageSink, p: VhdxCreateParams, L: Return
   await sink.write(rt, VHDX_REGION_OFFSETS[0]);
   await sink.write(rt, VHDX_REGION_OFFSETS[1]);
   // Metadata table and items (items from 64 KiB into the region).
-  const meta = new Uint8Array(64 * KiB + 4096);
+  const meta = new Uint8Array(64 * KiB + 4096 + (parentLocator?.length ?? 0));
   const w = new ByteWriter(meta);
   const items: [string, number, Uint8Array][] = [];
   const u32 = (v: number) => { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, v, true); return b; };
   const fpb = new Uint8Array(8);
   new DataView(fpb.buffer).setUint32(0, p.blockSize, true);
-  new DataView(fpb.buffer).setUint32(4, leaveAllocated ? 1 : 0, true);
+  new DataView(fpb.buffer).setUint32(4, (leaveAllocated ? 1 : 0) | (parentLocator ? 2 : 0), true);
   const vs = new Uint8Array(8);
   new DataView(vs.buffer).setBigUint64(0, BigInt(p.size), true);
-  items.push([GUIDS.fileParameters, 4, fpb], [GUIDS.virtualDiskSize, 6, vs], [GUIDS.virtualDiskId, 6, guidToBytes(randomGuid())],
+  items.push([GUIDS.fileParameters, 4, fpb], [GUIDS.virtualDiskSize, 6, vs], [GUIDS.virtualDiskId, 6, guidToBytes(diskId ?? randomGuid())],
     [GUIDS.logicalSectorSize, 6, u32(p.logicalSectorSize)], [GUIDS.physicalSectorSize, 6, u32(p.physicalSectorSize)]);
+  if (parentLocator) items.push([GUIDS.parentLocator, 4, parentLocator]);
   w.ascii(0, 'metadata', 8).u16le(10, items.length);
   let at = 64 * KiB;
   items.forEach(([id, flags, data], i) => {
@@ -891,6 +1163,24 @@ export async function createVhdx(source: BlockDevice, sink: ImageSink, opts: Cre
   await sink.truncate(end);
   // No flush here: like qemu-img convert (cache=unsafe), syncing is the caller's choice (AtomicOutput.commit({sync})).
 
+}
+
+/**
+ * Create an empty differencing VHDX whose parent is `parent` (an opened VHDX image) stored under
+ * `parentPath` relative to the child's folder. Open the child with `writable: true` to write into it.
+ */
+export async function createDifferencingVhdx(parentPath: string, parent: Image, sink: ImageSink, opts: { absolutePath?: string } = {}): Promise<void> {
+  if (!(parent instanceof VhdxImage)) throw new UsageError(`the parent of a differencing VHDX must be a VHDX image (got ${parent.format})`);
+  const p: VhdxCreateParams = { subformat: 'dynamic', blockSize: parent.blockSize, logicalSectorSize: parent.logicalSectorSize, physicalSectorSize: parent.physicalSectorSize, size: parent.size };
+  const L = vhdxLayout(p, true);
+  const entries: Record<string, string> = {
+    parent_linkage: `{${parent.header.dataWriteGuid.toLowerCase()}}`,
+    relative_path: '.\\' + parentPath.replace(/\//g, '\\').replace(/^\.\\/, ''),
+  };
+  if (opts.absolutePath) entries.absolute_win32_path = opts.absolutePath.replace(/\//g, '\\');
+  await writeVhdxSkeleton(sink, p, L, false, encodeParentLocator(entries));
+  await sink.write(new Uint8Array(L.entries * 8), L.batOffset);
+  await sink.truncate(L.dataStart);
 }
 
 export const vhdxDriver: FormatDriver = {

@@ -1,0 +1,84 @@
+/** Differencing VHDX: chains made by createDifferencingVhdx and written through diskit, read back and by 7-Zip. */
+import { beforeAll, expect, it } from 'vitest';
+import { readFileSync, readdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { CorruptImageError, collectExtents } from '@diskit/core';
+import { AtomicOutput } from '@diskit/core/node';
+import { describeWithTools, run } from '../../../test/tools.js';
+import { createDifferencingVhdx, vhdxDriver, VhdxImage } from './index.js';
+import { join, openWith, prng, readAll, scatteredRaw, tmp } from '../test/helpers.js';
+
+const MiB = 1 << 20;
+
+async function makeChild(dir: string, parentName: string, childName: string): Promise<void> {
+  const { image, close } = await openWith(vhdxDriver, join(dir, parentName));
+  const out = await AtomicOutput.create(join(dir, childName), { force: true });
+  await createDifferencingVhdx(parentName, image, out, { absolutePath: join(dir, parentName) });
+  await out.commit();
+  await close();
+}
+
+async function writeInto(path: string, writes: [number, Uint8Array][], expected: Buffer): Promise<void> {
+  const { image, close } = await openWith(vhdxDriver, path, true);
+  for (const [off, data] of writes) {
+    await image.write(data, off);
+    expected.set(data, off);
+  }
+  await image.flush();
+  await close();
+}
+
+describeWithTools(['qemu-img', '7z'], 'differencing VHDX chains', () => {
+  let dir: string;
+  const size = 10 * MiB; // 7-Zip wants bit 9 of the size clear
+  let expected: Buffer;
+  beforeAll(async () => {
+    dir = tmp();
+    const raw = join(dir, 'base.raw');
+    scatteredRaw(raw, size, [[0, 65536], [3 * MiB, MiB], [size - 4096, 4096]], 4);
+    run('qemu-img', ['convert', '-f', 'raw', '-O', 'vhdx', '-o', 'block_size=1M', raw, join(dir, 'base.vhdx')]);
+    expected = Buffer.from(readFileSync(raw));
+    await makeChild(dir, 'base.vhdx', 'mid.vhdx');
+    await writeInto(join(dir, 'mid.vhdx'), [[100, prng(50, 1000)], [MiB - 700, prng(51, 5000)], [3 * MiB + 4096, prng(52, 8192)], [7 * MiB, prng(53, 512)]], expected);
+    await makeChild(dir, 'mid.vhdx', 'top.vhdx');
+    await writeInto(join(dir, 'top.vhdx'), [[0, prng(60, 300)], [MiB - 100, prng(61, 200)], [5 * MiB + 3, prng(62, 70_000)]], expected);
+  });
+
+  it('reads a three-level chain as the applied writes, and as 7-Zip flattens it', async () => {
+    const { image, close } = await openWith(vhdxDriver, join(dir, 'top.vhdx'));
+    expect(image.variant).toBe('differencing');
+    const ours = await readAll(image);
+    expect(Buffer.compare(ours, expected)).toBe(0);
+    const ex = await collectExtents(image);
+    for (let o = 0; o < size; o += 512) {
+      if (ours.subarray(o, o + 512).some((b) => b !== 0)) expect(ex.some((e) => e.kind === 'data' && e.offset <= o && o < e.offset + e.length)).toBe(true);
+    }
+    expect((await image.check!()).problems).toEqual([]);
+    await close();
+    const x = mkdtempSync(join(dir, '7z-'));
+    run('7z', ['x', '-y', `-o${x}`, join(dir, 'top.vhdx')]);
+    const files = readdirSync(x);
+    expect(files).toHaveLength(1);
+    expect(Buffer.compare(readFileSync(join(x, files[0]!)), expected)).toBe(0);
+  });
+
+  it('writes into a dynamic VHDX land where qemu-img reads them', async () => {
+    const p = join(dir, 'w.vhdx');
+    run('qemu-img', ['create', '-q', '-f', 'vhdx', '-o', 'block_size=1M', p, '6M']);
+    const exp = Buffer.alloc(6 * MiB);
+    await writeInto(p, [[1000, prng(70, 3000)], [2 * MiB - 10, prng(71, 20)], [5 * MiB, prng(72, MiB)]], exp);
+    writeFileSync(join(dir, 'w.raw'), exp);
+    run('qemu-img', ['check', '-f', 'vhdx', p]);
+    run('qemu-img', ['compare', '-f', 'vhdx', '-F', 'raw', p, join(dir, 'w.raw')]);
+  });
+
+  it('a parent whose DataWriteGuid changed is a CorruptImageError', async () => {
+    const d2 = mkdtempSync(join(dir, 'link-'));
+    run('qemu-img', ['create', '-q', '-f', 'vhdx', join(d2, 'b.vhdx'), '4M']);
+    await makeChild(d2, 'b.vhdx', 'c.vhdx');
+    await writeInto(join(d2, 'b.vhdx'), [[0, prng(1, 512)]], Buffer.alloc(4 * MiB)); // changes b's DataWriteGuid
+    await expect(openWith(vhdxDriver, join(d2, 'c.vhdx'))).rejects.toThrow(CorruptImageError);
+    const { image, close } = await openWith(vhdxDriver, join(dir, 'mid.vhdx'));
+    expect((image as VhdxImage).parentLocator?.entries.relative_path).toBe('.\\base.vhdx');
+    await close();
+  });
+});
