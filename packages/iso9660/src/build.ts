@@ -31,9 +31,10 @@ export interface BuildNode {
   bytes?: Uint8Array;
   // ---- layout (filled by planIso)
   parent?: BuildNode;
-  isoName?: Uint8Array;
-  isoSortKey?: [string, string];
-  jolName?: Uint8Array;
+  isoName?: string;
+  isoBase?: string;
+  isoExt?: string;
+  jolName?: string;
   dataLba?: number;
   isoDir?: DirLayout;
   jolDir?: DirLayout;
@@ -50,8 +51,13 @@ interface RecordPlan {
   node: BuildNode;
   /** 0 = '.', 1 = '..', 2 = child */
   kind: 0 | 1 | 2;
-  name: Uint8Array;
+  /** Identifier length in bytes (the bytes are made when the record is written). */
+  nameLen: number;
+  tree: 'iso' | 'jol';
+  /** Rock Ridge entries that spill into continuation areas (kept); inline-only ones are re-encoded when written. */
   su?: SuLayout;
+  suLen?: number;
+  rootDot?: boolean;
   /** Offset of this record inside the directory extent. */
   pos: number;
   /** Which extent of a multi-extent file (index), how many. */
@@ -133,9 +139,9 @@ function assignIsoNames(kids: BuildNode[]): void {
       }
     }
     used.add(key(base));
-    k.isoSortKey = [base, ext];
-    const id = k.type === 'directory' ? base : `${base}.${ext};1`;
-    k.isoName = new TextEncoder().encode(id);
+    k.isoBase = base;
+    k.isoExt = ext;
+    k.isoName = k.type === 'directory' ? base : `${base}.${ext};1`;
   }
 }
 
@@ -163,7 +169,7 @@ function assignJolietNames(kids: BuildNode[]): void {
       }
     }
     used.add(n);
-    k.jolName = encodeUcs2(k.type === 'directory' ? n : `${n};1`);
+    k.jolName = k.type === 'directory' ? n : `${n};1`;
   }
 }
 
@@ -174,7 +180,7 @@ function cmpBytes(a: Uint8Array, b: Uint8Array): number {
 }
 
 function cmpIso(a: BuildNode, b: BuildNode): number {
-  const [ab, ae] = a.isoSortKey!, [bb, be] = b.isoSortKey!;
+  const ab = a.isoBase!, ae = a.isoExt!, bb = b.isoBase!, be = b.isoExt!;
   if (ab !== bb) return ab < bb ? -1 : 1;
   if (ae !== be) return ae < be ? -1 : 1;
   return 0;
@@ -213,6 +219,55 @@ function splitSu(entries: Uint8Array[], inlineAvail: number): SuLayout {
   }
   if (cur.length) areas.push(cur);
   return { inline, areas, addrs: [] };
+}
+
+const DOT = Uint8Array.of(0);
+const DOTDOT = Uint8Array.of(1);
+
+function asciiBytes(s: string): Uint8Array {
+  const b = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i);
+  return b;
+}
+
+function recordName(r: RecordPlan): Uint8Array {
+  if (r.kind === 0) return DOT;
+  if (r.kind === 1) return DOTDOT;
+  return r.tree === 'iso' ? asciiBytes(r.node.isoName!) : encodeUcs2(r.node.jolName!);
+}
+
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+/** A child record's Rock Ridge area: its length computed without encoding when it fits inline. */
+function setSuFor(plan: RecordPlan, k: BuildNode, clamp: (d: Date) => Date, avail: number): void {
+  if (k.type === 'file' || k.type === 'directory') {
+    const b = utf8Length(k.name);
+    const len = 36 + 26 + b + 5 * Math.max(1, Math.ceil(b / 250));
+    if (len <= avail) {
+      plan.suLen = len;
+      return;
+    }
+  }
+  setSu(plan, rrEntries(k, 2, false, clamp), avail);
+}
+
+function setSu(plan: RecordPlan, entries: Uint8Array[], avail: number): void {
+  let total = 0;
+  for (const e of entries) total += e.length;
+  if (total <= avail) plan.suLen = total;
+  else plan.su = splitSu(entries, avail);
 }
 
 function concat(parts: Uint8Array[], extra?: Uint8Array): Uint8Array {
@@ -368,7 +423,8 @@ export function planIso(root: BuildNode, opts: IsoBuildOptions, now: Date): IsoP
   root.parent = root;
 
   const isoOrder = (d: BuildNode) => [...(d.children ?? [])].sort(cmpIso);
-  const jolOrder = (d: BuildNode) => [...(d.children ?? [])].sort((a, b) => cmpBytes(a.jolName!, b.jolName!));
+  // UTF-16 code unit order is UCS-2 big-endian byte order
+  const jolOrder = (d: BuildNode) => [...(d.children ?? [])].sort((a, b) => (a.jolName! < b.jolName! ? -1 : a.jolName! > b.jolName! ? 1 : 0));
 
   // BFS order per tree (path table order: level, parent number, identifier)
   const bfs = (order: (d: BuildNode) => BuildNode[]) => {
@@ -384,25 +440,25 @@ export function planIso(root: BuildNode, opts: IsoBuildOptions, now: Date): IsoP
     const records: RecordPlan[] = [];
     const kids = tree === 'iso' ? isoOrder(d) : jolOrder(d);
     const self = (kind: 0 | 1, node: BuildNode) => {
-      const name = Uint8Array.of(kind);
-      const plan: RecordPlan = { node, kind, name, pos: 0, part: 0, parts: 1 };
-      if (tree === 'iso' && rr) plan.su = splitSu(rrEntries(node, kind, kind === 0 && d === root, clamp), 255 - dirRecordLength(1, 0));
+      const plan: RecordPlan = { node, kind, nameLen: 1, tree, pos: 0, part: 0, parts: 1 };
+      if (tree === 'iso' && rr) setSu(plan, rrEntries(node, kind, kind === 0 && d === root, clamp), 255 - dirRecordLength(1, 0));
+      plan.rootDot = kind === 0 && d === root;
       records.push(plan);
     };
     self(0, d);
     self(1, d.parent!);
     for (const k of kids) {
-      const name = tree === 'iso' ? k.isoName! : k.jolName!;
+      const nameLen = tree === 'iso' ? k.isoName!.length : k.jolName!.length * 2;
       const parts = extentCount(k);
       for (let p = 0; p < parts; p++) {
-        const plan: RecordPlan = { node: k, kind: 2, name, pos: 0, part: p, parts };
-        if (tree === 'iso' && rr) plan.su = splitSu(rrEntries(k, 2, false, clamp), 255 - dirRecordLength(name.length, 0));
+        const plan: RecordPlan = { node: k, kind: 2, nameLen, tree, pos: 0, part: p, parts };
+        if (tree === 'iso' && rr) setSuFor(plan, k, clamp, 255 - dirRecordLength(nameLen, 0));
         records.push(plan);
       }
     }
     let pos = 0;
     for (const r of records) {
-      const len = dirRecordLength(r.name.length, r.su ? suInlineLength(r.su) : 0);
+      const len = dirRecordLength(r.nameLen, r.su ? suInlineLength(r.su) : r.suLen ?? 0);
       if ((pos % SECTOR) + len > SECTOR) pos = Math.ceil(pos / SECTOR) * SECTOR;
       r.pos = pos;
       pos += len;
@@ -415,7 +471,7 @@ export function planIso(root: BuildNode, opts: IsoBuildOptions, now: Date): IsoP
   // ---- path tables
   const ptEntries = (list: BuildNode[], which: 'iso' | 'jol') =>
     list.map((d) => ({
-      name: d === root ? Uint8Array.of(0) : which === 'iso' ? d.isoName! : d.jolName!,
+      name: d === root ? Uint8Array.of(0) : which === 'iso' ? asciiBytes(d.isoName!) : encodeUcs2(d.jolName!),
       extent: 0,
       parent: d === root ? 1 : (which === 'iso' ? d.parent!.isoDir! : d.parent!.jolDir!).number,
       dir: which === 'iso' ? d.isoDir! : d.jolDir!,
@@ -526,8 +582,8 @@ export function planIso(root: BuildNode, opts: IsoBuildOptions, now: Date): IsoP
     }
     return encodeDirRecord(
       { extAttrLength: 0, extent, dataLength: size, date: encodeShortDate(clamp(n.mtime)), flags, unitSize: 0, gapSize: 0, volumeSequenceNumber: 1 },
-      r.name,
-      r.su ? suInlineBytes(r.su) : undefined,
+      recordName(r),
+      r.su ? suInlineBytes(r.su) : r.suLen ? concat(rrEntries(n, r.kind, r.rootDot === true, clamp)) : undefined,
     );
   };
   const dirBytes = (dl: DirLayout, tree: 'iso' | 'jol'): Uint8Array => {

@@ -1,5 +1,5 @@
 /** Node-only entry: build an ISO from a folder, streaming file data from disk to the sink once. */
-import { lstat, readdir, readlink, readFile } from 'node:fs/promises';
+import { lstatSync, readdirSync, readlinkSync, openSync, readSync, closeSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError, dataRuns, type ImageSink } from '@diskit/core';
 import { FileDevice } from '@diskit/core/node';
@@ -21,34 +21,51 @@ export interface BuildIsoResult {
 
 const SMALL = 1 << 20;
 
-async function scan(dir: string): Promise<BuildNode> {
-  const st = await lstat(dir);
+/** Scan a folder (synchronously: 100,000 lstat calls are much faster without the thread pool hop). */
+function scan(dir: string): BuildNode {
+  let st: Stats;
+  try {
+    st = lstatSync(dir);
+  } catch {
+    throw new UsageError(`${dir}: no such directory`);
+  }
   if (!st.isDirectory()) throw new UsageError(`${dir} is not a directory`);
   const root: BuildNode = { name: '', type: 'directory', mode: st.mode, uid: st.uid, gid: st.gid, mtime: st.mtime, size: 0, children: [] };
   const stack: [BuildNode, string][] = [[root, dir]];
   while (stack.length) {
     const [node, path] = stack.pop()!;
-    const names = (await readdir(path)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    const kids = await Promise.all(
-      names.map(async (name): Promise<BuildNode | undefined> => {
-        const p = join(path, name);
-        const s = await lstat(p);
-        const base = { name, mode: s.mode, uid: s.uid, gid: s.gid, mtime: s.mtime };
-        if (s.isDirectory()) return { ...base, type: 'directory', size: 0, children: [] };
-        if (s.isFile()) return { ...base, type: 'file', size: s.size, source: p };
-        if (s.isSymbolicLink()) return { ...base, type: 'symlink', size: 0, target: await readlink(p) };
-        if (s.isSocket()) return undefined;
-        return { ...base, type: 'other', size: 0, rdev: s.rdev };
-      }),
-    );
-    for (let i = 0; i < kids.length; i++) {
-      const k = kids[i];
-      if (!k) continue;
+    const names = readdirSync(path).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const name of names) {
+      const p = join(path, name);
+      const s = lstatSync(p);
+      const base = { name, mode: s.mode, uid: s.uid, gid: s.gid, mtime: s.mtime };
+      let k: BuildNode;
+      if (s.isDirectory()) {
+        k = { ...base, type: 'directory', size: 0, children: [] };
+        stack.push([k, p]);
+      } else if (s.isFile()) k = { ...base, type: 'file', size: s.size, source: p };
+      else if (s.isSymbolicLink()) k = { ...base, type: 'symlink', size: 0, target: readlinkSync(p) };
+      else if (s.isSocket()) continue;
+      else k = { ...base, type: 'other', size: 0, rdev: s.rdev };
       node.children!.push(k);
-      if (k.type === 'directory') stack.push([k, join(path, names[i]!)]);
     }
   }
   return root;
+}
+
+/** Read a whole small file into `into` (its size known from the scan). */
+function readExact(path: string, into: Uint8Array): void {
+  const fd = openSync(path, 'r');
+  try {
+    let done = 0;
+    while (done < into.length) {
+      const n = readSync(fd, into, done, into.length - done, done);
+      if (n === 0) throw new UsageError(`${path} shrank while the image was built (${into.length} → ${done} bytes)`);
+      done += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Coalesces neighbouring writes into large ones. */
@@ -57,6 +74,20 @@ class Coalescer {
   private start = 0;
   private len = 0;
   constructor(private readonly sink: ImageSink) {}
+  /** A buffer slice for `length` bytes at `offset` (small gaps before it are zero-filled). */
+  async reserve(offset: number, length: number): Promise<Uint8Array> {
+    const end = this.start + this.len;
+    const gap = offset - end;
+    if (this.len > 0 && (gap < 0 || gap >= SECTOR || this.len + gap + length > this.buf.length)) await this.flush();
+    if (this.len === 0) this.start = offset;
+    else if (gap > 0) {
+      this.buf.fill(0, this.len, this.len + gap);
+      this.len += gap;
+    }
+    const view = this.buf.subarray(this.len, this.len + length);
+    this.len += length;
+    return view;
+  }
   async put(bytes: Uint8Array, offset: number): Promise<void> {
     if (this.len > 0 && (offset !== this.start + this.len || this.len + bytes.length > this.buf.length)) await this.flush();
     if (bytes.length > this.buf.length) {
@@ -85,7 +116,7 @@ function epochFromEnv(): number | undefined {
  * default, optional El Torito BIOS/EFI boot. Deterministic for a given tree and SOURCE_DATE_EPOCH.
  */
 export async function buildIso(sourceDir: string, sink: ImageSink, opts: BuildIsoOptions = {}): Promise<BuildIsoResult> {
-  const root = await scan(sourceDir);
+  const root = scan(sourceDir);
   const epoch = opts.sourceDateEpoch ?? epochFromEnv();
   const now = epoch !== undefined ? new Date(epoch * 1000) : new Date(Math.floor(Date.now() / 1000) * 1000);
   const plan = planIso(root, { ...opts, sourceDateEpoch: epoch }, now);
@@ -94,32 +125,17 @@ export async function buildIso(sourceDir: string, sink: ImageSink, opts: BuildIs
   for (const m of plan.metadata()) await out.put(m.bytes, m.offset);
 
   let done = 0;
-  // Small files are read a few at a time ahead of the writer; big ones stream through dataRuns.
-  const files = plan.files.filter((f) => f.size > 0);
-  const ahead = 16;
-  const pending: (Promise<Uint8Array> | undefined)[] = [];
-  const startRead = (i: number) => {
-    const f = files[i];
-    if (f && f.size <= SMALL && !pending[i]) {
-      pending[i] = readFile(f.source!).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
-      pending[i]!.catch(() => {});
-    }
-  };
-  for (let i = 0; i < Math.min(ahead, files.length); i++) startRead(i);
-  for (let i = 0; i < files.length; i++) {
-    startRead(i + ahead);
-    const f = files[i]!;
+  for (const f of plan.files) {
+    if (f.size === 0) continue;
     const base = f.dataLba! * SECTOR;
     const patch = plan.bootPatches.get(f);
-    if (f.size <= SMALL || patch) {
-      let data = pending[i] ? await pending[i]! : new Uint8Array(await readFile(f.source!));
-      pending[i] = undefined;
-      if (data.length !== f.size) throw new UsageError(`${f.source} changed size while the image was built (${f.size} → ${data.length})`);
-      if (patch) {
-        data = data.slice();
-        patch(data);
-      }
+    if (patch) {
+      const data = new Uint8Array(f.size);
+      readExact(f.source!, data);
+      patch(data);
       await out.put(data, base);
+    } else if (f.size <= SMALL) {
+      readExact(f.source!, await out.reserve(base, f.size));
     } else {
       await out.flush();
       const dev = await FileDevice.open(f.source!);

@@ -177,6 +177,36 @@ export class IsoVolume implements Volume {
     return { name: '', type: 'directory', size: r.dataLength, runs: [], dir: { offset, size: r.dataLength }, mtime: decodeShortDate(r.date), recordOffset: recOffset };
   }
 
+  /**
+   * Metadata reads (directories) go through a small read-ahead window cache: tools lay
+   * directories out together, so one 256 KiB read serves many of them.
+   */
+  private windows = new Map<number, Uint8Array>();
+  private async readMeta(offset: number, length: number): Promise<Uint8Array> {
+    const W = 256 << 10;
+    if (length > W) {
+      const data = new Uint8Array(length);
+      await this.dev.read(data, offset);
+      return data;
+    }
+    const out = new Uint8Array(length);
+    let pos = offset;
+    while (pos < offset + length) {
+      const w = Math.floor(pos / W) * W;
+      let win = this.windows.get(w);
+      if (!win) {
+        win = new Uint8Array(Math.min(W, this.dev.size - w));
+        await this.dev.read(win, w);
+        if (this.windows.size >= 64) this.windows.delete(this.windows.keys().next().value!);
+        this.windows.set(w, win);
+      }
+      const n = Math.min(offset + length, w + win.length) - pos;
+      out.set(win.subarray(pos - w, pos - w + n), pos - offset);
+      pos += n;
+    }
+    return out;
+  }
+
   private checkExtent(what: string, recOffset: number, offset: number, length: number): void {
     if (offset + length > this.dev.size) {
       throw new CorruptImageError(what, recOffset, `an extent inside the volume (size ${this.dev.size})`, `bytes [${offset}, ${offset + length})`);
@@ -245,8 +275,7 @@ export class IsoVolume implements Volume {
     if (hit) return hit;
     if (dir.size > MAX_DIR_BYTES) throw new UnsupportedFeatureError(`directory of ${dir.size} bytes at ${dir.offset} is too large`);
     this.checkExtent('directory', node.recordOffset, dir.offset, dir.size);
-    const data = new Uint8Array(dir.size);
-    await this.dev.read(data, dir.offset);
+    const data = await this.readMeta(dir.offset, dir.size);
     const out: Node[] = [];
     const byName = new Map<string, Node>();
     let pendingMulti: Node | undefined;
@@ -429,6 +458,17 @@ export class IsoVolume implements Volume {
   /** A directory's children, minus directories that loop back to an ancestor. */
   private async children(node: Node, chain: number[]): Promise<Node[]> {
     const kids = await this.loadDir(node);
+    const key = chain.length === 1 ? '' : chain.join(',');
+    const memo = this.loopMemo.get(kids);
+    if (memo && memo.key === key) return memo.result;
+    const result = this.dropLoops(kids, chain);
+    this.loopMemo.set(kids, { key, result });
+    return result;
+  }
+
+  private loopMemo = new WeakMap<Node[], { key: string; result: Node[] }>();
+
+  private dropLoops(kids: Node[], chain: number[]): Node[] {
     let bad: Node[] | undefined;
     for (const k of kids) if (k.dir && chain.includes(k.dir.offset)) (bad ??= []).push(k);
     if (!bad) return kids;

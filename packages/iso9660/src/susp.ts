@@ -68,6 +68,19 @@ export function splitSusp(area: Uint8Array): { entries: SuspEntry[]; ce?: { bloc
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 export function decodeName(b: Uint8Array): string {
+  if (b.length < 64) {
+    let s = '';
+    let ascii = true;
+    for (let i = 0; i < b.length; i++) {
+      const c = b[i]!;
+      if (c >= 0x80) {
+        ascii = false;
+        break;
+      }
+      s += String.fromCharCode(c);
+    }
+    if (ascii) return s;
+  }
   try {
     return utf8.decode(b);
   } catch {
