@@ -378,7 +378,7 @@ export class VhdImage implements Image {
       if (!name) continue;
       if (l.platformCode === 'W2ru' || l.platformCode === 'Wi2r') out.push({ source: l.platformCode, name: windowsRelative(name) });
       else if (/^[A-Za-z]:\\|^\\\\/.test(name)) out.push({ source: `${l.platformCode} (basename)`, name: baseName(name) });
-      else out.push({ source: l.platformCode, name });
+      else out.push({ source: l.platformCode, name: l.platformCode === 'MacX' ? name : name.replace(/\\/g, '/') });
     }
     if (h.parentUnicodeName) out.push({ source: 'parent name', name: baseName(h.parentUnicodeName) });
     return out;
@@ -388,6 +388,7 @@ export class VhdImage implements Image {
     const h = this.header!;
     if (!opts.openRelative) throw new UnsupportedFeatureError(`differencing VHD needs its parent '${h.parentUnicodeName}', and files cannot be opened here`);
     const tried: string[] = [];
+    let mismatch: unknown;
     for (const c of await this.parentCandidates()) {
       if (tried.includes(c.name)) continue;
       tried.push(c.name);
@@ -397,24 +398,30 @@ export class VhdImage implements Image {
       } catch {
         continue;
       }
+      let parent: VhdImage | undefined;
       try {
-        const parent = await VhdImage.open(pf, { name: c.name, openRelative: opts.openRelative }, chain);
-        if (parent.footer.uniqueId !== h.parentUniqueId) {
-          throw new CorruptImageError('VHD dynamic header', (Number(this.footer.dataOffset)) + 40, `parent unique id ${h.parentUniqueId}`, `${parent.footer.uniqueId} in ${c.name}`);
-        }
-        if (parent.size < this.size) {
-          // A parent smaller than the child reads as zeros past its end.
-          this.openProblems.push({ severity: 'warning', structure: 'VHD parent', message: `parent ${c.name} is smaller (${parent.size}) than the child (${this.size})` });
-        }
-        this.parent = parent;
-        this.parentFile = pf;
-        this.parentName = c.name;
-        return;
+        parent = await VhdImage.open(pf, { name: c.name, openRelative: opts.openRelative }, chain);
       } catch (e) {
         await pf.close().catch(() => {});
         throw e;
       }
+      if (parent.footer.uniqueId !== h.parentUniqueId) {
+        // Another disk under that name: try the other locators before giving up.
+        mismatch ??= new CorruptImageError('VHD dynamic header', Number(this.footer.dataOffset) + 40, `parent unique id ${h.parentUniqueId}`, `${parent.footer.uniqueId} in ${c.name}`);
+        await parent.close();
+        await pf.close().catch(() => {});
+        continue;
+      }
+      if (parent.size < this.size) {
+        // A parent smaller than the child reads as zeros past its end.
+        this.openProblems.push({ severity: 'warning', structure: 'VHD parent', message: `parent ${c.name} is smaller (${parent.size}) than the child (${this.size})` });
+      }
+      this.parent = parent;
+      this.parentFile = pf;
+      this.parentName = c.name;
+      return;
     }
+    if (mismatch) throw mismatch;
     throw new CorruptImageError('VHD parent locator', Number(this.footer.dataOffset) + 576, `a readable parent (${h.parentUnicodeName})`, `none of ${JSON.stringify(tried)} could be opened`);
   }
 

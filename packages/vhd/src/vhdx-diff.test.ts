@@ -82,3 +82,40 @@ describeWithTools(['qemu-img', '7z'], 'differencing VHDX chains', () => {
     await close();
   });
 });
+
+describeWithTools(['qemu-img'], 'VHD parent locators', () => {
+  it('a child moved away from its parent finds it through the absolute (W2ku) locator', async () => {
+    const { createDifferencing, vhdDriver } = await import('./index.js');
+    const { renameSync, mkdirSync } = await import('node:fs');
+    const dir = tmp();
+    run('qemu-img', ['create', '-q', '-f', 'vpc', join(dir, 'p.vhd'), '4M']);
+    const { image, close } = await openWith(vhdDriver, join(dir, 'p.vhd'));
+    const out = await AtomicOutput.create(join(dir, 'c.vhd'));
+    await createDifferencing('p.vhd', image, out, { absolutePath: join(dir, 'p.vhd') });
+    await out.commit();
+    await close();
+    mkdirSync(join(dir, 'elsewhere'));
+    renameSync(join(dir, 'c.vhd'), join(dir, 'elsewhere', 'c.vhd'));
+    const c = await openWith(vhdDriver, join(dir, 'elsewhere', 'c.vhd'));
+    expect((await c.image.info!()).parent).toMatchObject({ name: join(dir, 'p.vhd') });
+    await c.close();
+  });
+});
+
+describeWithTools(['qemu-img'], 'VHDX structures', () => {
+  it('headers, region tables and parent locators decode → encode byte-exact', async () => {
+    const { parseVhdxHeader, encodeVhdxHeader, parseRegionTable, encodeRegionTable, parseParentLocator, encodeParentLocator } = await import('./index.js');
+    const dir = tmp();
+    run('qemu-img', ['create', '-q', '-f', 'vhdx', join(dir, 'e.vhdx'), '5M']);
+    const b = readFileSync(join(dir, 'e.vhdx'));
+    for (const off of [64 * 1024, 128 * 1024]) {
+      const h = b.subarray(off, off + 4096);
+      expect(Buffer.compare(encodeVhdxHeader(parseVhdxHeader(h)), h)).toBe(0);
+    }
+    const rt = b.subarray(192 * 1024, 256 * 1024);
+    expect(Buffer.compare(encodeRegionTable(parseRegionTable(rt, 0).entries), rt)).toBe(0);
+    const loc = encodeParentLocator({ parent_linkage: '{0b6f1a8c-0000-4000-8000-000000000001}', relative_path: '.\\a.vhdx' });
+    expect(parseParentLocator(loc, 0).entries.relative_path).toBe('.\\a.vhdx');
+    expect(Buffer.compare(encodeParentLocator(parseParentLocator(loc, 0).entries), loc)).toBe(0);
+  });
+});

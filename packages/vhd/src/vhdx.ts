@@ -933,7 +933,10 @@ export class VhdxImage implements Image {
     });
     structures.push({
       name: 'metadata table', offset: this.metadataOffset, size: 64 * KiB, fields: { entries: this.metadataEntries.length },
-      children: this.metadataEntries.map((m) => ({ name: METADATA_NAMES[m.itemId] ?? m.itemId, offset: this.metadataOffset + m.offset, size: m.length, fields: { ...m } })),
+      children: this.metadataEntries.map((m) => ({
+        name: METADATA_NAMES[m.itemId] ?? m.itemId, offset: this.metadataOffset + m.offset, size: m.length,
+        fields: { ...m, ...(m.itemId === GUIDS.parentLocator && this.parentLocator ? { locatorType: this.parentLocator.type, entries: this.parentLocator.entries } : {}) },
+      })),
     });
     structures.push({ name: 'BAT', offset: this.batOffset, size: this.batStates.length * 8, fields: this.batSummary() });
     return {
@@ -946,6 +949,8 @@ export class VhdxImage implements Image {
     return {
       creator: this.creator, subformat: this.variant, blockSize: this.blockSize, logicalSectorSize: this.logicalSectorSize,
       physicalSectorSize: this.physicalSectorSize, diskId: this.diskId, logDirty: this.log.length > 0, bat: this.batSummary(),
+      ...(this.parentLocator ? { parentLocator: this.parentLocator.entries } : {}),
+      ...(this.parent ? { parent: { name: this.parentName, format: this.parent.format, variant: this.parent.variant } } : {}),
     };
   }
 
