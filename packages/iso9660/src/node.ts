@@ -37,20 +37,33 @@ function scan(dir: string): BuildNode {
     const names = readdirSync(path).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     for (const name of names) {
       const p = join(path, name);
-      const s = lstatSync(p);
-      const base = { name, mode: s.mode, uid: s.uid, gid: s.gid, mtime: s.mtime };
+      const s = lstatSync(p, { throwIfNoEntry: true });
       let k: BuildNode;
       if (s.isDirectory()) {
-        k = { ...base, type: 'directory', size: 0, children: [] };
+        k = mk(name, 'directory', s, 0, undefined, []);
         stack.push([k, p]);
-      } else if (s.isFile()) k = { ...base, type: 'file', size: s.size, source: p };
-      else if (s.isSymbolicLink()) k = { ...base, type: 'symlink', size: 0, target: readlinkSync(p) };
-      else if (s.isSocket()) continue;
-      else k = { ...base, type: 'other', size: 0, rdev: s.rdev };
+      } else if (s.isFile()) k = mk(name, 'file', s, s.size, p, undefined);
+      else if (s.isSymbolicLink()) {
+        k = mk(name, 'symlink', s, 0, undefined, undefined);
+        k.target = readlinkSync(p);
+      } else if (s.isSocket()) continue;
+      else {
+        k = mk(name, 'other', s, 0, undefined, undefined);
+        k.rdev = s.rdev;
+      }
       node.children!.push(k);
     }
   }
   return root;
+}
+
+/** Every node gets the same shape (fast properties, less memory for 100,000 of them). */
+function mk(name: string, type: BuildNode['type'], s: Stats, size: number, source: string | undefined, children: BuildNode[] | undefined): BuildNode {
+  return {
+    name, type, mode: s.mode, uid: s.uid, gid: s.gid, mtime: s.mtime, size, rdev: undefined, target: undefined, children, source,
+    bytes: undefined, parent: undefined, isoName: undefined, isoBase: undefined, isoExt: undefined, jolName: undefined,
+    dataLba: undefined, isoDir: undefined, jolDir: undefined,
+  };
 }
 
 /** Read a whole small file into `into` (its size known from the scan). */
