@@ -119,6 +119,7 @@ export class IsoVolume implements Volume {
   private cache = new Map<number, Node[]>();
   private nameIndex = new WeakMap<Node[], Map<string, Node>>();
   private cacheBytes = 0;
+  private cacheSizes = new Map<number, number>();
   private rootNode!: Node;
   private rrSkip = 0;
   private useRR = false;
@@ -272,7 +273,12 @@ export class IsoVolume implements Volume {
   private async loadDir(node: Node): Promise<Node[]> {
     const dir = node.dir!;
     const hit = this.cache.get(dir.offset);
-    if (hit) return hit;
+    if (hit) {
+      // LRU: move to the back
+      this.cache.delete(dir.offset);
+      this.cache.set(dir.offset, hit);
+      return hit;
+    }
     if (dir.size > MAX_DIR_BYTES) throw new UnsupportedFeatureError(`directory of ${dir.size} bytes at ${dir.offset} is too large`);
     this.checkExtent('directory', node.recordOffset, dir.offset, dir.size);
     const data = await this.readMeta(dir.offset, dir.size);
@@ -332,10 +338,13 @@ export class IsoVolume implements Volume {
       out.push(n);
       if (r.flags & FLAG_MULTI_EXTENT && n.type !== 'directory') pendingMulti = n;
     }
+    this.cacheSizes.set(dir.offset, data.length);
     this.cacheBytes += data.length;
-    if (this.cacheBytes > 64 << 20) {
-      this.cache.clear();
-      this.cacheBytes = data.length;
+    while (this.cache.size > 0 && (this.cacheBytes > 16 << 20 || this.cache.size >= 256)) {
+      const old = this.cache.keys().next().value!;
+      this.cache.delete(old);
+      this.cacheBytes -= this.cacheSizes.get(old) ?? 0;
+      this.cacheSizes.delete(old);
     }
     this.cache.set(dir.offset, out);
     return out;
