@@ -193,6 +193,38 @@ describe('hostile ISOs', () => {
   });
 });
 
+describe('interleaved, associated and hidden files', () => {
+  it('reads interleaved files unit by unit, skipping gaps; hides associated files, lists hidden ones', async () => {
+    const b = base.slice();
+    const r = findRecord(b, 'FILE010.;1');
+    const v = new DataView(b.buffer);
+    const lba = v.getUint32(r + 2, true);
+    setBoth32(b, r + 10, 2 * 2048 + 5);
+    b[r + 26] = 1; // file unit size
+    b[r + 27] = 1; // interleave gap
+    const assoc = findRecord(b, 'FILE020.;1');
+    b[assoc + 25] |= 0x04;
+    const hidden = findRecord(b, 'FILE030.;1');
+    b[hidden + 25] |= 0x01;
+    const vol = await mount(b, 'iso');
+    const names = (await vol.readdir('/')).map((e) => e.name);
+    expect(names).not.toContain('FILE020');
+    expect(names).toContain('FILE030');
+    const f = await vol.openFile('/FILE010');
+    expect(f.size).toBe(2 * 2048 + 5);
+    const got = new Uint8Array(f.size);
+    await f.read(got, 0);
+    const want = new Uint8Array(f.size);
+    want.set(b.subarray(lba * 2048, lba * 2048 + 2048), 0);
+    want.set(b.subarray((lba + 2) * 2048, (lba + 3) * 2048), 2048);
+    want.set(b.subarray((lba + 4) * 2048, (lba + 4) * 2048 + 5), 4096);
+    expect(Buffer.from(got).equals(Buffer.from(want))).toBe(true);
+    const part = new Uint8Array(10);
+    await f.read(part, 2043);
+    expect(Buffer.from(part).equals(Buffer.from(want.subarray(2043, 2053)))).toBe(true);
+  });
+});
+
 describe('encoders and decoders', () => {
   it('the hand-written directory record decoder agrees with the binary-parser one on every record; encode round-trips', async () => {
     const { parseDirRecord, parseDirRecordFast, encodeDirRecord, parseVolumeDescriptor, encodeVolumeDescriptor } = await import('./structs.js');

@@ -100,3 +100,48 @@ describeWithTools(['genisoimage', 'isoinfo', 'xorriso'], 'reading ISOs made by g
     expect(await expectContentsMatchExtraction(iso, out)).toBeGreaterThan(5);
   });
 });
+
+describeWithTools(['xorriso'], 'zisofs (Rock Ridge ZF)', () => {
+  it('inflates zisofs-compressed files on read; sizes match xorriso', async () => {
+    const { mkdirSync, writeFileSync, truncateSync } = await import('node:fs');
+    const zs = join(dir, 'zsrc');
+    mkdirSync(zs);
+    const text = Buffer.from('compressible line of text\n'.repeat(20000));
+    writeFileSync(join(zs, 'text'), text);
+    writeFileSync(join(zs, 'zeros'), '');
+    truncateSync(join(zs, 'zeros'), 200_000);
+    const mixed = Buffer.alloc(150_000);
+    for (let i = 0; i < mixed.length; i++) mixed[i] = i % 3 === 0 ? (i * 7) & 0xff : 0;
+    writeFileSync(join(zs, 'mixed'), mixed);
+    const iso = join(dir, 'z.iso');
+    run('xorriso', ['-outdev', iso, '-map', zs, '/', '-set_filter_r', '--zisofs', '/', '--', '-commit']);
+    expect(run('xorriso', ['-indev', iso, '-find', '/', '-exec', 'show_stream'])).toMatch(/zisofs-decode:pz/);
+    const ours = await ourList(iso);
+    compareWithXorriso(ours, xorrisoList(iso));
+    const { vol, dev } = await mountIso(iso);
+    expect((await vol.fileRuns('/text'))[0]!.length).toBeLessThan(text.length / 4);
+    expect(Buffer.from(await readAll(vol, '/text')).equals(text)).toBe(true);
+    expect(Buffer.from(await readAll(vol, '/zeros')).equals(Buffer.alloc(200_000))).toBe(true);
+    expect(Buffer.from(await readAll(vol, '/mixed')).equals(mixed)).toBe(true);
+    const f = await vol.openFile('/text');
+    const part = new Uint8Array(1000);
+    await f.read(part, 40_000);
+    expect(Buffer.from(part).equals(text.subarray(40_000, 41_000))).toBe(true);
+    await dev.close();
+  });
+});
+
+describeWithTools(['genisoimage'], 'ISO 9660:1999 and levels', () => {
+  it('reads -iso-level 4 (enhanced volume descriptor, long ISO names) and level 1 names like isoinfo -f', async () => {
+    for (const level of ['1', '4']) {
+      const iso = join(dir, `lvl${level}.iso`);
+      run('genisoimage', ['-quiet', '-iso-level', level, '-o', iso, src]);
+      const ours = await ourList(iso);
+      const theirs = run('isoinfo', ['-f', '-i', iso]).split('\n').filter(Boolean).map((l) => l.replace(/;\d+$/, '').replace(/\.$/, '')).sort();
+      expect(ours.map((e) => e.path).sort(), `level ${level}`).toEqual(theirs);
+    }
+    const { vol, dev } = await mountIso(join(dir, 'lvl4.iso'));
+    expect(vol.descriptors.some((d) => d.kind === 'enhanced')).toBe(true);
+    await dev.close();
+  });
+});

@@ -10,7 +10,7 @@ import {
   FLAG_DIRECTORY, FLAG_ASSOCIATED, FLAG_MULTI_EXTENT, FLAG_HIDDEN,
   type RawVolumeDescriptor, type RawDirRecord,
 } from './structs.js';
-import { splitSusp, RockRidgeAccumulator, type RockRidge } from './susp.js';
+import { splitSusp, RockRidgeAccumulator, decodeName, type RockRidge } from './susp.js';
 import { readBootCatalog, type BootCatalog } from './eltorito.js';
 import { ZisofsDevice } from './zisofs.js';
 
@@ -370,7 +370,8 @@ export class IsoVolume implements Volume {
   private isoName(r: RawDirRecord, nameBytes: Uint8Array): string {
     const isDir = (r.flags & FLAG_DIRECTORY) !== 0;
     if (this.joliet) return ucs2String(nameBytes).replace(/;\d*$/, '');
-    const name = aString(nameBytes);
+    // ISO 9660:1999 (level 4) names may hold any bytes: UTF-8 when they decode as such, else Latin-1.
+    const name = decodeName(nameBytes);
     return isDir ? name : name.replace(/;\d*$/, '').replace(/\.$/, '');
   }
 
