@@ -101,6 +101,21 @@ describeWithTools(['genisoimage', 'isoinfo', 'xorriso'], 'reading ISOs made by g
   });
 });
 
+describeWithTools(['xorriso', 'genisoimage'], 'path tables', () => {
+  it('check() finds the L and M path tables of xorriso and genisoimage ISOs consistent with their trees', async () => {
+    const { isoFormat } = await import('./formats.js');
+    const { FileDevice } = await import('@diskit/core/node');
+    for (const name of ['xo-rj.iso', 'xo-j.iso', 'gen-rj.iso', 'gen-j.iso', 'gen-plain.iso']) {
+      const f = await FileDevice.open(join(dir, name));
+      const img = await isoFormat.open(f);
+      expect((await img.check!()).problems, name).toEqual([]);
+      const ins = await img.inspect();
+      expect(ins.structures.some((s) => s.children?.some((c) => c.name === 'M path table')), name).toBe(true);
+      await f.close();
+    }
+  });
+});
+
 describeWithTools(['xorriso'], 'zisofs (Rock Ridge ZF)', () => {
   it('inflates zisofs-compressed files on read; sizes match xorriso', async () => {
     const { mkdirSync, writeFileSync, truncateSync } = await import('node:fs');
