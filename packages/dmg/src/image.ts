@@ -234,7 +234,7 @@ export class DmgImage implements Image {
     let found = 0;
     for (let j = i; j < this.chunks.length && found < depth; j++) {
       const c = this.chunks[j]!;
-      if (!DATA_TYPES.has(c.type)) continue;
+      if (!DATA_TYPES.has(c.type) || c.type === ChunkType.RAW) continue;
       found++;
       if (!this.cache.has(j)) {
         const p = this.decompress(c);
@@ -242,7 +242,12 @@ export class DmgImage implements Image {
         this.cache.set(j, p);
       }
     }
-    return this.cache.get(i)!;
+    let p = this.cache.get(i);
+    if (!p) {
+      p = this.decompress(this.chunks[i]!);
+      this.cache.set(i, p);
+    }
+    return p;
   }
 
   async read(into: Uint8Array, offset: number): Promise<void> {
@@ -254,7 +259,10 @@ export class DmgImage implements Image {
       const c = i >= 0 ? this.chunks[i] : undefined;
       if (c && pos < c.start + c.length) {
         const n = Math.min(end, c.start + c.length) - pos;
-        if (DATA_TYPES.has(c.type)) {
+        if (c.type === ChunkType.RAW && !this.cache.has(i)) {
+          // Stored chunks go straight from the file into the caller's buffer.
+          await this.file.read(into.subarray(pos - offset, pos - offset + n), c.fileOffset + (pos - c.start));
+        } else if (DATA_TYPES.has(c.type)) {
           const data = await this.chunkData(i);
           into.set(data.subarray(pos - c.start, pos - c.start + n), pos - offset);
         } else {

@@ -83,6 +83,22 @@ describe('writer (library)', () => {
     expect(back.subarray(1000).every((x) => x === 0)).toBe(true);
   });
 
+  it('zlib chunks use level 1 by default, like hdiutil (header 78 01, as in the shared images); incompressible chunks are stored raw', async () => {
+    const src = new Uint8Array(3 << 20);
+    src.fill(0x61, 0, 1 << 20);
+    src.set(randomBytes(1 << 20), 2 << 20);
+    const sink = new MemoryDevice(0, { growable: true });
+    await createDmg(new MemoryDevice(src), sink);
+    const img = await DmgImage.open(new MemoryDevice(sink.bytes.slice()));
+    const types = img.chunks.map((c) => c.type);
+    expect(types).toEqual([ChunkType.ZLIB, ChunkType.IGNORE, ChunkType.RAW]);
+    const z = img.chunks[0]!;
+    expect([...sink.bytes.subarray(z.fileOffset, z.fileOffset + 2)]).toEqual([0x78, 0x01]);
+    const sink9 = new MemoryDevice(0, { growable: true });
+    await createDmg(new MemoryDevice(src), sink9, { options: { level: '9' } });
+    expect([...sink9.bytes.subarray(0, 2)]).toEqual([0x78, 0xda]);
+  });
+
   it('refuses bzip2 and unknown options with UsageError', async () => {
     const sink = new MemoryDevice(0, { growable: true });
     await expect(createDmg(new MemoryDevice(4096), sink, { options: { compression: 'bzip2' } })).rejects.toBeInstanceOf(UsageError);
