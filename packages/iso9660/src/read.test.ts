@@ -45,6 +45,15 @@ describeWithTools(['xorriso'], 'reading ISOs made by xorriso -as mkisofs', () =>
     expect(await expectContentsMatchExtraction(iso, out)).toBeGreaterThan(40);
   });
 
+  it('Rock Ridge 1.12 (-compliance new_rr: IEEE_1282, PX with inode numbers) matches xorriso', async () => {
+    const iso = join(dir, 'xo-newrr.iso');
+    run('xorriso', ['-compliance', 'new_rr', '-outdev', iso, '-map', src, '/', '-commit']);
+    const { vol, dev } = await mountIso(iso);
+    expect(vol.rockRidgeExtensions).toContain('IEEE_1282');
+    await dev.close();
+    compareWithXorriso(await ourList(iso), xorrisoList(iso));
+  });
+
   it('Joliet names (-J -joliet-long, no RR) match 7z l and 7z x extracts the same bytes', async () => {
     const iso = join(dir, 'xo-j.iso');
     run('xorriso', ['-as', 'mkisofs', '-J', '-joliet-long', '-o', iso, src]);

@@ -1,6 +1,7 @@
 /** Fixtures and tool-output parsers shared by the iso9660 tests. */
 import { mkdirSync, writeFileSync, symlinkSync, chmodSync, readdirSync, lstatSync, readFileSync, readlinkSync, mkdtempSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { expect } from 'vitest';
 import { walk, type FileEntry } from '@diskit/core';
@@ -15,7 +16,7 @@ export function tempDir(tag = 'iso'): string {
 export const LONG_NAME = 'this-is-a-rather-long-file-name-that-goes-past-sixty-four-characters-and-beyond-into-joliet-long-territory-and-even-further.txt';
 
 /** A source tree with deep dirs, long and non-ASCII names, symlinks, empty files, odd modes. */
-export function makeTree(root: string): void {
+export function makeTree(root: string, opts: { fifo?: boolean } = {}): void {
   mkdirSync(root, { recursive: true });
   let deep = root;
   for (let i = 1; i <= 11; i++) {
@@ -44,6 +45,7 @@ export function makeTree(root: string): void {
   symlinkSync('../../up/./x', join(root, 'dir with spaces', 'dotdot-link'));
   symlinkSync('x'.repeat(200) + '/y', join(root, 'long-link'));
   mkdirSync(join(root, 'emptydir'));
+  if (opts.fifo !== false) execFileSync('mkfifo', [join(root, 'a-fifo')]);
   for (let i = 0; i < 40; i++) writeFileSync(join(root, 'dir with spaces', `f${String(i).padStart(3, '0')}.dat`), `file ${i}\n`.repeat(i * 20));
   // fixed times make listings comparable
   const t = new Date('2024-03-04T05:06:07Z');
@@ -103,7 +105,11 @@ export async function ourList(iso: string, names?: NameMode): Promise<FileEntry[
   }
 }
 
-export function typeChar(e: FileEntry): string {
+export function typeChar(e: { type: string; mode?: number }): string {
+  if (e.type === 'other' && e.mode !== undefined) {
+    const f = e.mode & 0o170000;
+    return f === 0o010000 ? 'p' : f === 0o020000 ? 'c' : f === 0o060000 ? 'b' : f === 0o140000 ? 's' : '?';
+  }
   return e.type === 'directory' ? 'd' : e.type === 'symlink' ? 'l' : e.type === 'file' ? '-' : '?';
 }
 
