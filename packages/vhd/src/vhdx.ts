@@ -240,7 +240,7 @@ export async function readVhdxLog(file: BlockDevice, h: VhdxHeader): Promise<Log
     throw new CorruptImageError('VHDX header', 0, 'a log aligned to 1 MiB', `offset ${h.logOffset}, length ${h.logLength}`);
   }
   if (h.logOffset + h.logLength > file.size) throw new TruncatedImageError('VHDX log', h.logOffset, h.logLength, file.size);
-  if (h.logLength > 1 << 30) throw new UnsupportedFeatureError(`VHDX log of ${h.logLength} bytes is larger than diskit reads (1 GiB)`);
+  if (h.logLength > 128 * MiB) throw new UnsupportedFeatureError(`VHDX log of ${h.logLength} bytes is larger than diskit replays (128 MiB)`);
   const log = new Uint8Array(h.logLength);
   await file.read(log, h.logOffset);
   const len = h.logLength;

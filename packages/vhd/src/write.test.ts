@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { FileDevice } from '@diskit/core/node';
 import { MemoryDevice, UsageError } from '@diskit/core';
 import { describeWithTools, run } from '../../../test/tools.js';
-import { vhdDriver, vhdxDriver, VhdImage, VhdxImage, vhdCreateParams, vhdGeometry, footerBytesOf, parseVhdFooter, encodeVhdFooter, parseVhdDynamicHeader, encodeVhdDynamicHeader } from './index.js';
+import { vhdDriver, vhdxDriver, VhdImage, VhdxImage, vhdCreateParams, vhdGeometry, footerBytesOf, parseVhdFooter, vhdVirtualSize, encodeVhdFooter, parseVhdDynamicHeader, encodeVhdDynamicHeader } from './index.js';
 import { createWith, join, openWith, qemuInfo, qemuMap, dataRanges, ourDataRanges, qemuRaw, readAll, scatteredRaw, tmp } from '../test/helpers.js';
 
 const MiB = 1 << 20;
@@ -125,6 +125,19 @@ describeWithTools(['qemu-img', '7z'], 'writing VHD and VHDX', () => {
     expect(vhdCreateParams(odd, { align: '1M' }).size % MiB).toBe(0);
     expect(() => vhdCreateParams(odd, { bogus: '1' })).toThrow(UsageError);
     expect(() => vhdCreateParams(odd, { block_size: '3M' })).toThrow(UsageError);
+  });
+
+  it('the creator app decides between CHS and current_size, as in qemu', () => {
+    const base = parseVhdFooter(footerBytesOf({
+      cookie: 'conectix', features: 2, version: 0x10000, dataOffset: 512n, timestamp: 0, creatorApp: 'vpc ', creatorVersion: 0,
+      creatorHostOs: 'Wi2k', originalSize: 0, currentSize: 10 * MiB + 512, cylinders: 301, heads: 4, sectorsPerTrack: 17,
+      diskType: 3, checksum: 0, uniqueId: '00000000-0000-0000-0000-000000000001', savedState: 0,
+    }));
+    const size = (app: string, geo?: [number, number, number]) => vhdVirtualSize({ ...base, creatorApp: app, ...(geo ? { cylinders: geo[0], heads: geo[1], sectorsPerTrack: geo[2] } : {}) }).size;
+    expect(size('vpc ')).toBe(301 * 4 * 17 * 512);
+    expect(size('qemu')).toBe(301 * 4 * 17 * 512);
+    for (const app of ['qem2', 'win ', 'd2v ', 'CTXS', 'tap\0']) expect(size(app)).toBe(10 * MiB + 512);
+    expect(size('qemu', [65535, 16, 255])).toBe(10 * MiB + 512);
   });
 
   it('geometry follows the specification table (as qemu computes it)', () => {
