@@ -119,3 +119,29 @@ describeWithTools(['qemu-img'], 'VHDX structures', () => {
     expect(Buffer.compare(encodeParentLocator(parseParentLocator(loc, 0).entries), loc)).toBe(0);
   });
 });
+
+describeWithTools(['qemu-img'], 'VHDX parent chains', () => {
+  it('a cyclic chain is a CorruptImageError, not a hang', async () => {
+    const { parseVhdxHeader, encodeVhdxHeader } = await import('./index.js');
+    const { copyFileSync, openSync, writeSync, closeSync } = await import('node:fs');
+    const dir = tmp();
+    run('qemu-img', ['create', '-q', '-f', 'vhdx', join(dir, 'A.vhdx'), '4M']);
+    const { image: a, close } = await openWith(vhdxDriver, join(dir, 'A.vhdx'));
+    const guidA = (a as VhdxImage).header.dataWriteGuid;
+    await close();
+    await makeChild(dir, 'A.vhdx', 'B.vhdx'); // B → A
+    await makeChild(dir, 'B.vhdx', 'A2.vhdx'); // A2 → B
+    copyFileSync(join(dir, 'A2.vhdx'), join(dir, 'A.vhdx'));
+    // Give the new A the old A's DataWriteGuid: now A → B → A.
+    const bytes = readFileSync(join(dir, 'A.vhdx'));
+    const fd = openSync(join(dir, 'A.vhdx'), 'r+');
+    for (const off of [64 * 1024, 128 * 1024]) {
+      const h = parseVhdxHeader(bytes.subarray(off, off + 4096));
+      writeSync(fd, encodeVhdxHeader({ ...h, dataWriteGuid: guidA }), 0, 4096, off);
+    }
+    closeSync(fd);
+    const err = await openWith(vhdxDriver, join(dir, 'A.vhdx')).catch((e) => e);
+    expect(err).toBeInstanceOf(CorruptImageError);
+    expect(String(err.message)).toMatch(/acyclic/);
+  });
+});
