@@ -1,6 +1,6 @@
 /**
  * The one codec seam: how chunks are (de)compressed. The default is pure JS (fflate for zlib,
- * our own ADC and LZFSE, seek-bzip for bzip2); the Node entry swaps zlib for node:zlib, which
+ * our own ADC, LZFSE and bzip2); the Node entry swaps zlib for node:zlib, which
  * also runs chunks on libuv's thread pool in parallel.
  */
 import { unzlibSync, zlibSync } from 'fflate';

@@ -346,6 +346,35 @@ export class DmgImage implements Image {
     });
   }
 
+  /** Every resource other than blkx (plst, cSum, nsiz, size, …): names and sizes, cSum and nsiz decoded. */
+  resources(): Record<string, unknown[]> {
+    const out: Record<string, unknown[]> = {};
+    const rf = (this.plist['resource-fork'] as PlistDict) ?? {};
+    for (const [kind, list] of Object.entries(rf)) {
+      if (kind === 'blkx' || !Array.isArray(list)) continue;
+      out[kind] = list.map((e) => {
+        const d = (e ?? {}) as PlistDict;
+        const data = d['Data'] instanceof Uint8Array ? d['Data'] : undefined;
+        const r: Record<string, unknown> = { id: str(d['ID']), name: str(d['Name']), attributes: str(d['Attributes']), dataLength: data?.length ?? 0 };
+        if (kind === 'cSum' && data && data.length >= 10) {
+          // { u16 version; u32 type; u32 checksum }, big-endian
+          const dv = new DataView(data.buffer, data.byteOffset, data.length);
+          r.version = dv.getUint16(0);
+          r.type = checksumNames[dv.getUint32(2)] ?? dv.getUint32(2);
+          r.checksum = dv.getUint32(6).toString(16).padStart(8, '0');
+        } else if (kind === 'nsiz' && data) {
+          try {
+            r.plist = jsonable(parsePlist(new TextDecoder().decode(data)));
+          } catch (err) {
+            r.error = (err as Error).message;
+          }
+        }
+        return r;
+      });
+    }
+    return out;
+  }
+
   async info(): Promise<Record<string, unknown>> {
     return {
       imageVariant: this.koly.imageVariant,
@@ -353,7 +382,7 @@ export class DmgImage implements Image {
       dataForkLength: this.koly.dataForkLength,
       dataChecksum: describeChecksum(this.koly.dataChecksum),
       masterChecksum: describeChecksum(this.koly.masterChecksum),
-      resources: Object.keys((this.plist['resource-fork'] as PlistDict) ?? {}),
+      resources: this.resources(),
       blkx: this.partitions(),
     };
   }
@@ -468,6 +497,14 @@ export function masterCrc(list: UdifChecksum[]): number {
   const b = new Uint8Array(list.length * 4);
   list.forEach((c, i) => b.set(c.data.subarray(0, 4), i * 4));
   return crc32(b);
+}
+
+function jsonable(v: PlistValue): unknown {
+  if (v instanceof Uint8Array) return { bytes: v.length };
+  if (v instanceof Date) return v.toISOString();
+  if (Array.isArray(v)) return v.map(jsonable);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, jsonable(x)]));
+  return v;
 }
 
 function describeChecksum(c: UdifChecksum): { type: string; bits: number; value?: string } {

@@ -37,6 +37,8 @@ describeShared('shared hdiutil images', () => {
       expect(rep.problems, f).toEqual([]);
       const info = await img.info();
       expect((info.blkx as unknown[]).length).toBeGreaterThan(0);
+      expect(JSON.parse(JSON.stringify(info))).toEqual(info);
+      if (f.startsWith('compression-')) expect(Object.keys(info.resources as object)).toContain('plst');
       await img.close();
     }
   });
