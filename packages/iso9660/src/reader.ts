@@ -198,7 +198,7 @@ export class IsoVolume implements Volume {
       if (!win) {
         win = new Uint8Array(Math.min(W, this.dev.size - w));
         await this.dev.read(win, w);
-        if (this.windows.size >= 64) this.windows.delete(this.windows.keys().next().value!);
+        if (this.windows.size >= 16) this.windows.delete(this.windows.keys().next().value!);
         this.windows.set(w, win);
       }
       const n = Math.min(offset + length, w + win.length) - pos;
@@ -236,8 +236,7 @@ export class IsoVolume implements Volume {
     const seen = new Set<string>();
     let cur = area;
     for (let n = 0; ; n++) {
-      const { entries, ce, stopped } = splitSusp(cur);
-      acc.add(entries);
+      const { ce, stopped } = acc.addArea(cur);
       if (!ce || stopped) return;
       const key = `${ce.block}:${ce.offset}`;
       if (seen.has(key) || n >= MAX_CE_AREAS) {
@@ -340,7 +339,7 @@ export class IsoVolume implements Volume {
     }
     this.cacheSizes.set(dir.offset, data.length);
     this.cacheBytes += data.length;
-    while (this.cache.size > 0 && (this.cacheBytes > 16 << 20 || this.cache.size >= 256)) {
+    while (this.cache.size > 0 && (this.cacheBytes > 8 << 20 || this.cache.size >= 128)) {
       const old = this.cache.keys().next().value!;
       this.cache.delete(old);
       this.cacheBytes -= this.cacheSizes.get(old) ?? 0;
@@ -356,10 +355,9 @@ export class IsoVolume implements Volume {
     if (this.useRR) {
       const suStart = 33 + r.nameLength + (r.nameLength % 2 === 0 ? 1 : 0) + this.rrSkip;
       if (suStart < rec.length) {
-        const split = splitSusp(rec.subarray(suStart));
-        if (split.ce && !split.stopped) return this.recordToNodeSlow(r, rec, nameBytes, recOff);
         const acc = new RockRidgeAccumulator();
-        acc.add(split.entries);
+        const res = acc.addArea(rec.subarray(suStart));
+        if (res.ce && !res.stopped) return this.recordToNodeSlow(r, rec, nameBytes, recOff);
         rr = acc.finish();
         if (rr.childLink !== undefined) return this.recordToNodeSlow(r, rec, nameBytes, recOff);
       }

@@ -122,6 +122,53 @@ export class RockRidgeAccumulator {
   private slPartial = '';
   private slDone = false;
   private slStarted = false;
+  private nmName: string | undefined;
+
+  /**
+   * Walk one system use area: the common entries (PX, TF, a single NM) are decoded in place,
+   * the rest through add(). Returns the area's CE, and whether an ST ended it.
+   */
+  addArea(area: Uint8Array): { ce?: { block: number; offset: number; length: number }; stopped: boolean } {
+    const rr = this.rr;
+    let ce: { block: number; offset: number; length: number } | undefined;
+    let p = 0;
+    while (p + 4 <= area.length) {
+      const len = area[p + 2]!;
+      if (len < 4 || p + len > area.length) break;
+      const a = area[p]!, b = area[p + 1]!;
+      if (a === 0x50 && b === 0x58 && len >= 36) {
+        rr.any = true;
+        rr.mode = both32(area, p + 4);
+        rr.nlink = both32(area, p + 12);
+        rr.uid = both32(area, p + 20);
+        rr.gid = both32(area, p + 28);
+        if (len >= 44) rr.ino = both32(area, p + 36);
+      } else if (a === 0x54 && b === 0x46 && len >= 5) {
+        rr.any = true;
+        const f = area[p + 4]!;
+        const long = (f & 0x80) !== 0;
+        const sz = long ? 17 : 7;
+        let q = p + 5 + (f & 0x01 ? sz : 0);
+        if (f & 0x02 && q + sz <= p + len) {
+          const t = tfDate(area, q, long);
+          if (t) rr.mtime = t;
+          q += sz;
+        }
+      } else if (a === 0x4e && b === 0x4d && len >= 5 && area[p + 4] === 0 && !this.nmDone && this.nm.length === 0) {
+        rr.any = true;
+        this.nmName = decodeName(area.subarray(p + 5, p + len));
+        this.nmDone = true;
+      } else if (a === 0x43 && b === 0x45 && len >= 28) {
+        ce = { block: both32(area, p + 4), offset: both32(area, p + 12), length: both32(area, p + 20) };
+      } else if (a === 0x53 && b === 0x54) {
+        return { ce, stopped: true };
+      } else {
+        this.add([{ sig: String.fromCharCode(a, b), version: area[p + 3]!, data: area.subarray(p + 4, p + len) }]);
+      }
+      p += len;
+    }
+    return { ce, stopped: false };
+  }
 
   add(entries: SuspEntry[]): void {
     const rr = this.rr;
@@ -248,7 +295,8 @@ export class RockRidgeAccumulator {
   }
 
   finish(): RockRidge {
-    if (this.nm.length) {
+    if (this.nmName !== undefined) this.rr.name = this.nmName;
+    else if (this.nm.length) {
       let n = 0;
       for (const b of this.nm) n += b.length;
       const all = new Uint8Array(n);
