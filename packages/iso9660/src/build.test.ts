@@ -92,6 +92,21 @@ describeWithTools(['xorriso', 'isoinfo', '7z'], 'ISOs built by buildIso', () => 
     await new Promise((r) => setTimeout(r, 1100));
     await build(b, { sourceDateEpoch: 1_700_000_000 });
     expect(Buffer.compare(readFileSync(a), readFileSync(b))).toBe(0);
+    // a copy of the tree elsewhere (cp -a keeps times and modes) gives the same bytes too
+    const copy = join(dir, 'copy-of-src');
+    run('cp', ['-a', src, copy]);
+    const c = join(dir, 'det-c.iso');
+    await build(c, { sourceDateEpoch: 1_700_000_000 }, copy);
+    expect(Buffer.compare(readFileSync(a), readFileSync(c))).toBe(0);
+    // SOURCE_DATE_EPOCH from the environment
+    process.env.SOURCE_DATE_EPOCH = '1700000000';
+    try {
+      const d = join(dir, 'det-d.iso');
+      await build(d);
+      expect(Buffer.compare(readFileSync(a), readFileSync(d))).toBe(0);
+    } finally {
+      delete process.env.SOURCE_DATE_EPOCH;
+    }
   });
 
   it('without Rock Ridge and Joliet lists ISO names; without Joliet 7z still reads it', async () => {

@@ -74,6 +74,11 @@ describeWithTools(['xorriso', 'bchunk'], 'diskit CLI on ISO9660', () => {
     writeFileSync(join(dir, 'made.cue'), cueSheet('made.bin'));
     run('bchunk', ['made.bin', 'made.cue', 'back'], { cwd: dir });
     expect(readFileSync(join(dir, 'back01.iso')).equals(readFileSync(iso))).toBe(true);
+    // and back: iso create copies the 2048-byte user data
+    const again = join(dir, 'again.iso');
+    const c = diskit('convert', '-O', 'iso', bin, again, '--force');
+    expect(c.status, c.stderr).toBe(0);
+    expect(readFileSync(again).equals(readFileSync(iso))).toBe(true);
     const ls = diskit('ls', bin);
     expect(ls.status, ls.stderr).toBe(0);
     expect(ls.stdout).toContain('random.bin');
