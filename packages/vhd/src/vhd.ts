@@ -483,32 +483,37 @@ export class VhdImage implements Image {
     checkRange(this, offset, into.length);
     if (this.variant === 'fixed') return this.file.read(into, offset);
     const bs = this.blockSize;
-    let pos = 0;
-    while (pos < into.length) {
-      const voff = offset + pos;
-      const blk = Math.floor(voff / bs);
-      const inBlk = voff - blk * bs;
-      const n = Math.min(bs - inBlk, into.length - pos);
-      const piece = into.subarray(pos, pos + n);
-      if (this.bat![blk] === UNALLOCATED) {
-        if (this.parent) await this.readParent(piece, voff);
-        else piece.fill(0);
-      } else {
-        const base = this.blockDataOffset(blk);
-        if (!this.parent) await this.file.read(piece, base + inBlk);
-        else {
-          const bm = await this.bitmap(blk);
-          const runs: [number, number, boolean][] = [];
-          VhdImage.bitRuns(bm, inBlk, inBlk + n, (s, e, set) => runs.push([s, e, set]));
-          for (const [s, e, set] of runs) {
-            const sub = piece.subarray(s - inBlk, e - inBlk);
-            if (set) await this.file.read(sub, base + s);
-            else await this.readParent(sub, blk * bs + s);
+    // The pieces (one per block, more with bitmaps) are read concurrently, into disjoint parts of `into`.
+    const ops: Promise<void>[] = [];
+    try {
+      let pos = 0;
+      while (pos < into.length) {
+        const voff = offset + pos;
+        const blk = Math.floor(voff / bs);
+        const inBlk = voff - blk * bs;
+        const n = Math.min(bs - inBlk, into.length - pos);
+        const piece = into.subarray(pos, pos + n);
+        if (this.bat![blk] === UNALLOCATED) {
+          if (this.parent) ops.push(this.readParent(piece, voff));
+          else piece.fill(0);
+        } else {
+          const base = this.blockDataOffset(blk);
+          if (!this.parent) ops.push(this.file.read(piece, base + inBlk));
+          else {
+            const bm = await this.bitmap(blk);
+            VhdImage.bitRuns(bm, inBlk, inBlk + n, (s, e, set) => {
+              const sub = piece.subarray(s - inBlk, e - inBlk);
+              ops.push(set ? this.file.read(sub, base + s) : this.readParent(sub, blk * bs + s));
+            });
           }
         }
+        pos += n;
       }
-      pos += n;
+    } catch (e) {
+      for (const op of ops) op.catch(() => {});
+      throw e;
     }
+    await Promise.all(ops);
   }
 
   async *extents(offset?: number, length?: number): AsyncIterable<Extent> {
@@ -846,6 +851,7 @@ export async function createVhd(source: BlockDevice, sink: ImageSink, opts: Crea
   let curBlk = -1;
   let curBase = 0;
   for await (const run of dataRuns(source, { length: copyLen, onProgress: opts.onProgress })) {
+    const writes: Promise<void>[] = [];
     let pos = 0;
     while (pos < run.data.length) {
       const voff = run.offset + pos;
@@ -854,13 +860,15 @@ export async function createVhd(source: BlockDevice, sink: ImageSink, opts: Crea
       if (blk !== curBlk) {
         curBlk = blk;
         batView.setUint32(blk * 4, next / 512);
-        await sink.write(bitmap, next);
+        writes.push(sink.write(bitmap, next));
         curBase = next + bitmapSize - blk * bs;
         next += bitmapSize + bs;
       }
-      await sink.write(run.data.subarray(pos, pos + n), curBase + voff);
+      writes.push(sink.write(run.data.subarray(pos, pos + n), curBase + voff));
       pos += n;
     }
+    // The run's writes go out together; they must finish before the run's buffer is reused.
+    await Promise.all(writes);
   }
   await sink.write(bat, tableOffset);
   await sink.write(footer, next);

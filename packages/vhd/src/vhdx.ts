@@ -742,26 +742,33 @@ export class VhdxImage implements Image {
   async read(into: Uint8Array, offset: number): Promise<void> {
     checkRange(this, offset, into.length);
     const bs = this.blockSize;
-    let pos = 0;
-    while (pos < into.length) {
-      const voff = offset + pos;
-      const blk = Math.floor(voff / bs);
-      const inBlk = voff - blk * bs;
-      const n = Math.min(bs - inBlk, into.length - pos);
-      const piece = into.subarray(pos, pos + n);
-      const st = this.batStates[this.batIndex(blk)]!;
-      if (st === FULLY_PRESENT || (st === PARTIALLY_PRESENT && !this.parent)) await this.dev.read(piece, this.blockOffset(blk) + inBlk);
-      else if (st === PARTIALLY_PRESENT) {
-        const base = this.blockOffset(blk);
-        for (const [a, b, present] of this.bitRuns(await this.blockBitmap(blk), inBlk, inBlk + n)) {
-          const sub = piece.subarray(a - inBlk, b - inBlk);
-          if (present) await this.dev.read(sub, base + a);
-          else await this.parent!.read(sub, blk * bs + a);
-        }
-      } else if (this.parent && st !== 2) await this.parent.read(piece, voff);
-      else piece.fill(0);
-      pos += n;
+    // Pieces are read concurrently into disjoint parts of `into`.
+    const ops: Promise<void>[] = [];
+    try {
+      let pos = 0;
+      while (pos < into.length) {
+        const voff = offset + pos;
+        const blk = Math.floor(voff / bs);
+        const inBlk = voff - blk * bs;
+        const n = Math.min(bs - inBlk, into.length - pos);
+        const piece = into.subarray(pos, pos + n);
+        const st = this.batStates[this.batIndex(blk)]!;
+        if (st === FULLY_PRESENT || (st === PARTIALLY_PRESENT && !this.parent)) ops.push(this.dev.read(piece, this.blockOffset(blk) + inBlk));
+        else if (st === PARTIALLY_PRESENT) {
+          const base = this.blockOffset(blk);
+          for (const [a, b, present] of this.bitRuns(await this.blockBitmap(blk), inBlk, inBlk + n)) {
+            const sub = piece.subarray(a - inBlk, b - inBlk);
+            ops.push(present ? this.dev.read(sub, base + a) : this.parent!.read(sub, blk * bs + a));
+          }
+        } else if (this.parent && st !== 2) ops.push(this.parent.read(piece, voff));
+        else piece.fill(0);
+        pos += n;
+      }
+    } catch (e) {
+      for (const op of ops) op.catch(() => {});
+      throw e;
     }
+    await Promise.all(ops);
   }
 
   // ---- writing (dynamic and differencing images; the BAT is updated in place, not through the log) ----
