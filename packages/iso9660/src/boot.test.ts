@@ -105,6 +105,36 @@ describeWithTools(['xorriso', 'mkfs.fat'], 'El Torito', () => {
     expect(readFileSync(join(x, 'boot', 'efi.img')).equals(readFileSync(join(src, 'boot', 'efi.img')))).toBe(true);
   });
 
+  it('floppy emulation: our 1.44M entry matches xorriso (fd1.4) and the image reads back', async () => {
+    const fsrc = join(dir, 'fsrc');
+    mkdirSync(fsrc);
+    const fl = Buffer.alloc(1474560);
+    fl.write('FLOPPY BOOT', 0);
+    fl.write('END', fl.length - 3);
+    writeFileSync(join(fsrc, 'floppy.img'), fl);
+    for (const [name, make] of [
+      ['xo-floppy.iso', (iso: string) => run('xorriso', ['-as', 'mkisofs', '-b', 'floppy.img', '-c', 'boot.cat', '-o', iso, fsrc])],
+      ['our-floppy.iso', async (iso: string) => {
+        const sink = await AtomicOutput.create(iso, { force: true });
+        await buildIso(fsrc, sink, { boot: 'floppy.img' });
+        await sink.commit();
+      }],
+    ] as const) {
+      const iso = join(dir, name);
+      await make(iso);
+      const theirs = xorrisoBoot(iso);
+      expect(theirs.images.map((i) => [i.platform, i.emul, i.loadSize]), name).toEqual([['BIOS', 'fd1.4', 1]]);
+      const ours = await ourBoot(iso);
+      expect(ours.images.map((i) => [i.platform, i.emul, i.loadSize, i.lba])).toEqual(theirs.images.map((i) => [i.platform, '1.44M floppy', i.loadSize, i.lba]));
+      const f = await FileDevice.open(iso);
+      const cat = await readBootCatalog(f, ours.catalogLba);
+      const img = openBootImage(f, cat.entries[0]!);
+      expect(img.size).toBe(1474560);
+      expect(Buffer.from(await readBytes(img, 0, img.size)).equals(fl)).toBe(true);
+      await f.close();
+    }
+  });
+
   it('refuses a BIOS image of a non-floppy size without --no-emul-boot (UsageError)', async () => {
     const sink = await AtomicOutput.create(join(dir, 'bad.iso'), { force: true });
     await expect(buildIso(src, sink, { boot: 'boot/boot.img' })).rejects.toThrow(/no-emul-boot/);

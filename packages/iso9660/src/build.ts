@@ -343,6 +343,7 @@ function findNode(root: BuildNode, path: string, what: string): BuildNode {
     n = c;
   }
   if (n.type !== 'file') throw new UsageError(`${what} '${path}' is not a regular file`);
+  if (n.size === 0) throw new UsageError(`${what} '${path}' is empty`);
   return n;
 }
 
