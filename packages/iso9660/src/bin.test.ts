@@ -90,3 +90,58 @@ it('reads MODE2/2352 form 1 sectors (user data at 24)', async () => {
   expect(img.variant).toBe('mode2/2352');
   expect(Buffer.compare(Buffer.from(await readBytes(img, 0, img.size)), Buffer.from(iso))).toBe(0);
 });
+
+/**
+ * An independent check of the P and Q parity: ECMA-130 Annex A defines them by their syndromes,
+ * which must be zero. Each of the two byte planes of bytes 12..2351 holds 1170 16-bit-word
+ * positions; P covers 43 columns of 26 words, Q 26 diagonals of 45 words, over GF(2^8) with
+ * x^8+x^4+x^3+x^2+1.
+ */
+function syndromesZero(s: Uint8Array): boolean {
+  const exp = new Uint8Array(512), log = new Uint8Array(256);
+  let x = 1;
+  for (let i = 0; i < 255; i++) {
+    exp[i] = x;
+    log[x] = i;
+    x <<= 1;
+    if (x & 0x100) x ^= 0x11d;
+  }
+  for (let i = 255; i < 512; i++) exp[i] = exp[i - 255]!;
+  const mul = (a: number, b: number) => (a && b ? exp[log[a]! + log[b]!]! : 0);
+  const alphaPow = (n: number) => exp[n % 255]!;
+  const word = (plane: number, w: number) => s[12 + 2 * w + plane]!;
+  for (let plane = 0; plane < 2; plane++) {
+    for (let np = 0; np < 43; np++) {
+      let s0 = 0, s1 = 0;
+      for (let mp = 0; mp < 26; mp++) {
+        const v = word(plane, 43 * mp + np);
+        s0 ^= v;
+        s1 ^= mul(alphaPow(25 - mp), v);
+      }
+      if (s0 || s1) return false;
+    }
+    for (let nq = 0; nq < 26; nq++) {
+      let s0 = 0, s1 = 0;
+      for (let mq = 0; mq < 45; mq++) {
+        const w = mq < 43 ? (44 * mq + 43 * nq) % 1118 : mq === 43 ? 1118 + nq : 1144 + nq;
+        const v = word(plane, w);
+        s0 ^= v;
+        s1 ^= mul(alphaPow(44 - mq), v);
+      }
+      if (s0 || s1) return false;
+    }
+  }
+  return true;
+}
+
+it('P and Q parity satisfy the ECMA-130 syndrome equations (independent of the encoder)', () => {
+  const out = new Uint8Array(RAW_SECTOR);
+  for (const [lba, fill] of [[0, 0], [16, 0x5a], [123456, -1]] as const) {
+    const user = new Uint8Array(2048);
+    for (let i = 0; i < user.length; i++) user[i] = fill >= 0 ? fill : (i * 131 + 7) & 0xff;
+    encodeMode1(user, lba, out);
+    expect(syndromesZero(out), `lba ${lba}`).toBe(true);
+    out[500] ^= 1;
+    expect(syndromesZero(out)).toBe(false);
+  }
+});
