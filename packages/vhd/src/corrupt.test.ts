@@ -164,3 +164,48 @@ describeWithTools(['qemu-img', 'qemu-io'], 'corrupt VHDX images', () => {
     }
   });
 });
+
+describeWithTools(['qemu-img', 'qemu-io'], 'check --repair', () => {
+  it('VHD: a damaged footer is rewritten from the copy; qemu-img reads the repaired file', async () => {
+    const { writeFileSync, readFileSync: rf } = await import('node:fs');
+    const { openWith } = await import('../test/helpers.js');
+    const dir = tmp();
+    const p = join(dir, 'f.vhd');
+    run('qemu-img', ['create', '-q', '-f', 'vpc', '-o', 'force_size=on', p, '4M']);
+    run('qemu-io', ['-f', 'vpc', '-c', 'write -P 5 1M 4k', p]);
+    const good = rf(p);
+    const bad = new Uint8Array(good);
+    bad.fill(0, bad.length - 512, bad.length - 400); // cookie and size gone
+    writeFileSync(p, bad);
+    const { image, close } = await openWith(vhdDriver, p, true);
+    const r = await image.check!({ repair: true });
+    expect(r.repaired?.join()).toMatch(/rewrote the footer/);
+    expect(r.problems).toEqual([]);
+    await close();
+    expect(Buffer.compare(rf(p), good)).toBe(0);
+  });
+
+  it('VHDX: a bad header and a bad region table are rewritten; qemu-img check passes', async () => {
+    const { writeFileSync, readFileSync: rf } = await import('node:fs');
+    const { openWith, qemuRaw } = await import('../test/helpers.js');
+    const dir = tmp();
+    const p = join(dir, 'x.vhdx');
+    run('qemu-img', ['create', '-q', '-f', 'vhdx', '-o', 'block_size=1M', p, '4M']);
+    run('qemu-io', ['-f', 'vhdx', '-c', 'write -P 5 1M 4k', p]);
+    const before = qemuRaw(p, 'vhdx', dir);
+    const b = new Uint8Array(rf(p));
+    b[64 * 1024 + 200] ^= 1;
+    b[256 * 1024 + 40] ^= 1;
+    writeFileSync(p, b);
+    const { image, close } = await openWith(vhdxDriver, p, true);
+    const r = await image.check!({ repair: true });
+    expect(r.repaired).toHaveLength(2);
+    expect(r.problems).toEqual([]);
+    await close();
+    run('qemu-img', ['check', '-f', 'vhdx', p]);
+    expect(Buffer.compare(qemuRaw(p, 'vhdx', dir), before)).toBe(0);
+    const again = await openWith(vhdxDriver, p);
+    expect((await again.image.check!()).problems).toEqual([]);
+    await again.close();
+  });
+});

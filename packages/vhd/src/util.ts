@@ -59,3 +59,9 @@ export function baseName(p: string): string {
 export function windowsRelative(p: string): string {
   return p.replace(/\\/g, '/').replace(/^(\.\/)+/, '');
 }
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -8,7 +8,7 @@ import {
   type BlockDevice, type CheckReport, type CreateOptions, type Extent, type FormatDriver, type Image,
   type ImageSink, type Inspection, type OpenOptions, type Problem, type ProbeInput, type Structure,
 } from '@diskit/core';
-import { baseName, checkKeys, encodeUtf16, isPow2, parseBool, parseSize, roundUp, utf16, windowsRelative } from './util.js';
+import { baseName, bytesEqual, checkKeys, encodeUtf16, isPow2, parseBool, parseSize, roundUp, utf16, windowsRelative } from './util.js';
 
 export const VHD_FOOTER_SIZE = 512;
 export const VHD_HEADER_SIZE = 1024;
@@ -241,7 +241,7 @@ export class VhdImage implements Image {
   private constructor(
     readonly file: BlockDevice,
     readonly footer: VhdFooter,
-    readonly footerBytes: Uint8Array,
+    public footerBytes: Uint8Array,
     footerOffset: number,
     readonly header: VhdDynamicHeader | undefined,
     readonly bat: Uint32Array | undefined,
@@ -345,12 +345,15 @@ export class VhdImage implements Image {
     for (let i = 0; i < bat.length; i++) bat[i] = dv.getUint32(i * 4);
 
     const img = new VhdImage(file, footer, footerBytes, footerOffset, header, bat, problems, !!opts.writable);
-    // The next free place is past the last block (a footer may be missing or misplaced).
-    let end = footerOffset;
-    for (let i = 0; i < bat.length; i++) {
-      if (bat[i] !== UNALLOCATED) end = Math.max(end, bat[i]! * 512 + img.bitmapSize + img.blockSize);
+    // Without a footer at the end (damaged, or the file cut short) the footer's place is after the
+    // last block: the last 512 bytes when they hold no block, else the end of the last block.
+    if (footerOffset === file.size) {
+      let end = header.tableOffset + roundUp(batBytes, 512);
+      for (let i = 0; i < bat.length; i++) {
+        if (bat[i] !== UNALLOCATED) end = Math.max(end, bat[i]! * 512 + img.bitmapSize + img.blockSize);
+      }
+      img.footerOffset = Math.max(end, file.size - VHD_FOOTER_SIZE);
     }
-    if (end > footerOffset && footerOffset === file.size) img.footerOffset = end;
 
     if (footer.diskType === 4) await img.openParent(opts, { ids: [...chain.ids, footer.uniqueId] });
     return img;
@@ -690,7 +693,39 @@ export class VhdImage implements Image {
     return out;
   }
 
-  async check(): Promise<CheckReport> {
+  /** Rewrite damaged footers: the one at the end from a good copy (or with its checksum fixed), and the copy at 0. */
+  private async repairFooters(): Promise<string[]> {
+    const done: string[] = [];
+    let fb = this.footerBytes;
+    if (vhdChecksum(fb, 64) !== this.footer.checksum) {
+      fb = footerBytesOf(this.footer);
+      done.push('recomputed the footer checksum');
+    }
+    const tail = new Uint8Array(512);
+    const tailOff = this.file.size - 512;
+    if (tailOff >= 0) await this.file.read(tail, tailOff);
+    if (this.footerOffset !== tailOff || !bytesEqual(tail, fb)) {
+      await this.file.write(fb, this.footerOffset);
+      done.push(`rewrote the footer at ${this.footerOffset}`);
+    }
+    if (this.header) {
+      const head = new Uint8Array(512);
+      await this.file.read(head, 0);
+      if (!bytesEqual(head, fb)) {
+        await this.file.write(fb, 0);
+        done.push('rewrote the footer copy at offset 0');
+      }
+    }
+    this.footerBytes = fb;
+    if (done.length) {
+      for (let i = this.openProblems.length - 1; i >= 0; i--) if (this.openProblems[i]!.structure === 'VHD footer') this.openProblems.splice(i, 1);
+      await this.file.flush();
+    }
+    return done;
+  }
+
+  async check(opts: { repair?: boolean } = {}): Promise<CheckReport> {
+    const repaired = opts.repair && !this.readOnly ? await this.repairFooters() : undefined;
     const problems: Problem[] = [...this.openProblems];
     const f = this.footer;
     if (this.footerBytes.length === 512 && vhdChecksum(this.footerBytes, 64) !== f.checksum && !problems.some((p) => p.structure === 'VHD footer')) {
@@ -747,7 +782,7 @@ export class VhdImage implements Image {
       const pr = await this.parent.check();
       for (const p of pr.problems) problems.push({ ...p, message: `parent ${this.parentName}: ${p.message}` });
     }
-    return { problems };
+    return repaired ? { problems, repaired } : { problems };
   }
 }
 

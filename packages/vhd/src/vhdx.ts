@@ -964,6 +964,26 @@ export class VhdxImage implements Image {
   async check(opts: { repair?: boolean } = {}): Promise<CheckReport> {
     const problems: Problem[] = [];
     const repaired: string[] = [];
+    if (opts.repair && this.writable && !this.file.readOnly) {
+      const bad = this.headersValid.findIndex((ok) => !ok);
+      if (bad >= 0) {
+        const h = { ...this.header, sequenceNumber: this.header.sequenceNumber + 1n };
+        await this.file.write(encodeVhdxHeader(h), VHDX_HEADER_OFFSETS[bad]!);
+        this.header = h;
+        this.headerIndex = bad;
+        this.headersValid = [true, true];
+        repaired.push(`rewrote header ${bad + 1} from the current one`);
+      }
+      const badRt = this.regionTablesValid.findIndex((ok) => !ok);
+      if (badRt >= 0) {
+        const good = new Uint8Array(REGION_TABLE_SIZE);
+        await this.file.read(good, VHDX_REGION_OFFSETS[1 - badRt]!);
+        await this.file.write(good, VHDX_REGION_OFFSETS[badRt]!);
+        this.regionTablesValid = [true, true];
+        repaired.push(`rewrote region table ${badRt + 1} from the other copy`);
+      }
+      if (repaired.length) await this.file.flush();
+    }
     this.headersValid.forEach((ok, i) => {
       if (!ok) problems.push({ severity: 'error', structure: 'VHDX header', offset: VHDX_HEADER_OFFSETS[i], message: `header ${i + 1} has a bad signature or CRC32C` });
     });
