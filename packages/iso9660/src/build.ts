@@ -68,7 +68,6 @@ interface RecordPlan {
 export interface DirLayout {
   lba: number;
   size: number;
-  records: RecordPlan[];
   number: number;
 }
 
@@ -437,34 +436,59 @@ export function planIso(root: BuildNode, opts: IsoBuildOptions, now: Date): IsoP
   const jolDirs = joliet ? bfs(jolOrder) : [];
 
   // ---- records and directory sizes
-  const layoutDir = (d: BuildNode, tree: 'iso' | 'jol', number: number): DirLayout => {
-    const records: RecordPlan[] = [];
-    const kids = tree === 'iso' ? isoOrder(d) : jolOrder(d);
-    const self = (kind: 0 | 1, node: BuildNode) => {
-      const plan: RecordPlan = { node, kind, nameLen: 1, tree, pos: 0, part: 0, parts: 1 };
-      if (tree === 'iso' && rr) setSu(plan, rrEntries(node, kind, kind === 0 && d === root, clamp), 255 - dirRecordLength(1, 0));
-      plan.rootDot = kind === 0 && d === root;
-      records.push(plan);
-    };
-    self(0, d);
-    self(1, d.parent!);
-    for (const k of kids) {
+  // Records are not kept: they are produced again, identically, when the directory is written.
+  // Only Rock Ridge areas that spill into continuation areas are remembered (their CE addresses).
+  const childSu = new Map<BuildNode, SuLayout>();
+  const dotSu = new Map<BuildNode, SuLayout>();
+  const parentSu = new Map<BuildNode, SuLayout>();
+  function* recordsOf(d: BuildNode, tree: 'iso' | 'jol'): Generator<RecordPlan> {
+    const withRr = tree === 'iso' && rr;
+    for (const kind of [0, 1] as const) {
+      const node = kind === 0 ? d : d.parent!;
+      const plan: RecordPlan = { node, kind, nameLen: 1, tree, pos: 0, part: 0, parts: 1, rootDot: kind === 0 && d === root };
+      if (withRr) {
+        const memo = (kind === 0 ? dotSu : parentSu).get(d);
+        if (memo) plan.su = memo;
+        else {
+          setSu(plan, rrEntries(node, kind, plan.rootDot!, clamp), 255 - dirRecordLength(1, 0));
+          if (plan.su) (kind === 0 ? dotSu : parentSu).set(d, plan.su);
+        }
+      }
+      yield plan;
+    }
+    for (const k of tree === 'iso' ? isoOrder(d) : jolOrder(d)) {
       const nameLen = tree === 'iso' ? k.isoName!.length : k.jolName!.length * 2;
       const parts = extentCount(k);
       for (let p = 0; p < parts; p++) {
         const plan: RecordPlan = { node: k, kind: 2, nameLen, tree, pos: 0, part: p, parts };
-        if (tree === 'iso' && rr) setSuFor(plan, k, clamp, 255 - dirRecordLength(nameLen, 0));
-        records.push(plan);
+        if (withRr) {
+          const memo = childSu.get(k);
+          if (memo) plan.su = memo;
+          else {
+            setSuFor(plan, k, clamp, 255 - dirRecordLength(nameLen, 0));
+            if (plan.su) childSu.set(k, plan.su);
+          }
+        }
+        yield plan;
       }
     }
+  }
+  /** Records with their positions: none crosses a sector end. */
+  function* positioned(d: BuildNode, tree: 'iso' | 'jol'): Generator<RecordPlan> {
     let pos = 0;
-    for (const r of records) {
+    for (const r of recordsOf(d, tree)) {
       const len = dirRecordLength(r.nameLen, r.su ? suInlineLength(r.su) : r.suLen ?? 0);
       if ((pos % SECTOR) + len > SECTOR) pos = Math.ceil(pos / SECTOR) * SECTOR;
       r.pos = pos;
+      yield r;
       pos += len;
     }
-    return { lba: 0, size: Math.max(SECTOR, Math.ceil(pos / SECTOR) * SECTOR), records, number };
+    yield { node: d, kind: 0, nameLen: 0, tree, pos, part: -1, parts: 0 };
+  }
+  const layoutDir = (d: BuildNode, tree: 'iso' | 'jol', number: number): DirLayout => {
+    let end = 0;
+    for (const r of positioned(d, tree)) if (r.part === -1) end = r.pos;
+    return { lba: 0, size: Math.max(SECTOR, Math.ceil(end / SECTOR) * SECTOR), number };
   };
   isoDirs.forEach((d, i) => (d.isoDir = layoutDir(d, 'iso', i + 1)));
   jolDirs.forEach((d, i) => (d.jolDir = layoutDir(d, 'jol', i + 1)));
@@ -510,19 +534,17 @@ export function planIso(root: BuildNode, opts: IsoBuildOptions, now: Date): IsoP
   const ceStart = lba;
   let ceBlock = lba, ceOff = 0;
   let anyCe = false;
-  for (const d of isoDirs) {
-    for (const r of d.isoDir!.records) {
-      if (!r.su) continue;
-      for (let i = 0; i < r.su.areas.length; i++) {
-        const len = areaLength(r.su, i);
-        if (ceOff + len > SECTOR) {
-          ceBlock++;
-          ceOff = 0;
-        }
-        r.su.addrs.push({ block: ceBlock, offset: ceOff, length: len });
-        ceOff += len;
-        anyCe = true;
+  const spilled = [...dotSu.values(), ...parentSu.values(), ...childSu.values()];
+  for (const su of spilled) {
+    for (let i = 0; i < su.areas.length; i++) {
+      const len = areaLength(su, i);
+      if (ceOff + len > SECTOR) {
+        ceBlock++;
+        ceOff = 0;
       }
+      su.addrs.push({ block: ceBlock, offset: ceOff, length: len });
+      ceOff += len;
+      anyCe = true;
     }
   }
   lba = anyCe ? ceBlock + 1 : ceStart;
@@ -587,9 +609,10 @@ export function planIso(root: BuildNode, opts: IsoBuildOptions, now: Date): IsoP
       r.su ? suInlineBytes(r.su) : r.suLen ? concat(rrEntries(n, r.kind, r.rootDot === true, clamp)) : undefined,
     );
   };
-  const dirBytes = (dl: DirLayout, tree: 'iso' | 'jol'): Uint8Array => {
+  const dirBytes = (d: BuildNode, tree: 'iso' | 'jol'): Uint8Array => {
+    const dl = tree === 'iso' ? d.isoDir! : d.jolDir!;
     const out = new Uint8Array(dl.size);
-    for (const r of dl.records) out.set(recordBytes(r, tree), r.pos);
+    for (const r of positioned(d, tree)) if (r.part !== -1) out.set(recordBytes(r, tree), r.pos);
     return out;
   };
   const rootRecord = (tree: 'iso' | 'jol') => {
@@ -646,24 +669,21 @@ export function planIso(root: BuildNode, opts: IsoBuildOptions, now: Date): IsoP
       yield { offset: jolLPt * SECTOR, bytes: encodePathTable(jolPt, false) };
       yield { offset: jolMPt * SECTOR, bytes: encodePathTable(jolPt, true) };
     }
-    for (const d of isoDirs) yield { offset: d.isoDir!.lba * SECTOR, bytes: dirBytes(d.isoDir!, 'iso') };
-    for (const d of jolDirs) yield { offset: d.jolDir!.lba * SECTOR, bytes: dirBytes(d.jolDir!, 'jol') };
+    for (const d of isoDirs) yield { offset: d.isoDir!.lba * SECTOR, bytes: dirBytes(d, 'iso') };
+    for (const d of jolDirs) yield { offset: d.jolDir!.lba * SECTOR, bytes: dirBytes(d, 'jol') };
     if (anyCe) {
       // continuation areas, one block at a time
       let cur = new Uint8Array(SECTOR);
       let curBlock = ceStart;
-      for (const d of isoDirs) {
-        for (const r of d.isoDir!.records) {
-          if (!r.su) continue;
-          for (let i = 0; i < r.su.areas.length; i++) {
-            const a = r.su.addrs[i]!;
-            if (a.block !== curBlock) {
-              yield { offset: curBlock * SECTOR, bytes: cur };
-              cur = new Uint8Array(SECTOR);
-              curBlock = a.block;
-            }
-            cur.set(areaBytes(r.su, i), a.offset);
+      for (const su of spilled) {
+        for (let i = 0; i < su.areas.length; i++) {
+          const a = su.addrs[i]!;
+          if (a.block !== curBlock) {
+            yield { offset: curBlock * SECTOR, bytes: cur };
+            cur = new Uint8Array(SECTOR);
+            curBlock = a.block;
           }
+          cur.set(areaBytes(su, i), a.offset);
         }
       }
       yield { offset: curBlock * SECTOR, bytes: cur };
