@@ -1044,6 +1044,9 @@ export class VhdxImage implements Image {
       if (this.dev.size > cursor) orphan += Math.floor((this.dev.size - cursor) / MiB) * MiB;
       if (orphan >= this.blockSize) problems.push({ severity: 'warning', structure: 'VHDX file', message: `${orphan} bytes after the first payload block belong to no block (orphaned)` });
     }
+    if (this.parent?.check) {
+      for (const p of (await this.parent.check()).problems) problems.push({ ...p, message: `parent ${this.parentName}: ${p.message}` });
+    }
     return { problems, ...(opts.repair ? { repaired } : {}) };
   }
 
