@@ -46,7 +46,7 @@ export default async function (ctx) {
       targets: { [`diskit convert -O dmg workers=${all} / diskit convert -O dmg workers=1`]: 1 / 1.7 },
     });
     ctx.rm(dmg);
-    ctx.measure('make UDZO', ['node', ctx.diskit, 'convert', '-O', 'dmg', src, dmg]);
+    ctx.measure('make UDZO', ['node', ctx.diskit, 'convert', '-O', 'dmg', src, dmg], { before });
     const out = join(ctx.tmp, 'dmg-bench.raw');
     const before2 = () => ctx.rm(out);
     const read = [

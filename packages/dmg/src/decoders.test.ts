@@ -113,3 +113,19 @@ describe('plist', () => {
     }
   });
 });
+
+describe('crc32Combine', () => {
+  it('equals the CRC32 of the concatenation', async () => {
+    const { crc32 } = await import('@diskit/core');
+    const { crc32Combine } = await import('./index.js');
+    for (const [a, b] of [[0, 5], [7, 0], [1000, 1 << 20], [3, 77777]] as const) {
+      const x = new Uint8Array(randomBytes(a)), y = new Uint8Array(randomBytes(b));
+      const both = new Uint8Array(a + b);
+      both.set(x);
+      both.set(y, a);
+      expect(crc32Combine(crc32(x), crc32(y), b)).toBe(crc32(both));
+    }
+    // zeros far past 4 GiB: the operator never touches the bytes
+    expect(crc32Combine(crc32(new Uint8Array([1])), crc32(new Uint8Array(0)), 0)).toBe(crc32(new Uint8Array([1])));
+  });
+});

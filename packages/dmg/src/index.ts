@@ -10,6 +10,7 @@ export * from './writer.js';
 export { adcDecode, AdcError } from './adc.js';
 export { lzfseDecode, lzvnDecode, LzfseError } from './lzfse.js';
 export { bunzip2, Bzip2Error } from './bzip2.js';
+export { crc32Combine } from './crc-combine.js';
 export { codecs, codecsReady, setCodecs, pureCodecs, CodecError, type Codecs } from './codecs.js';
 
 export const dmgDriver: FormatDriver = {

@@ -8,6 +8,7 @@ import { buildPlist, type PlistDict } from './plist.js';
 import { ChunkType, KOLY_SIZE, SECTOR, crcChecksum, encodeKoly, encodeMish, type Chunk } from './udif.js';
 import { masterCrc } from './image.js';
 import { codecs, codecsReady } from './codecs.js';
+import { crc32Combine } from './crc-combine.js';
 
 /** hdiutil's chunk size: 2048 sectors (1 MiB). */
 export const WRITE_CHUNK_SECTORS = 2048;
@@ -154,7 +155,7 @@ export async function createDmg(source: BlockDevice, sink: ImageSink, opts: Crea
     let blkCrc = 0;
     const base = r.start;
     // Compression jobs in flight, written in order.
-    const queue: { piece: Piece; job: Promise<Uint8Array | null> | null }[] = [];
+    const queue: { piece: Piece; job: Promise<{ z: Uint8Array; crc: number } | null> | null }[] = [];
     const drain = async (keep: number) => {
       while (queue.length > keep) {
         const { piece, job } = queue.shift()!;
@@ -165,14 +166,22 @@ export async function createDmg(source: BlockDevice, sink: ImageSink, opts: Crea
         let payload = piece.data;
         let type: number = ChunkType.RAW;
         if (job) {
-          const z = await job;
-          if (z && z.length < piece.data.length) {
-            payload = z;
+          const r = await job;
+          if (r && r.z.length < piece.data.length) {
+            payload = r.z;
             type = ChunkType.ZLIB;
           }
         }
         await sink.write(payload, forkPos);
-        forkCrc = crc32(payload, forkCrc);
+        if (type === ChunkType.RAW) {
+          // Stored: the same bytes feed both CRCs, so compute once and combine.
+          const c = crc32(payload);
+          forkCrc = crc32Combine(forkCrc, c, payload.length);
+          blkCrc = crc32Combine(blkCrc, c, payload.length);
+        } else {
+          forkCrc = crc32(payload, forkCrc);
+          blkCrc = crc32Combine(blkCrc, job ? (await job)!.crc : crc32(piece.data), piece.data.length);
+        }
         chunks.push({ type, comment: 0, sectorNumber: (piece.start - base) / SECTOR, sectorCount: piece.length / SECTOR, compressedOffset: forkPos, compressedLength: payload.length });
         forkPos += payload.length;
         done += piece.length;
@@ -180,12 +189,12 @@ export async function createDmg(source: BlockDevice, sink: ImageSink, opts: Crea
       }
     };
     for await (const piece of pieces(source, r.start, r.end)) {
-      // The blkx checksum covers the decompressed bytes of data chunks; free chunks are left out (as hdiutil does).
-      if (piece.data) blkCrc = crc32(piece.data, blkCrc);
-      let job: Promise<Uint8Array | null> | null = null;
+      let job: Promise<{ z: Uint8Array; crc: number } | null> | null = null;
       if (piece.data && o.compression === 'zlib') {
         const data = piece.data;
-        job = (async () => ((await compressible(data, o.level)) ? c.deflate(data, o.level) : null))();
+        // The blkx checksum covers the decompressed bytes of data chunks (free chunks are left out, as
+        // hdiutil does); for compressed chunks it is computed here, beside the deflate.
+        job = (async () => ((await compressible(data, o.level)) ? { z: await c.deflate(data, o.level), crc: crc32(data) } : null))();
         job.catch(() => {});
       }
       if (!piece.data) done += piece.length;
