@@ -32,8 +32,6 @@ export interface BuildNode {
   // ---- layout (filled by planIso)
   parent?: BuildNode;
   isoName?: string;
-  isoBase?: string;
-  isoExt?: string;
   jolName?: string;
   dataLba?: number;
   isoDir?: DirLayout;
@@ -138,8 +136,6 @@ function assignIsoNames(kids: BuildNode[]): void {
       }
     }
     used.add(key(base));
-    k.isoBase = base;
-    k.isoExt = ext;
     k.isoName = k.type === 'directory' ? base : `${base}.${ext};1`;
   }
 }
@@ -178,11 +174,20 @@ function cmpBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
+/**
+ * ECMA-119 9.3 order (name, then extension, each padded with spaces). Since '.' sorts below every
+ * d-character, comparing the identifiers without their ';1' gives the same order.
+ */
 function cmpIso(a: BuildNode, b: BuildNode): number {
-  const ab = a.isoBase!, ae = a.isoExt!, bb = b.isoBase!, be = b.isoExt!;
-  if (ab !== bb) return ab < bb ? -1 : 1;
-  if (ae !== be) return ae < be ? -1 : 1;
-  return 0;
+  const x = a.isoName!, y = b.isoName!;
+  const xl = x.endsWith(';1') ? x.length - 2 : x.length;
+  const yl = y.endsWith(';1') ? y.length - 2 : y.length;
+  const n = Math.min(xl, yl);
+  for (let i = 0; i < n; i++) {
+    const d = x.charCodeAt(i) - y.charCodeAt(i);
+    if (d) return d;
+  }
+  return xl - yl;
 }
 
 function extentCount(n: BuildNode): number {

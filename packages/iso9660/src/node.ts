@@ -42,7 +42,7 @@ function scan(dir: string): BuildNode {
       if (s.isDirectory()) {
         k = mk(name, 'directory', s, 0, undefined, []);
         stack.push([k, p]);
-      } else if (s.isFile()) k = mk(name, 'file', s, s.size, p, undefined);
+      } else if (s.isFile()) k = mk(name, 'file', s, s.size, undefined, undefined);
       else if (s.isSymbolicLink()) {
         k = mk(name, 'symlink', s, 0, undefined, undefined);
         k.target = readlinkSync(p);
@@ -61,7 +61,7 @@ function scan(dir: string): BuildNode {
 function mk(name: string, type: BuildNode['type'], s: Stats, size: number, source: string | undefined, children: BuildNode[] | undefined): BuildNode {
   return {
     name, type, mode: s.mode, uid: s.uid, gid: s.gid, mtime: s.mtime, size, rdev: undefined, target: undefined, children, source,
-    bytes: undefined, parent: undefined, isoName: undefined, isoBase: undefined, isoExt: undefined, jolName: undefined,
+    bytes: undefined, parent: undefined, isoName: undefined, jolName: undefined,
     dataLba: undefined, isoDir: undefined, jolDir: undefined,
   };
 }
@@ -138,22 +138,29 @@ export async function buildIso(sourceDir: string, sink: ImageSink, opts: BuildIs
   for (const m of plan.metadata()) await out.put(m.bytes, m.offset);
 
   let done = 0;
+  // Host paths are rebuilt from the tree rather than kept for 100,000 files.
+  const hostPath = (n: BuildNode): string => {
+    const parts: string[] = [];
+    for (let x = n; x !== root; x = x.parent!) parts.push(x.name);
+    return join(sourceDir, ...parts.reverse());
+  };
   for (const f of plan.files) {
     if (f.size === 0) continue;
+    const source = f.source ?? hostPath(f);
     const base = f.dataLba! * SECTOR;
     const patch = plan.bootPatches.get(f);
     if (patch) {
       const data = new Uint8Array(f.size);
-      readExact(f.source!, data);
+      readExact(source, data);
       patch(data);
       await out.put(data, base);
     } else if (f.size <= SMALL) {
-      readExact(f.source!, await out.reserve(base, f.size));
+      readExact(source, await out.reserve(base, f.size));
     } else {
       await out.flush();
-      const dev = await FileDevice.open(f.source!);
+      const dev = await FileDevice.open(source);
       try {
-        if (dev.size !== f.size) throw new UsageError(`${f.source} changed size while the image was built (${f.size} → ${dev.size})`);
+        if (dev.size !== f.size) throw new UsageError(`${source} changed size while the image was built (${f.size} → ${dev.size})`);
         for await (const run of dataRuns(dev, { chunkSize: 4 << 20 })) await sink.write(run.data, base + run.offset);
       } finally {
         await dev.close();
