@@ -69,6 +69,13 @@ describeWithTools(['qemu-img', '7z'], 'differencing VHDX chains', () => {
     writeFileSync(join(dir, 'w.raw'), exp);
     run('qemu-img', ['check', '-f', 'vhdx', p]);
     run('qemu-img', ['compare', '-f', 'vhdx', '-F', 'raw', p, join(dir, 'w.raw')]);
+    // Each BAT change went through the log, which is empty again afterwards.
+    const { image, close } = await openWith(vhdxDriver, p);
+    const v = image as VhdxImage;
+    expect(v.header.logGuid).toBe('00000000-0000-0000-0000-000000000000');
+    expect(v.header.sequenceNumber).toBeGreaterThan(10n);
+    expect((await image.check!()).problems).toEqual([]);
+    await close();
   });
 
   it('a parent whose DataWriteGuid changed is a CorruptImageError', async () => {

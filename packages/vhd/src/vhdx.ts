@@ -18,6 +18,7 @@ export const VHDX_REGION_OFFSETS = [192 * KiB, 256 * KiB] as const;
 const REGION_TABLE_SIZE = 64 * KiB;
 const HEADER_SIZE = 4 * KiB;
 const LOG_SECTOR = 4096;
+const ZERO_GUID = '00000000-0000-0000-0000-000000000000';
 
 export const GUIDS = {
   bat: '2DC27766-F623-4200-9D64-115E9BFD4A08',
@@ -771,7 +772,7 @@ export class VhdxImage implements Image {
     await Promise.all(ops);
   }
 
-  // ---- writing (dynamic and differencing images; the BAT is updated in place, not through the log) ----
+  // ---- writing (dynamic and differencing images; BAT updates go through the log) ----
 
   async write(from: Uint8Array, offset: number): Promise<void> {
     if (this.readOnly) throw new DeviceRangeError('VHDX image is open read-only');
@@ -797,15 +798,31 @@ export class VhdxImage implements Image {
     }
   }
 
+  /**
+   * Change one BAT entry crash-safely, as the specification asks: the payload is made durable,
+   * the new BAT sector goes into the log (LogGuid set), is applied, and the log is emptied again.
+   */
   private async setBat(idx: number, state: number, fileOffset: number): Promise<void> {
-    const e = new Uint8Array(8);
     const mb = fileOffset / MiB;
-    new DataView(e.buffer).setUint32(0, ((mb & 0xfff) << 20) | state, true);
-    new DataView(e.buffer).setUint32(4, Math.floor(mb / 4096), true);
-    await this.file.write(e, this.batOffset + idx * 8);
+    const sectorOff = this.batOffset + Math.floor((idx * 8) / LOG_SECTOR) * LOG_SECTOR;
+    const sector = new Uint8Array(LOG_SECTOR);
+    await this.file.read(sector, sectorOff);
+    const dv = new DataView(sector.buffer);
+    dv.setUint32((idx * 8) % LOG_SECTOR, ((mb & 0xfff) << 20) | state, true);
+    dv.setUint32(((idx * 8) % LOG_SECTOR) + 4, Math.floor(mb / 4096), true);
+    await this.file.flush();
+    await writeVhdxLog(this.file, [{ ops: [{ fileOffset: sectorOff, data: sector }], lastFileOffset: this.fileEnd }]);
+    await this.file.write(sector, sectorOff);
+    await this.file.flush();
+    const cur = await readHeaders(this.file);
+    await writeHeaders(this.file, { ...cur.header, logGuid: ZERO_GUID }, cur.index);
+    const after = await readHeaders(this.file);
+    this.header = after.header;
+    this.headerIndex = after.index;
     this.batStates[idx] = state;
     this.batOffsets[idx] = mb;
   }
+
 
   private allocate(len: number): number {
     const at = this.fileEnd;
