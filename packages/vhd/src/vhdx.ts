@@ -1096,10 +1096,14 @@ export interface VhdxCreateParams {
   logicalSectorSize: number;
   physicalSectorSize: number;
   size: number;
+  /** Log region size (default 1 MiB). */
+  logSize?: number;
 }
 
 export function vhdxCreateParams(sourceSize: number, options: Record<string, string> = {}): VhdxCreateParams {
-  checkKeys('vhdx', options, ['subformat', 'block_size', 'logical_sector_size', 'physical_sector_size']);
+  checkKeys('vhdx', options, ['subformat', 'block_size', 'logical_sector_size', 'physical_sector_size', 'log_size']);
+  const logSize = options.log_size ? parseSize('log_size', options.log_size) : MiB;
+  if (logSize < MiB || logSize % MiB || logSize > 256 * MiB) throw new UsageError('vhdx: -o log_size must be a multiple of 1M from 1M to 256M');
   const subformat = (options.subformat ?? 'dynamic') as 'fixed' | 'dynamic';
   if (subformat !== 'fixed' && subformat !== 'dynamic') throw new UsageError(`vhdx: -o subformat must be fixed or dynamic (got '${options.subformat}')`);
   const blockSize = options.block_size ? parseSize('block_size', options.block_size) : 32 * MiB;
@@ -1111,7 +1115,7 @@ export function vhdxCreateParams(sourceSize: number, options: Record<string, str
   }
   const size = roundUp(sourceSize, logicalSectorSize);
   if (size > 64 * 2 ** 40) throw new UsageError('vhdx: larger than the 64 TiB limit');
-  return { subformat, blockSize, logicalSectorSize, physicalSectorSize, size };
+  return { subformat, blockSize, logicalSectorSize, physicalSectorSize, size, logSize };
 }
 
 /** The fixed part of a new VHDX (first 3 MiB + BAT): identifier, headers, region tables, metadata. */
@@ -1120,10 +1124,10 @@ function vhdxLayout(p: VhdxCreateParams, differencing = false) {
   const chunkRatio = (2 ** 23 * p.logicalSectorSize) / p.blockSize;
   const entries = batEntries(payload, chunkRatio, differencing);
   const logOffset = MiB;
-  const logLength = MiB;
-  const metaOffset = 2 * MiB;
+  const logLength = p.logSize ?? MiB;
+  const metaOffset = logOffset + logLength;
   const metaLength = MiB;
-  const batOffset = 3 * MiB;
+  const batOffset = metaOffset + metaLength;
   const batLength = roundUp(Math.max(entries * 8, 1), MiB);
   const dataStart = batOffset + batLength;
   return { payload, chunkRatio, entries, logOffset, logLength, metaOffset, metaLength, batOffset, batLength, dataStart };

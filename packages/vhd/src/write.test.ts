@@ -57,6 +57,7 @@ describeWithTools(['qemu-img', '7z'], 'writing VHD and VHDX', () => {
     ['vhdx dynamic 1M blocks', vhdxDriver, 'vhdx', { block_size: '1M' }],
     ['vhdx dynamic 2M blocks, 4K logical sectors', vhdxDriver, 'vhdx', { block_size: '2M', logical_sector_size: '4096' }],
     ['vhdx fixed', vhdxDriver, 'vhdx', { subformat: 'fixed', block_size: '2M' }],
+    ['vhdx dynamic with a 4 MiB log', vhdxDriver, 'vhdx', { block_size: '2M', log_size: '4M' }],
     ['vhdx fixed 4K logical sectors', vhdxDriver, 'vhdx', { subformat: 'fixed', block_size: '1M', logical_sector_size: '4096' }],
   ];
 
