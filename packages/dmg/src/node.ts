@@ -20,7 +20,8 @@ export const nodeCodecs: Codecs = {
   inflate(data, outSize) {
     return new Promise((resolve, reject) => {
       // maxOutputLength bounds memory: a chunk inflating past its size is refused, never buffered.
-      inflate(data, { maxOutputLength: outSize + 1 }, (err, out) => {
+      // One output buffer of the chunk's size (+1 to detect overruns): one thread-pool pass, not 64 KiB steps.
+      inflate(data, { maxOutputLength: outSize + 1, chunkSize: Math.max(64, outSize + 1) }, (err, out) => {
         if (err) {
           reject(new CodecError((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' ? `zlib chunk inflates past its ${outSize} bytes` : `zlib: ${err.message}`));
         } else if (out.length !== outSize) {
@@ -31,7 +32,7 @@ export const nodeCodecs: Codecs = {
   },
   deflate(data, level) {
     return new Promise((resolve, reject) => {
-      deflate(data, { level }, (err, out) => (err ? reject(err) : resolve(new Uint8Array(out.buffer, out.byteOffset, out.length))));
+      deflate(data, { level, chunkSize: Math.max(64, data.length + (data.length >> 3) + 1024) }, (err, out) => (err ? reject(err) : resolve(new Uint8Array(out.buffer, out.byteOffset, out.length))));
     });
   },
 };
