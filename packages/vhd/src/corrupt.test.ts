@@ -78,6 +78,10 @@ describeWithTools(['qemu-img'], 'corrupt VHD images', () => {
     be32(b, table + 4 * 1, img0.bat![0]!); // block 1 reuses block 0's place
     const r = await (await openMem(vhdDriver, b)).check!();
     expect(r.problems.some((p) => /overlaps block/.test(p.message))).toBe(true);
+    const c = dyn.slice();
+    be32(c, table, 1); // block 0 at offset 512: on top of the dynamic header
+    const r2 = await (await openMem(vhdDriver, c)).check!();
+    expect(r2.problems.map((p) => p.message).join()).toMatch(/overlaps the dynamic header/);
   });
 
   it('a truncated dynamic VHD opens from the footer copy; lost blocks read as typed errors', async () => {

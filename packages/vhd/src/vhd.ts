@@ -740,6 +740,11 @@ export class VhdImage implements Image {
       }
       const h = this.header;
       const metaEnd = h.tableOffset + roundUp(h.maxTableEntries * 4, 512);
+      const hdrOff = Number(f.dataOffset);
+      const meta: [number, number, string][] = [[0, VHD_FOOTER_SIZE, 'footer copy'], [hdrOff, hdrOff + VHD_HEADER_SIZE, 'dynamic header'], [h.tableOffset, metaEnd, 'BAT']];
+      for (const l of h.parentLocators) {
+        if (l.platformCode !== '\0\0\0\0' && l.platformDataLength) meta.push([l.platformDataOffset, l.platformDataOffset + l.platformDataLength, `${l.platformCode} parent locator`]);
+      }
       const spans: [number, number, number][] = [];
       const span = this.bitmapSize + this.blockSize;
       const needed = Math.ceil(this.size / this.blockSize);
@@ -748,12 +753,12 @@ export class VhdImage implements Image {
         if (e === UNALLOCATED) continue;
         const off = e * 512;
         if (i >= needed) problems.push({ severity: 'warning', structure: 'VHD BAT', offset: h.tableOffset + i * 4, message: `entry ${i} lies past the disk's end but is allocated` });
-        if (off + span > this.file.size - (this.footerOffset < this.file.size ? 512 : 0)) {
+        const need = this.bitmapSize + Math.max(0, Math.min(this.blockSize, this.size - i * this.blockSize));
+        const overlapped = meta.find(([s, e]) => off < e && off + span > s);
+        if (off + need > this.file.size - (this.footerOffset < this.file.size ? 512 : 0)) {
           problems.push({ severity: 'error', structure: 'VHD BAT', offset: h.tableOffset + i * 4, message: `block ${i} at ${off} extends past the end of the file (${this.file.size})` });
-        } else if (off < metaEnd && off + span > 0 && off < Math.max(h.tableOffset, Number(f.dataOffset) + VHD_HEADER_SIZE)) {
-          problems.push({ severity: 'error', structure: 'VHD BAT', offset: h.tableOffset + i * 4, message: `block ${i} at ${off} overlaps the headers` });
-        } else if (off < metaEnd && off + span > h.tableOffset) {
-          problems.push({ severity: 'error', structure: 'VHD BAT', offset: h.tableOffset + i * 4, message: `block ${i} at ${off} overlaps the BAT` });
+        } else if (overlapped) {
+          problems.push({ severity: 'error', structure: 'VHD BAT', offset: h.tableOffset + i * 4, message: `block ${i} at ${off} overlaps the ${overlapped[2]}` });
         }
         spans.push([off, off + span, i]);
       }
