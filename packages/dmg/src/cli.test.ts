@@ -17,7 +17,7 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describeWithTools(['qemu-img', '7z'], 'diskit CLI on DMG', () => {
+describeWithTools(['qemu-img', '7z', 'xorriso'], 'diskit CLI on DMG', () => {
   it('convert -O dmg then -O raw round trips (zlib and raw), qemu-img agrees, check is clean, bad options exit 2', () => {
     const src = join(dir, 'src.raw');
     writeFileSync(src, Buffer.alloc(0));
@@ -42,6 +42,37 @@ describeWithTools(['qemu-img', '7z'], 'diskit CLI on DMG', () => {
     }
     const bad = spawnSync('node', [cli, 'convert', '-O', 'dmg', '-o', 'compression=bzip2', '--force', src, join(dir, 'bad.dmg')]);
     expect(bad.status).toBe(2);
+  });
+
+  it('VHD (dynamic) and ISO sources convert to DMGs that qemu-img and 7z read back equal to the source disk', () => {
+    const src = join(dir, 'v.raw');
+    const fd = openSync(src, 'w');
+    writeSync(fd, randomBytes(700_000), 0, 700_000, 3 << 20);
+    writeSync(fd, randomBytes(512), 0, 512, (6 << 20) - 512);
+    closeSync(fd);
+    const vhd = join(dir, 'v.vhd');
+    run('qemu-img', ['convert', '-f', 'raw', '-O', 'vpc', '-o', 'subformat=dynamic', src, vhd]);
+    const disk = join(dir, 'v.disk');
+    run('qemu-img', ['convert', '-f', 'vpc', '-O', 'raw', vhd, disk]); // the VHD's virtual disk (CHS-rounded size)
+    const dmg = join(dir, 'v.dmg');
+    diskit('convert', '-O', 'dmg', '--force', vhd, dmg);
+    const q = join(dir, 'v.q');
+    run('qemu-img', ['convert', '-f', 'dmg', '-O', 'raw', dmg, q]);
+    expect(Buffer.compare(readFileSync(q), readFileSync(disk))).toBe(0);
+    const z = mkdtempSync(join(dir, '7zv-'));
+    run('7z', ['x', '-tdmg', `-o${z}`, dmg]);
+    expect(Buffer.compare(readFileSync(join(z, '0.hfs')), readFileSync(disk))).toBe(0);
+
+    const isoDir = mkdtempSync(join(dir, 'isosrc-'));
+    writeFileSync(join(isoDir, 'hello.txt'), 'hello from a dmg\n'.repeat(1000));
+    writeFileSync(join(isoDir, 'blob.bin'), randomBytes(300_000));
+    const iso = join(dir, 'x.iso');
+    run('xorriso', ['-as', 'mkisofs', '-quiet', '-o', iso, isoDir]);
+    const idmg = join(dir, 'x.dmg');
+    diskit('convert', '-f', 'raw', '-O', 'dmg', '--force', iso, idmg);
+    const iq = join(dir, 'x.q');
+    run('qemu-img', ['convert', '-f', 'dmg', '-O', 'raw', idmg, iq]);
+    expect(Buffer.compare(readFileSync(iq), readFileSync(iso))).toBe(0);
   });
 
   describeShared('shared images', () => {
