@@ -83,9 +83,13 @@ function readExact(path: string, into: Uint8Array): void {
 
 /** Coalesces neighbouring writes into large ones. */
 class Coalescer {
-  private buf = new Uint8Array(4 << 20);
+  // Two buffers: one fills while the other is being written.
+  private bufs = [new Uint8Array(4 << 20), new Uint8Array(4 << 20)];
+  private which = 0;
+  private buf = this.bufs[0]!;
   private start = 0;
   private len = 0;
+  private pending: Promise<void> = Promise.resolve();
   constructor(private readonly sink: ImageSink) {}
   /** A buffer slice for `length` bytes at `offset` (small gaps before it are zero-filled). */
   async reserve(offset: number, length: number): Promise<Uint8Array> {
@@ -104,6 +108,7 @@ class Coalescer {
   async put(bytes: Uint8Array, offset: number): Promise<void> {
     if (this.len > 0 && (offset !== this.start + this.len || this.len + bytes.length > this.buf.length)) await this.flush();
     if (bytes.length > this.buf.length) {
+      await this.drain();
       await this.sink.write(bytes, offset);
       return;
     }
@@ -111,9 +116,20 @@ class Coalescer {
     this.buf.set(bytes, this.len);
     this.len += bytes.length;
   }
+  /** Start writing the filled buffer and switch to the other one (after its write finished). */
   async flush(): Promise<void> {
-    if (this.len) await this.sink.write(this.buf.subarray(0, this.len), this.start);
+    if (!this.len) return;
+    await this.pending;
+    this.pending = this.sink.write(this.buf.subarray(0, this.len), this.start);
+    this.pending.catch(() => {});
+    this.which ^= 1;
+    this.buf = this.bufs[this.which]!;
     this.len = 0;
+  }
+  /** Everything handed over is written. */
+  async drain(): Promise<void> {
+    await this.flush();
+    await this.pending;
   }
 }
 
@@ -157,7 +173,7 @@ export async function buildIso(sourceDir: string, sink: ImageSink, opts: BuildIs
     } else if (f.size <= SMALL) {
       readExact(source, await out.reserve(base, f.size));
     } else {
-      await out.flush();
+      await out.drain();
       const dev = await FileDevice.open(source);
       try {
         if (dev.size !== f.size) throw new UsageError(`${source} changed size while the image was built (${f.size} → ${dev.size})`);
@@ -169,7 +185,7 @@ export async function buildIso(sourceDir: string, sink: ImageSink, opts: BuildIs
     done += f.size;
     opts.onProgress?.(done, total);
   }
-  await out.flush();
+  await out.drain();
   await sink.truncate(total);
   await sink.flush?.();
   let dirs = 0;
