@@ -339,7 +339,7 @@ export class IsoVolume implements Volume {
     }
     this.cacheSizes.set(dir.offset, data.length);
     this.cacheBytes += data.length;
-    while (this.cache.size > 0 && (this.cacheBytes > 8 << 20 || this.cache.size >= 128)) {
+    while (this.cache.size > 0 && (this.cacheBytes > 8 << 20 || this.cache.size >= 32)) {
       const old = this.cache.keys().next().value!;
       this.cache.delete(old);
       this.cacheBytes -= this.cacheSizes.get(old) ?? 0;
