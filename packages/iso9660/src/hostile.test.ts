@@ -83,6 +83,22 @@ describe('hostile ISOs', () => {
     expect(vol.problems.some((p) => /loops back/.test(p.message))).toBe(true);
   });
 
+  it('a directory listed under several names (a DAG that would make walks explode) is listed once', async () => {
+    const b = base.slice();
+    const loop = findRecord(b, 'LOOPDIR');
+    // every FILE0nn record in the root becomes a directory pointing at /loopdir
+    for (let i = 0; i < 10; i++) {
+      const r = findRecord(b, `FILE00${i}.;1`);
+      b.set(b.subarray(loop + 2, loop + 18), r + 2); // extent and size
+      b[r + 25] = 0x02;
+    }
+    const vol = await mount(b, 'iso');
+    const all = await listAll(vol);
+    const dirsWithSub = all.filter((e) => e.path.endsWith('/SUB'));
+    expect(dirsWithSub.length).toBe(1);
+    expect(vol.problems.filter((p) => /is the same as/.test(p.message)).length).toBe(10);
+  });
+
   it('a directory record crossing a sector end is a CorruptImageError', async () => {
     const b = base.slice();
     const rootExtent = new DataView(b.buffer).getUint32(16 * 2048 + 156 + 2, true);

@@ -118,6 +118,7 @@ export class IsoVolume implements Volume {
   readonly problems: { message: string; offset?: number }[] = [];
   private cache = new Map<number, Node[]>();
   private nameIndex = new WeakMap<Node[], Map<string, Node>>();
+  private dirOwners = new Map<number, string>();
   private cacheBytes = 0;
   private cacheSizes = new Map<number, number>();
   private rootNode!: Node;
@@ -513,7 +514,22 @@ export class IsoVolume implements Volume {
     const { node, chain } = await this.resolve(p);
     if (node.type !== 'directory') throw new UsageError(`${path}: not a directory`);
     const kids = await this.children(node, chain);
-    return kids.map((k) => this.entry(p, k));
+    const out: FileEntry[] = [];
+    for (const k of kids) {
+      const e = this.entry(p, k);
+      if (k.dir) {
+        // A directory reachable under two names (a hostile "hard link") is listed once, or a
+        // crafted image could make a walk exponential.
+        const owner = this.dirOwners.get(k.dir.offset);
+        if (owner === undefined) this.dirOwners.set(k.dir.offset, e.path);
+        else if (owner !== e.path) {
+          this.problems.push({ message: `directory ${JSON.stringify(e.path)} is the same as ${JSON.stringify(owner)}: skipped`, offset: k.recordOffset });
+          continue;
+        }
+      }
+      out.push(e);
+    }
+    return out;
   }
 
   async openFile(path: string): Promise<BlockDevice> {
