@@ -52,23 +52,23 @@ describeWithTools(['qemu-img'], 'diskit map on a sparse raw file agrees with qem
   });
 });
 
-describeWithTools(['qemu-img'], 'diskit create vhd --parent', () => {
-  it('makes a child that reads as its parent, leaving the parent untouched', () => {
+describeWithTools(['qemu-img'], 'diskit create vhd|vhdx --parent', () => {
+  for (const fmt of ['vpc', 'vhdx'] as const) it(`makes a ${fmt} child that reads as its parent, leaving the parent untouched`, () => {
     const raw = join(tmp, 'base.raw');
     const data = new Uint8Array(8 << 20);
     for (let i = 0; i < data.length; i += 4096) data[i] = (i >>> 12) | 1;
     writeFileSync(raw, data);
-    const base = join(tmp, 'base.vhd');
-    run('qemu-img', ['convert', '-f', 'raw', '-O', 'vpc', raw, base]);
+    const base = join(tmp, `base.${fmt}`);
+    run('qemu-img', ['convert', '-f', 'raw', '-O', fmt, raw, base]);
     const before = require('node:fs').readFileSync(base);
-    const child = join(tmp, 'child.vhd');
-    expect(diskit('create', 'vhd', '--parent', base, child).status).toBe(0);
+    const child = join(tmp, `child.${fmt}`);
+    expect(diskit('create', fmt === 'vpc' ? 'vhd' : 'vhdx', '--parent', base, child).status).toBe(0);
     const info = JSON.parse(diskit('info', '--json', child).stdout);
     expect(info.variant).toMatch(/differencing/);
-    const out = join(tmp, 'child.raw');
+    const out = join(tmp, `child-${fmt}.raw`);
     expect(diskit('convert', '-O', 'raw', child, out).status).toBe(0);
-    const ref = join(tmp, 'base-ref.raw');
-    run('qemu-img', ['convert', '-f', 'vpc', '-O', 'raw', base, ref]);
+    const ref = join(tmp, `base-ref-${fmt}.raw`);
+    run('qemu-img', ['convert', '-f', fmt, '-O', 'raw', base, ref]);
     execFileSync('cmp', [ref, out]);
     expect(Buffer.compare(require('node:fs').readFileSync(base), before)).toBe(0);
   });

@@ -16,7 +16,7 @@ Usage:
   diskit tree <img> [path] [--partition N]
   diskit extract <img> <path> <dest> [--partition N] [--force]
   diskit create iso <dir> <out.iso> [options]    (diskit create iso --help)
-  diskit create vhd --parent <base.vhd> <child.vhd>
+  diskit create vhd|vhdx --parent <base> <child>  a differencing child (the parent is never modified)
 
 Exit codes: 0 ok, 1 image problem (corrupt, unsupported, check failed), 2 usage error.
 Add --debug for stack traces.`;

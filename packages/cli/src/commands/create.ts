@@ -1,14 +1,14 @@
 import { dirname, relative, resolve } from 'node:path';
 import { UsageError } from '@diskit/core';
 import { AtomicOutput } from '@diskit/core/node';
-import { createDifferencing, parseSize } from '@diskit/vhd';
+import { createDifferencing, createDifferencingVhdx, parseSize } from '@diskit/vhd';
 import { createIsoCommand } from './create-iso.js';
 import { parse } from '../main.js';
 import { parseOptions } from './convert.js';
 import { defaultRegistry } from '../registry.js';
 import { openImage } from '../open.js';
 
-const USAGE = 'usage: diskit create iso <dir> <out.iso> [options] | diskit create vhd --parent <base.vhd> [-o block_size=N] <child.vhd>';
+const USAGE = 'usage: diskit create iso <dir> <out.iso> [options] | diskit create vhd|vhdx --parent <base> [-o block_size=N] <child>';
 
 /** `diskit create <format> …`: images made from something other than a disk to copy. */
 export async function create(args: string[]): Promise<number> {
@@ -18,14 +18,16 @@ export async function create(args: string[]): Promise<number> {
       return createIsoCommand(rest);
     case 'vhd':
     case 'vpc':
-      return createVhdChild(rest);
+      return createChild('vhd', rest);
+    case 'vhdx':
+      return createChild('vhdx', rest);
     default:
       throw new UsageError(`${USAGE} (got '${kind ?? ''}')`);
   }
 }
 
-/** A differencing VHD: an empty child that reads through to `--parent`, which is never modified. */
-async function createVhdChild(args: string[]): Promise<number> {
+/** A differencing VHD/VHDX: an empty child that reads through to `--parent`, which is never modified. */
+async function createChild(format: 'vhd' | 'vhdx', args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     parent: { type: 'string', short: 'b' },
     options: { type: 'string', short: 'o', multiple: true },
@@ -34,15 +36,16 @@ async function createVhdChild(args: string[]): Promise<number> {
   if (!values.parent || positionals.length !== 1) throw new UsageError(USAGE);
   const child = positionals[0]!;
   const options = parseOptions(values.options);
-  const unknown = Object.keys(options).filter((k) => k !== 'block_size');
-  if (unknown.length) throw new UsageError(`create vhd: unknown option(s) ${unknown.join(', ')}`);
-  const parent = await openImage(defaultRegistry(), values.parent, { format: 'vhd' });
+  const unknown = Object.keys(options).filter((k) => format === 'vhd' && k === 'block_size' ? false : true);
+  if (unknown.length) throw new UsageError(`create ${format}: unknown option(s) ${unknown.join(', ')}`);
+  const parent = await openImage(defaultRegistry(), values.parent, { format });
   let out: AtomicOutput | undefined;
   try {
     out = await AtomicOutput.create(child, { force: values.force });
     const rel = relative(dirname(resolve(child)), resolve(values.parent));
-    const blockSize = options.block_size ? parseSize('block_size', options.block_size) : undefined;
-    await createDifferencing(rel, parent.image, out, { absolutePath: resolve(values.parent), blockSize });
+    const absolutePath = resolve(values.parent);
+    if (format === 'vhdx') await createDifferencingVhdx(rel, parent.image, out, { absolutePath });
+    else await createDifferencing(rel, parent.image, out, { absolutePath, blockSize: options.block_size ? parseSize('block_size', options.block_size) : undefined });
     await out.commit();
     out = undefined;
     return 0;
