@@ -229,7 +229,8 @@ export class IsoVolume implements Volume {
     const rr = acc.finish();
     const exts = rr.extensions ?? [];
     const rrExt = exts.some((e) => /^(RRIP_1991A|IEEE_P1282|IEEE_1282)$/.test(e));
-    return { present: rr.hasSp === true && (rrExt || rr.any === true || exts.length === 0) && (rrExt || rr.any === true), skip: rr.spSkip ?? 0, extensions: exts };
+    // SUSP in use (SP) and either a Rock Ridge ER or Rock Ridge entries on the root itself.
+    return { present: rr.hasSp === true && (rrExt || rr.any === true), skip: rr.spSkip ?? 0, extensions: exts };
   }
 
   /** Feed a system-use area and its CE chain into an accumulator. */
