@@ -77,6 +77,10 @@ describeWithTools(['xorriso', 'isoinfo', '7z'], 'ISOs built by buildIso', () => 
     const iso = join(dir, 'built.iso');
     const out = run('xorriso', ['-abort_on', 'FAILURE', '-indev', iso, '-find', '/', '-type', 'f', '-exec', 'lsdl']);
     expect(out.length).toBeGreaterThan(0);
+    // -check_md5 needs libisofs' own MD5 tags (only xorriso writes them); -check_media reads every block
+    const media = run('xorriso', ['-indev', iso, '-check_media', '--']);
+    const blocks = readFileSync(iso).length / 2048;
+    expect(media).toMatch(new RegExp(`Media region :\\s+0 ,\\s+${blocks} , \\+ good`));
     const { isoFormat } = await import('./formats.js');
     const { FileDevice } = await import('@diskit/core/node');
     const f = await FileDevice.open(iso);
