@@ -209,6 +209,27 @@ describe('hostile ISOs', () => {
   });
 });
 
+describe('mount options', () => {
+  it('names= forces a tree; asking for one the image lacks is a UsageError', async () => {
+    const { UsageError } = await import('@diskit/core');
+    expect((await mount(base)).names).toBe('rockridge');
+    expect((await mount(base, 'joliet')).names).toBe('joliet');
+    const dir = tempDir('opts');
+    writeFileSync(join(dir, 'a.txt'), 'a');
+    const sink = new MemoryDevice(0, { growable: true });
+    await buildIso(dir, sink, { rockRidge: false, joliet: false });
+    const plain = sink.bytes.slice();
+    expect((await mount(plain)).names).toBe('iso');
+    await expect(mount(plain, 'rockridge')).rejects.toBeInstanceOf(UsageError);
+    await expect(mount(plain, 'joliet')).rejects.toBeInstanceOf(UsageError);
+    const { iso9660Filesystem } = await import('./reader.js');
+    await expect(iso9660Filesystem.mount(new MemoryDevice(plain), { names: 'klingon' })).rejects.toBeInstanceOf(UsageError);
+    await expect(iso9660Filesystem.mount(new MemoryDevice(plain), { bogus: '1' })).rejects.toBeInstanceOf(UsageError);
+    expect(await iso9660Filesystem.probe(new MemoryDevice(plain))).toBeGreaterThan(0);
+    expect(await iso9660Filesystem.probe(new MemoryDevice(new Uint8Array(40000)))).toBe(0);
+  });
+});
+
 describe('interleaved, associated and hidden files', () => {
   it('reads interleaved files unit by unit, skipping gaps; hides associated files, lists hidden ones', async () => {
     const b = base.slice();
