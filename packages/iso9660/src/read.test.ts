@@ -169,3 +169,38 @@ describeWithTools(['genisoimage'], 'ISO 9660:1999 and levels', () => {
     await dev.close();
   });
 });
+
+describeWithTools(['xorriso', 'genisoimage'], 'decode → encode on captured sectors', () => {
+  it('volume descriptors, directory records and path tables of tool-made ISOs re-encode byte for byte', async () => {
+    const { parseVolumeDescriptor, encodeVolumeDescriptor, parseDirRecord, encodeDirRecord, parsePathTable, encodePathTable } = await import('./structs.js');
+    for (const name of ['xo-rj.iso', 'gen-rj.iso', 'gen-plain.iso']) {
+      const b = readFileSync(join(dir, name));
+      for (let s = 16; b[s * 2048 + 1] === 0x43 && b[s * 2048] !== 255; s++) {
+        const sec = b.subarray(s * 2048, (s + 1) * 2048);
+        if (sec[0] !== 1 && sec[0] !== 2) continue;
+        const vd = parseVolumeDescriptor(sec);
+        expect(Buffer.from(encodeVolumeDescriptor(vd, sec.subarray(883, 1395))).equals(sec), `${name} descriptor ${s}`).toBe(true);
+        for (const [lba, be] of [[vd.lPathTable, false], [vd.mPathTable, true]] as const) {
+          const t = b.subarray(lba * 2048, lba * 2048 + vd.pathTableSize);
+          expect(Buffer.from(encodePathTable(parsePathTable(t, be, 0), be)).equals(t), `${name} path table`).toBe(true);
+        }
+        const root = parseDirRecord(vd.rootRecord);
+        const d = b.subarray(root.extent * 2048, root.extent * 2048 + root.dataLength);
+        let pos = 0, n = 0;
+        while (pos < d.length) {
+          if (d[pos] === 0) {
+            pos = (Math.floor(pos / 2048) + 1) * 2048;
+            continue;
+          }
+          const rec = d.subarray(pos, pos + d[pos]!);
+          const r = parseDirRecord(rec);
+          const su = 33 + r.nameLength + (r.nameLength % 2 === 0 ? 1 : 0);
+          expect(Buffer.from(encodeDirRecord(r, rec.subarray(33, 33 + r.nameLength), rec.subarray(su))).equals(rec)).toBe(true);
+          pos += rec.length;
+          n++;
+        }
+        expect(n).toBeGreaterThan(5);
+      }
+    }
+  });
+});
