@@ -71,6 +71,10 @@ describeWithTools(['xorriso', 'mkfs.fat'], 'El Torito', () => {
     expect(info.elTorito).toBe(true);
     expect((info.bootEntries as unknown[]).length).toBe(2);
     const cat = await readBootCatalog(f, ours.catalogLba);
+    // decode → encode: xorriso's catalog sector again, byte for byte
+    const { encodeBootCatalog } = await import('./eltorito.js');
+    const again = encodeBootCatalog(cat.entries, cat.validation.idString);
+    expect(Buffer.from(again).equals(Buffer.from(await readBytes(f, cat.offset, 2048)))).toBe(true);
     // the EFI image reads back as the FAT image we gave
     const efi = openBootImage(f, cat.entries[1]!);
     expect(Buffer.compare(Buffer.from(await readBytes(efi, 0, efi.size)), readFileSync(join(src, 'boot', 'efi.img')))).toBe(0);
