@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { MemoryDevice, collectExtents, CorruptImageError, UnsupportedFeatureError } from '@diskit/core';
 import { FileDevice } from '@diskit/core/node';
 import { describeWithTools, run } from '../../../test/tools.js';
-import { DmgImage, dmgDriver } from './index.js';
+import { DmgImage, dmgDriver, decodeKoly, encodeKoly, decodeMish, encodeMish, parsePlist } from './index.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const KINDS = ['adc', 'bz2', 'lzfse', 'raw', 'zlib'];
@@ -40,6 +40,17 @@ describeShared('shared hdiutil images', () => {
       expect(JSON.parse(JSON.stringify(info))).toEqual(info);
       if (f.startsWith('compression-')) expect(Object.keys(info.resources as object)).toContain('plst');
       await img.close();
+    }
+  });
+
+  it('koly and every mish table decode→encode byte-exact on the real images', async () => {
+    for (const f of readdirSync(SHARED).filter((x) => x.endsWith('.dmg'))) {
+      const b = new Uint8Array(readFileSync(join(SHARED, f)));
+      const tail = b.subarray(b.length - 512);
+      expect(encodeKoly(decodeKoly(tail, 0)), f).toEqual(tail);
+      const koly = decodeKoly(tail, 0);
+      const plist = parsePlist(new TextDecoder().decode(b.subarray(koly.xmlOffset, koly.xmlOffset + koly.xmlLength))) as any;
+      for (const e of plist['resource-fork'].blkx) expect(encodeMish(decodeMish(e.Data, f)), f).toEqual(e.Data);
     }
   });
 

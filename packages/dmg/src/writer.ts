@@ -208,7 +208,7 @@ export async function createDmg(source: BlockDevice, sink: ImageSink, opts: Crea
     checksums.push(checksum);
     const mish = encodeMish({
       signature: 'mish', version: 1, sectorNumber: r.start / SECTOR, sectorCount, dataOffset: 0,
-      buffersNeeded: WRITE_CHUNK_SECTORS + 8, blockDescriptors: bi, reserved: new Uint8Array(24), checksum, chunks,
+      buffersNeeded: WRITE_CHUNK_SECTORS + 1, blockDescriptors: bi, reserved: new Uint8Array(24), checksum, chunks,
     });
     blkxDicts.push({ Attributes: '0x0050', CFName: r.name, Data: mish, ID: String(bi), Name: r.name });
   }
