@@ -1,13 +1,13 @@
 /** Test helpers (not built): where the shared hdiutil images are, and reading a DMG whole. */
 import { describe, it } from 'vitest';
 import { existsSync } from 'node:fs';
-import { resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import { FileDevice } from '@diskit/core/node';
 import { DmgImage } from '../index.js';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
-export const SHARED = resolve(repoRoot, '../shared/test-images/dmg');
+import { sharedImagesDir } from '../../../../test/tools.js';
+
+export const SHARED = resolve(sharedImagesDir(), 'dmg');
 const haveShared = existsSync(SHARED);
 
 /** describe() that needs the shared test images: skipped naming the folder, failed under CI. */
