@@ -51,6 +51,7 @@ interface RecordPlan {
   kind: 0 | 1 | 2;
   /** Identifier length in bytes (the bytes are made when the record is written). */
   nameLen: number;
+  name?: string;
   tree: 'iso' | 'jol';
   /** Rock Ridge entries that spill into continuation areas (kept); inline-only ones are re-encoded when written. */
   su?: SuLayout;
@@ -101,15 +102,18 @@ export interface IsoPlan {
 
 function dchars(s: string, max: number): string {
   let out = '';
-  for (const ch of s.toUpperCase()) {
-    out += /^[A-Z0-9_]$/.test(ch) ? ch : '_';
-    if (out.length >= max) break;
+  for (let i = 0; i < s.length && out.length < max; i++) {
+    let c = s.charCodeAt(i);
+    if (c >= 0x61 && c <= 0x7a) c -= 0x20;
+    if (c >= 0xd800 && c <= 0xdbff) i++; // one '_' per astral character
+    out += (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x5f ? String.fromCharCode(c) : '_';
   }
   return out;
 }
 
 /** ISO9660 level 3 names: d-characters, 30 characters plus ';1' for files, 31 for directories. */
-function assignIsoNames(kids: BuildNode[]): void {
+function isoNames(kids: BuildNode[]): string[] {
+  const out: string[] = [];
   const used = new Set<string>();
   for (const k of kids) {
     let base: string, ext: string;
@@ -136,13 +140,15 @@ function assignIsoNames(kids: BuildNode[]): void {
       }
     }
     used.add(key(base));
-    k.isoName = k.type === 'directory' ? base : `${base}.${ext};1`;
+    out.push(k.type === 'directory' ? base : `${base}.${ext};1`);
   }
+  return out;
 }
 
 const JOLIET_BAD = /[\u0000-\u001f*/:;?\\]/g;
 
-function assignJolietNames(kids: BuildNode[]): void {
+function jolietNames(kids: BuildNode[]): string[] {
+  const out: string[] = [];
   const used = new Set<string>();
   for (const k of kids) {
     const clean = k.name.replace(JOLIET_BAD, '_');
@@ -164,22 +170,16 @@ function assignJolietNames(kids: BuildNode[]): void {
       }
     }
     used.add(n);
-    k.jolName = k.type === 'directory' ? n : `${n};1`;
+    out.push(k.type === 'directory' ? n : `${n};1`);
   }
-}
-
-function cmpBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-  return a.length - b.length;
+  return out;
 }
 
 /**
  * ECMA-119 9.3 order (name, then extension, each padded with spaces). Since '.' sorts below every
  * d-character, comparing the identifiers without their ';1' gives the same order.
  */
-function cmpIso(a: BuildNode, b: BuildNode): number {
-  const x = a.isoName!, y = b.isoName!;
+function cmpIso(x: string, y: string): number {
   const xl = x.endsWith(';1') ? x.length - 2 : x.length;
   const yl = y.endsWith(';1') ? y.length - 2 : y.length;
   const n = Math.min(xl, yl);
@@ -237,7 +237,7 @@ function asciiBytes(s: string): Uint8Array {
 function recordName(r: RecordPlan): Uint8Array {
   if (r.kind === 0) return DOT;
   if (r.kind === 1) return DOTDOT;
-  return r.tree === 'iso' ? asciiBytes(r.node.isoName!) : encodeUcs2(r.node.jolName!);
+  return r.tree === 'iso' ? asciiBytes(r.name!) : encodeUcs2(r.name!);
 }
 
 function utf8Length(s: string): number {
@@ -414,8 +414,6 @@ export function planIso(root: BuildNode, opts: IsoBuildOptions, now: Date): IsoP
     const d = dirs[i]!;
     const kids = d.children ?? [];
     for (const k of kids) k.parent = d;
-    assignIsoNames(kids);
-    if (joliet) assignJolietNames(kids);
     for (const k of kids) {
       if (k.type === 'directory') dirs.push(k);
       else if (k.type === 'file' && k !== catalogNode) files.push(k);
@@ -427,9 +425,29 @@ export function planIso(root: BuildNode, opts: IsoBuildOptions, now: Date): IsoP
   }
   root.parent = root;
 
-  const isoOrder = (d: BuildNode) => [...(d.children ?? [])].sort(cmpIso);
-  // UTF-16 code unit order is UCS-2 big-endian byte order
-  const jolOrder = (d: BuildNode) => [...(d.children ?? [])].sort((a, b) => (a.jolName! < b.jolName! ? -1 : a.jolName! > b.jolName! ? 1 : 0));
+  /**
+   * A directory's children with their identifiers in the tree's order. Names are not kept on the
+   * nodes (100,000 of them): they are derived again, identically, whenever a directory is visited.
+   */
+  let lastNamed: { d: BuildNode; tree: 'iso' | 'jol'; list: { node: BuildNode; name: string }[] } | undefined;
+  const named = (d: BuildNode, tree: 'iso' | 'jol'): { node: BuildNode; name: string }[] => {
+    if (lastNamed && lastNamed.d === d && lastNamed.tree === tree) return lastNamed.list;
+    const kids = d.children ?? [];
+    const names = tree === 'iso' ? isoNames(kids) : jolietNames(kids);
+    const list = kids.map((node, i) => ({ node, name: names[i]! }));
+    // Joliet: UTF-16 code unit order is UCS-2 big-endian byte order
+    list.sort(tree === 'iso' ? (a, b) => cmpIso(a.name, b.name) : (a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of list) {
+      if (e.node.type === 'directory') {
+        if (tree === 'iso') e.node.isoName = e.name;
+        else e.node.jolName = e.name;
+      }
+    }
+    lastNamed = { d, tree, list };
+    return list;
+  };
+  const isoOrder = (d: BuildNode) => named(d, 'iso').map((e) => e.node);
+  const jolOrder = (d: BuildNode) => named(d, 'jol').map((e) => e.node);
 
   // BFS order per tree (path table order: level, parent number, identifier)
   const bfs = (order: (d: BuildNode) => BuildNode[]) => {
@@ -461,11 +479,11 @@ export function planIso(root: BuildNode, opts: IsoBuildOptions, now: Date): IsoP
       }
       yield plan;
     }
-    for (const k of tree === 'iso' ? isoOrder(d) : jolOrder(d)) {
-      const nameLen = tree === 'iso' ? k.isoName!.length : k.jolName!.length * 2;
+    for (const { node: k, name } of named(d, tree)) {
+      const nameLen = tree === 'iso' ? name.length : name.length * 2;
       const parts = extentCount(k);
       for (let p = 0; p < parts; p++) {
-        const plan: RecordPlan = { node: k, kind: 2, nameLen, tree, pos: 0, part: p, parts };
+        const plan: RecordPlan = { node: k, kind: 2, nameLen, name, tree, pos: 0, part: p, parts };
         if (withRr) {
           const memo = childSu.get(k);
           if (memo) plan.su = memo;

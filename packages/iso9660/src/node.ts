@@ -84,7 +84,7 @@ function readExact(path: string, into: Uint8Array): void {
 /** Coalesces neighbouring writes into large ones. */
 class Coalescer {
   // Two buffers: one fills while the other is being written.
-  private bufs = [new Uint8Array(4 << 20), new Uint8Array(4 << 20)];
+  private bufs = [new Uint8Array(2 << 20), new Uint8Array(2 << 20)];
   private which = 0;
   private buf = this.bufs[0]!;
   private start = 0;
