@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync, mkdirSync, cpSync } from 'node:fs';
 import { AtomicOutput } from '@diskit/core/node';
 import { describeWithTools, run } from '../../../test/tools.js';
 import { buildIso } from './node.js';
-import { makeTree, tempDir, xorrisoList, ourList, compareWithXorriso, mountIso, readAll, hostFiles, hostLinks, listTree, sevenZipPaths } from './test/helpers.js';
+import { makeTree, tempDir, xorrisoList, ourList, compareWithXorriso, mountIso, readAll, hostFiles, hostLinks, listTree, sevenZipPaths, isoinfoList } from './test/helpers.js';
 
 let dir: string;
 let src: string;
@@ -37,6 +37,7 @@ describeWithTools(['xorriso', 'isoinfo', '7z'], 'ISOs built by buildIso', () => 
     const theirs = xorrisoList(iso);
     expect(theirs.map((e) => e.path)).toEqual(sorted(listTree(src).map((p) => '/' + p)));
     compareWithXorriso(await ourList(iso), theirs);
+    compareWithXorriso(await ourList(iso), isoinfoList(iso));
     const links = hostLinks(src);
     for (const e of theirs.filter((x) => x.type === 'l')) expect(e.target).toBe(links.get(e.path));
     // isoinfo parses every descriptor and both trees

@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { join } from 'node:path';
 import { readFileSync, existsSync, lstatSync } from 'node:fs';
 import { describeWithTools, run } from '../../../test/tools.js';
-import { makeTree, tempDir, xorrisoList, ourList, compareWithXorriso, mountIso, readAll, hostFiles, hostLinks, listTree, LONG_NAME, sevenZipPaths } from './test/helpers.js';
+import { makeTree, tempDir, xorrisoList, ourList, compareWithXorriso, mountIso, readAll, hostFiles, hostLinks, listTree, LONG_NAME, sevenZipPaths, isoinfoList } from './test/helpers.js';
 
 let dir: string;
 let src: string;
@@ -34,6 +34,7 @@ describeWithTools(['xorriso'], 'reading ISOs made by xorriso -as mkisofs', () =>
     run('xorriso', ['-as', 'mkisofs', '-R', '-J', '-joliet-long', '-o', iso, src]);
     const ours = await ourList(iso);
     compareWithXorriso(ours, xorrisoList(iso));
+    compareWithXorriso(ours, isoinfoList(iso));
     expect(ours.some((e) => e.path.endsWith('/level11/deep-file.txt'))).toBe(true);
     expect(ours.find((e) => e.name === LONG_NAME)).toBeTruthy();
     // the listing equals the source tree

@@ -166,3 +166,30 @@ export function sevenZipPaths(iso: string): string[] {
   }
   return paths.sort();
 }
+
+/** Parse `isoinfo -R -l` (one "Directory listing of /dir/" block per directory). */
+export function isoinfoList(iso: string): ToolEntry[] {
+  const out = run('isoinfo', ['-R', '-l', '-i', iso]);
+  const res: ToolEntry[] = [];
+  let dir = '/';
+  for (const line of out.split('\n')) {
+    const h = /^Directory listing of (.*)$/.exec(line);
+    if (h) {
+      dir = h[1]!;
+      continue;
+    }
+    const m = /^(\S)(\S{9})\s+\d+\s+\d+\s+\d+\s+(\d+)\s+\w{3}\s+\d+\s+\d{4}\s+\[\s*\d+\s+\d+\]\s\s(.*)$/.exec(line);
+    if (!m) continue;
+    let name = m[4]!;
+    let target: string | undefined;
+    const type = m[1] === 'f' ? 'p' : m[1]!;
+    if (type === 'l') {
+      const i = name.indexOf(' -> ');
+      target = name.slice(i + 4);
+      name = name.slice(0, i);
+    } else name = name.replace(/ $/, '');
+    if (name === '.' || name === '..') continue;
+    res.push({ path: dir + name, type, perms: m[2]!, size: Number(m[3]), target });
+  }
+  return res.sort((a, b) => (a.path < b.path ? -1 : 1));
+}
