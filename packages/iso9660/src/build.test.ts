@@ -91,6 +91,23 @@ describeWithTools(['xorriso', 'isoinfo', '7z'], 'ISOs built by buildIso', () => 
     await f.close();
   });
 
+  it('devices and fifos keep their type and numbers (PN) as xorriso reads them', async () => {
+    if (process.getuid?.() !== 0) return; // mknod needs root
+    const dsrc = join(dir, 'devsrc');
+    mkdirSync(dsrc);
+    run('mknod', [join(dsrc, 'null'), 'c', '1', '3']);
+    run('mknod', [join(dsrc, 'loop7'), 'b', '7', '7']);
+    run('mkfifo', [join(dsrc, 'fifo')]);
+    const iso = join(dir, 'dev.iso');
+    await build(iso, {}, dsrc);
+    const out = run('xorriso', ['-indev', iso, '-find', '/', '-exec', 'lsdl']);
+    expect(out).toMatch(/^crw-r--r--\s+1\s+0\s+0\s+1,3 .*'\/null'$/m);
+    expect(out).toMatch(/^brw-r--r--\s+1\s+0\s+0\s+7,7 .*'\/loop7'$/m);
+    expect(out).toMatch(/^prw-r--r--\s.*'\/fifo'$/m);
+    const ours = await ourList(iso);
+    expect(ours.map((e) => [e.name, e.type, (e.mode ?? 0) & 0o170000])).toEqual([['fifo', 'other', 0o010000], ['loop7', 'other', 0o060000], ['null', 'other', 0o020000]]);
+  });
+
   it('is deterministic: same tree + SOURCE_DATE_EPOCH → byte-identical images', async () => {
     const a = join(dir, 'det-a.iso'), b = join(dir, 'det-b.iso');
     await build(a, { sourceDateEpoch: 1_700_000_000 });

@@ -316,7 +316,8 @@ function rrEntries(n: BuildNode, kind: 0 | 1 | 2, isRootDot: boolean, clamp: (d:
   out.push(encodeTF(t, t, t));
   if (kind === 2 && n.type === 'symlink') out.push(...encodeSL(n.target ?? ''));
   if (kind === 2 && n.type === 'other' && n.rdev !== undefined && ((n.mode & 0o170000) === 0o020000 || (n.mode & 0o170000) === 0o060000)) {
-    out.push(encodePN(Math.floor(n.rdev / 256) & 0xfff, n.rdev % 256));
+    // dev_t split in 32-bit halves (what xorriso and Linux expect: high 0, low = the old major<<8|minor)
+    out.push(encodePN(Math.floor(n.rdev / 0x100000000), n.rdev % 0x100000000));
   }
   if (isRootDot) out.push(encodeER(ER_ID, ER_DES, ER_SRC));
   return out;
