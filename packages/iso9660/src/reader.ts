@@ -286,6 +286,7 @@ export class IsoVolume implements Volume {
     const out: Node[] = [];
     const byName = new Map<string, Node>();
     let pendingMulti: Node | undefined;
+    let pendingId = '';
     let pos = 0;
     let index = 0;
     while (pos < data.length) {
@@ -316,7 +317,8 @@ export class IsoVolume implements Volume {
       if (!n) continue;
       // Multi-extent: consecutive records with the same name, all but the last flagged.
       if (pendingMulti) {
-        const same = pendingMulti.name === n.name;
+        // the parts of a multi-extent file share their ISO identifier (Rock Ridge NM may be on the first only)
+        const same = pendingId === aString(nameBytes);
         if (same) {
           const base = pendingMulti.size;
           for (const run of n.runs) pendingMulti.runs.push({ ...run, fileOffset: run.fileOffset + base });
@@ -337,7 +339,10 @@ export class IsoVolume implements Volume {
       }
       byName.set(n.name, n);
       out.push(n);
-      if (r.flags & FLAG_MULTI_EXTENT && n.type !== 'directory') pendingMulti = n;
+      if (r.flags & FLAG_MULTI_EXTENT && n.type !== 'directory') {
+        pendingMulti = n;
+        pendingId = aString(nameBytes);
+      }
     }
     this.cacheSizes.set(dir.offset, data.length);
     this.cacheBytes += data.length;
