@@ -161,3 +161,19 @@ export class SliceDevice implements BlockDevice {
   /** Closing a slice leaves its parent open: the parent has its own owner. */
   async close(): Promise<void> {}
 }
+
+/** Base of devices that only read (decoded views, overlays): writes refuse, extents say data. */
+export abstract class ReadOnlyDevice implements BlockDevice {
+  readonly readOnly = true;
+  abstract readonly size: number;
+  abstract read(into: Uint8Array, offset: number): Promise<void>;
+  async write(): Promise<void> {
+    throw new DeviceRangeError(`${this.constructor.name} is read-only`);
+  }
+  async *extents(offset?: number, length?: number): AsyncIterable<Extent> {
+    const [start, end] = extentWindow(this.size, offset, length);
+    if (end > start) yield { offset: start, length: end - start, kind: 'data' };
+  }
+  async flush(): Promise<void> {}
+  async close(): Promise<void> {}
+}

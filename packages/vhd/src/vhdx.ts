@@ -4,7 +4,7 @@
  * All fields little-endian; checksums are CRC32C.
  */
 import {
-  ByteWriter, CorruptImageError, DeviceRangeError, Parser, TruncatedImageError, UnsupportedFeatureError, UsageError,
+  ByteWriter, CorruptImageError, DeviceRangeError, Parser, ReadOnlyDevice, TruncatedImageError, UnsupportedFeatureError, UsageError,
   ascii, checkRange, crc32c, dataRuns, extentWindow, guidToBytes, guidToString, isZeroGuid, randomGuid, u64,
   type BlockDevice, type CheckReport, type CreateOptions, type Extent, type FormatDriver, type Image, type ImageSink,
   type Inspection, type OpenOptions, type Problem, type ProbeInput, type Structure,
@@ -321,12 +321,12 @@ export async function readVhdxLog(file: BlockDevice, h: VhdxHeader): Promise<Log
 }
 
 /** The file as it reads after replaying the log: an overlay of 4 KiB sectors, the file untouched. */
-export class LogOverlay implements BlockDevice {
-  readonly readOnly = true;
+export class LogOverlay extends ReadOnlyDevice {
   readonly sectors = new Map<number, Uint8Array>();
   readonly size: number;
   private static zero = new Uint8Array(LOG_SECTOR);
   constructor(readonly base: BlockDevice, entries: LogEntry[]) {
+    super();
     let size = base.size;
     let total = 0;
     for (const e of entries) {
@@ -362,15 +362,6 @@ export class LogOverlay implements BlockDevice {
       into.set(d.subarray(a - s, b - s), a - offset);
     }
   }
-  async write(): Promise<void> {
-    throw new DeviceRangeError('the log overlay is read-only');
-  }
-  async *extents(offset?: number, length?: number): AsyncIterable<Extent> {
-    const [s, e] = extentWindow(this.size, offset, length);
-    if (e > s) yield { offset: s, length: e - s, kind: 'data' };
-  }
-  async flush(): Promise<void> {}
-  async close(): Promise<void> {}
 }
 
 /**
