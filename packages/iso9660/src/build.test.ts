@@ -108,6 +108,25 @@ describeWithTools(['xorriso', 'isoinfo', '7z'], 'ISOs built by buildIso', () => 
     expect(ours.map((e) => [e.name, e.type, (e.mode ?? 0) & 0o170000])).toEqual([['fifo', 'other', 0o010000], ['loop7', 'other', 0o060000], ['null', 'other', 0o020000]]);
   });
 
+  it('hard-linked files share one copy of their data; osirrox extracts both', async () => {
+    const hsrc = join(dir, 'hardsrc');
+    mkdirSync(hsrc);
+    writeFileSync(join(hsrc, 'a.bin'), Buffer.alloc(1 << 20, 7));
+    run('ln', [join(hsrc, 'a.bin'), join(hsrc, 'b.bin')]);
+    writeFileSync(join(hsrc, 'c.bin'), Buffer.alloc(1 << 20, 7));
+    const iso = join(dir, 'hard.iso');
+    await build(iso, {}, hsrc);
+    const { vol, dev } = await mountIso(iso);
+    const ra = await vol.fileRuns('/a.bin'), rb = await vol.fileRuns('/b.bin'), rc = await vol.fileRuns('/c.bin');
+    expect(rb).toEqual(ra);
+    expect(rc).not.toEqual(ra);
+    await dev.close();
+    expect(readFileSync(iso).length).toBeLessThan(3 << 20);
+    const x = join(dir, 'hard.x');
+    run('osirrox', ['-indev', iso, '-extract', '/', x]);
+    for (const n of ['a.bin', 'b.bin', 'c.bin']) expect(readFileSync(join(x, n)).equals(Buffer.alloc(1 << 20, 7)), n).toBe(true);
+  });
+
   it('is deterministic: same tree + SOURCE_DATE_EPOCH → byte-identical images', async () => {
     const a = join(dir, 'det-a.iso'), b = join(dir, 'det-b.iso');
     await build(a, { sourceDateEpoch: 1_700_000_000 });

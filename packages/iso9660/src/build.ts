@@ -24,6 +24,8 @@ export interface BuildNode {
   mtime: Date;
   size: number;
   rdev?: number;
+  /** Hard links: files with the same key share one copy of their data. */
+  linkKey?: string;
   target?: string;
   children?: BuildNode[];
   /** Where the data comes from (host path), or literal bytes (boot catalog). */
@@ -574,11 +576,20 @@ export function planIso(root: BuildNode, opts: IsoBuildOptions, now: Date): IsoP
   lba = anyCe ? ceBlock + 1 : ceStart;
   const ceEnd = lba;
   // file data
+  const linked = new Map<string, BuildNode>();
+  const unique: BuildNode[] = [];
   for (const f of files) {
     if (f.size === 0) {
       f.dataLba = 0;
       continue;
     }
+    const first = f.linkKey !== undefined ? linked.get(f.linkKey) : undefined;
+    if (first && first.size === f.size) {
+      f.dataLba = first.dataLba;
+      continue;
+    }
+    if (f.linkKey !== undefined) linked.set(f.linkKey, f);
+    unique.push(f);
     f.dataLba = lba;
     lba += blocks(f.size);
     if (lba > MAX_BLOCKS) throw new UsageError('the image would exceed 2^32 blocks (8 TiB)');
@@ -715,5 +726,5 @@ export function planIso(root: BuildNode, opts: IsoBuildOptions, now: Date): IsoP
     }
   }
 
-  return { totalBlocks, files, metadata, bootPatches, bootEntries };
+  return { totalBlocks, files: unique, metadata, bootPatches, bootEntries };
 }

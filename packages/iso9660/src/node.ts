@@ -42,7 +42,10 @@ function scan(dir: string): BuildNode {
       if (s.isDirectory()) {
         k = mk(name, 'directory', s, 0, undefined, []);
         stack.push([k, p]);
-      } else if (s.isFile()) k = mk(name, 'file', s, s.size, undefined, undefined);
+      } else if (s.isFile()) {
+        k = mk(name, 'file', s, s.size, undefined, undefined);
+        if (s.nlink > 1) k.linkKey = `${s.dev}:${s.ino}`;
+      }
       else if (s.isSymbolicLink()) {
         k = mk(name, 'symlink', s, 0, undefined, undefined);
         k.target = readlinkSync(p);
@@ -61,7 +64,7 @@ function scan(dir: string): BuildNode {
 function mk(name: string, type: BuildNode['type'], s: Stats, size: number, source: string | undefined, children: BuildNode[] | undefined): BuildNode {
   return {
     name, type, mode: s.mode, uid: s.uid, gid: s.gid, mtime: s.mtime, size, rdev: undefined, target: undefined, children, source,
-    bytes: undefined, parent: undefined, isoName: undefined, jolName: undefined,
+    bytes: undefined, linkKey: undefined, parent: undefined, isoName: undefined, jolName: undefined,
     dataLba: undefined, isoDir: undefined, jolDir: undefined,
   };
 }
