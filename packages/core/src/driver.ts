@@ -83,4 +83,6 @@ export interface FormatDriver {
   open(file: BlockDevice, opts?: OpenOptions): Promise<Image>;
   /** Write a new image of this format holding `source`'s bytes, streaming and skipping holes. */
   create?(source: BlockDevice, sink: ImageSink, opts?: CreateOptions): Promise<void>;
+  /** Small files written beside a new image, named relative to it (a .cue sheet beside a .bin). */
+  sidecars?(outputName: string): { name: string; data: Uint8Array }[];
 }

@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { UsageError } from '@diskit/core';
 import { AtomicOutput } from '@diskit/core/node';
 import { defaultRegistry } from '../registry.js';
@@ -47,6 +47,11 @@ export async function convert(args: string[]): Promise<number> {
     });
     await out.commit();
     out = undefined;
+    for (const side of target.sidecars?.(basename(output)) ?? []) {
+      const sidecar = await AtomicOutput.create(join(dirname(output), side.name), { force: values.force });
+      await sidecar.write(side.data, 0);
+      await sidecar.commit();
+    }
     return 0;
   } finally {
     await out?.abort();
