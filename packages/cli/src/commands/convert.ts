@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UsageError } from '@diskit/core';
 import { AtomicOutput } from '@diskit/core/node';
@@ -35,6 +36,8 @@ export async function convert(args: string[]): Promise<number> {
   if (resolve(input) === resolve(output)) throw new UsageError('output would overwrite the input');
   const options = parseOptions(values.options);
 
+  const sidecars = (target.sidecars?.(basename(output)) ?? []).map((s) => ({ ...s, path: join(dirname(output), s.name) }));
+  if (!values.force) for (const s of sidecars) if (existsSync(s.path)) throw new UsageError(`${s.path} exists (use --force to overwrite)`);
   const src = await openImage(reg, input, { format: values.format });
   let out: AtomicOutput | undefined;
   try {
@@ -47,8 +50,8 @@ export async function convert(args: string[]): Promise<number> {
     });
     await out.commit();
     out = undefined;
-    for (const side of target.sidecars?.(basename(output)) ?? []) {
-      const sidecar = await AtomicOutput.create(join(dirname(output), side.name), { force: values.force });
+    for (const side of sidecars) {
+      const sidecar = await AtomicOutput.create(side.path, { force: true });
       await sidecar.write(side.data, 0);
       await sidecar.commit();
     }
