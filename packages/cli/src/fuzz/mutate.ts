@@ -25,12 +25,22 @@ export interface Mutation {
 
 const SPECIAL_32 = [0, 1, 0x7fffffff, 0x80000000, 0xffffffff, 0xfffffffe, 0x200, 0x1000];
 
+/** Every structure boundary of a seed (start, end, and one byte either side), sorted: where truncation bites. */
+export function boundaries(seedLength: number, targets: Target[]): number[] {
+  const cuts = new Set<number>();
+  for (const t of targets) for (const c of [t.offset, t.offset + 1, t.offset + t.size - 1, t.offset + t.size]) if (c > 0 && c < seedLength) cuts.add(c);
+  return [...cuts].sort((a, b) => a - b);
+}
+
 /**
- * One mutated copy of `seed`. Kinds: truncation (at a structure boundary or anywhere), bit flips,
+ * One mutated copy of `seed`. The first cases of each seed (`sweep` < number of boundaries)
+ * truncate it at every structure boundary in turn; after that, mutations are random. Kinds: truncation (at a structure boundary or anywhere), bit flips,
  * 32/64-bit fields set to 0, the file size, past it, 2^32−1, 2^53−1 (both byte orders), a structure
  * copied over another (duplicated references), random bytes.
  */
-export function mutate(seed: Uint8Array, targets: Target[], random: () => number): Mutation {
+export function mutate(seed: Uint8Array, targets: Target[], random: () => number, sweep = Infinity): Mutation {
+  const cutPoints = boundaries(seed.length, targets);
+  if (sweep < cutPoints.length) return { bytes: seed.slice(0, cutPoints[sweep]), what: `truncate at boundary ${cutPoints[sweep]}` };
   const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)]!;
   const int = (n: number) => Math.floor(random() * n);
   const inSeed = targets.filter((t) => t.offset >= 0 && t.offset < seed.length);

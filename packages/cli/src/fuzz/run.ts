@@ -128,5 +128,5 @@ export async function fuzz(seeds: FuzzSeed[], opts: { cases?: number; seconds?: 
 export async function caseBytes(seeds: FuzzSeed[], index: number, baseSeed = 1): Promise<Uint8Array> {
   const { mutate, rng } = await import('./mutate.js');
   const seed = seeds[index % seeds.length]!;
-  return mutate(seed.bytes, await targetsOf(seed), rng(baseSeed * 1_000_003 + index)).bytes;
+  return mutate(seed.bytes, await targetsOf(seed), rng(baseSeed * 1_000_003 + index), Math.floor(index / seeds.length)).bytes;
 }

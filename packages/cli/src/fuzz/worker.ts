@@ -78,7 +78,7 @@ async function main(): Promise<void> {
   for (let i = input.first; i < input.last; i++) {
     Atomics.store(input.progress, 0, i);
     const seed = input.seeds[i % input.seeds.length]!;
-    const m = mutate(seed.bytes, seed.targets, rng(input.baseSeed * 1_000_003 + i));
+    const m = mutate(seed.bytes, seed.targets, rng(input.baseSeed * 1_000_003 + i), Math.floor(i / input.seeds.length));
     cap = Math.max(64 << 20, m.bytes.length * 16);
     try {
       const err = await exercise(reg, m.bytes, seed.name);
