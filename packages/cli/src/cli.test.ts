@@ -73,3 +73,26 @@ describeWithTools(['qemu-img'], 'diskit create vhd|vhdx --parent', () => {
     expect(Buffer.compare(require('node:fs').readFileSync(base), before)).toBe(0);
   });
 });
+
+describeWithTools(['xorriso'], 'an ISO inside other containers still lists', () => {
+  it('lists the same tree through VHD, VHDX and DMG', () => {
+    const dir = join(tmp, 'isotree');
+    require('node:fs').mkdirSync(join(dir, 'sub'), { recursive: true });
+    writeFileSync(join(dir, 'sub', 'a.txt'), 'a'.repeat(10000));
+    writeFileSync(join(dir, 'b.txt'), 'b');
+    const iso = join(tmp, 'in-containers.iso');
+    run('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-o', iso, dir]);
+    const listing = (img: string) => {
+      const r = diskit('ls', '-R', '--json', img);
+      expect(r.status, r.stderr).toBe(0);
+      return JSON.parse(r.stdout);
+    };
+    const ref = listing(iso);
+    expect(ref.map((e: { path: string }) => e.path).sort()).toEqual(['/b.txt', '/sub', '/sub/a.txt']);
+    for (const fmt of ['vhd', 'vhdx', 'dmg']) {
+      const out = join(tmp, `iso-in.${fmt}`);
+      expect(diskit('convert', '-O', fmt, iso, out).status).toBe(0);
+      expect(listing(out)).toEqual(ref);
+    }
+  });
+});
