@@ -145,3 +145,25 @@ it('P and Q parity satisfy the ECMA-130 syndrome equations (independent of the e
     expect(syndromesZero(out)).toBe(false);
   }
 });
+
+it('a CUE sheet opens the BIN it names (probe, parse, close)', async () => {
+  const { cueFormat, parseCue } = await import('./formats.js');
+  const { relativeOpener } = await import('@diskit/core/node');
+  expect(parseCue('REM x\nFILE "a b.bin" BINARY\n  TRACK 01 MODE1/2352\n    INDEX 01 00:00:00\n  TRACK 02 AUDIO\n')).toEqual([
+    { file: 'a b.bin', number: 1, mode: 'MODE1/2352' },
+    { file: 'a b.bin', number: 2, mode: 'AUDIO' },
+  ]);
+  const bin = join(dir, 'cue.bin');
+  await writeBin(bin);
+  const cuePath = join(dir, 'cue.cue');
+  writeFileSync(cuePath, cueSheet('cue.bin'));
+  const text = readFileSync(cuePath);
+  expect(cueFormat.probe({ head: text, tail: text, size: text.length })).toBeGreaterThan(50);
+  expect(cueFormat.probe({ head: new Uint8Array(iso.subarray(0, 65536)), tail: new Uint8Array(512), size: iso.length })).toBe(0);
+  const f = await FileDevice.open(cuePath);
+  const img = await cueFormat.open(f, { name: cuePath, openRelative: relativeOpener(cuePath) });
+  expect(img.variant).toBe('mode1/2352');
+  expect(Buffer.compare(Buffer.from(await readBytes(img, 0, img.size)), Buffer.from(iso))).toBe(0);
+  await img.close();
+  await f.close();
+});

@@ -82,6 +82,11 @@ describeWithTools(['xorriso', 'bchunk'], 'diskit CLI on ISO9660', () => {
     const ls = diskit('ls', bin);
     expect(ls.status, ls.stderr).toBe(0);
     expect(ls.stdout).toContain('random.bin');
+    // the .cue sheet opens the .bin beside it
+    const viaCue = diskit('ls', join(dir, 'made.cue'));
+    expect(viaCue.status, viaCue.stderr).toBe(0);
+    expect(viaCue.stdout).toBe(ls.stdout);
+    expect(JSON.parse(diskit('info', '--json', join(dir, 'made.cue')).stdout).format).toBe('bin');
   });
 
   it('create iso: usage errors exit 2, an existing output needs --force, nothing partial is left', () => {

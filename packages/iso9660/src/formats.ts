@@ -62,7 +62,11 @@ class IsoImage implements Image {
   flush(): Promise<void> {
     return this.file.flush();
   }
-  async close(): Promise<void> {}
+  /** A device this image opened itself (through a CUE sheet) and closes with it. */
+  owned?: BlockDevice;
+  async close(): Promise<void> {
+    await this.owned?.close();
+  }
 
   async inspect(): Promise<Inspection> {
     const structures: Structure[] = [];
@@ -212,7 +216,10 @@ class BinImage implements Image {
     if (e > s) yield { offset: s, length: e - s, kind: 'data' };
   }
   async flush(): Promise<void> {}
-  async close(): Promise<void> {}
+  owned?: BlockDevice;
+  async close(): Promise<void> {
+    await this.owned?.close();
+  }
   async inspect(): Promise<Inspection> {
     const h = new Uint8Array(16);
     await this.file.read(h, 0);
@@ -238,7 +245,7 @@ class BinImage implements Image {
 
 export const binFormat: FormatDriver = {
   name: 'bin',
-  aliases: ['bin2352', 'cue'],
+  aliases: ['bin2352'],
   description: 'raw 2352-byte CD sectors (MODE1/2352, MODE2/2352 form 1) as in BIN/CUE',
   probe(input) {
     if (!hasSync(input.head)) return 0;
@@ -281,5 +288,68 @@ export const binFormat: FormatDriver = {
     }
     await sink.truncate(sectors * RAW_SECTOR);
     await sink.flush?.();
+  },
+};
+
+// ------------------------------------------------------------------------------ CUE sheets
+
+export interface CueTrack {
+  file: string;
+  number: number;
+  mode: string;
+}
+
+/** Parse the FILE and TRACK lines of a CUE sheet (first data track wins). */
+export function parseCue(text: string): CueTrack[] {
+  const out: CueTrack[] = [];
+  let file: string | undefined;
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    const f = /^FILE\s+(?:"([^"]*)"|(\S+))\s+(\S+)$/i.exec(line);
+    if (f) {
+      file = f[1] ?? f[2];
+      continue;
+    }
+    const t = /^TRACK\s+(\d+)\s+(\S+)$/i.exec(line);
+    if (t && file !== undefined) out.push({ file, number: Number(t[1]), mode: t[2]!.toUpperCase() });
+  }
+  return out;
+}
+
+function looksLikeCue(head: Uint8Array): boolean {
+  const n = Math.min(head.length, 4096);
+  let s = '';
+  for (let i = 0; i < n; i++) {
+    const c = head[i]!;
+    if (c === 0) return false;
+    s += String.fromCharCode(c);
+  }
+  return /^\s*(REM[^\n]*\n\s*|CATALOG[^\n]*\n\s*|PERFORMER[^\n]*\n\s*|TITLE[^\n]*\n\s*)*FILE\s+/i.test(s) && /\bTRACK\s+\d+\s+/i.test(s);
+}
+
+/** A CUE sheet: opens the data track's BIN (MODE1/2352, MODE2/2352) or ISO (MODE1/2048) beside it. */
+export const cueFormat: FormatDriver = {
+  name: 'cue',
+  description: 'CUE sheet naming a BIN (MODE1/2352, MODE2/2352) or 2048-byte data track',
+  probe(input) {
+    return input.size < 1 << 20 && looksLikeCue(input.head) ? 85 : 0;
+  },
+  async open(file, opts) {
+    if (file.size > 1 << 20) throw new CorruptImageError('CUE sheet', 0, 'a text file under 1 MiB', `${file.size} bytes`);
+    const b = new Uint8Array(file.size);
+    await file.read(b, 0);
+    const tracks = parseCue(new TextDecoder('utf-8', { fatal: false }).decode(b));
+    const data = tracks.find((t) => /^MODE[12]\/(2352|2048)$/.test(t.mode));
+    if (!data) throw new UnsupportedFeatureError(`no MODE1/MODE2 data track in the CUE sheet (tracks: ${tracks.map((t) => t.mode).join(', ') || 'none'})`);
+    if (!opts?.openRelative) throw new UsageError(`the CUE sheet names '${data.file}', but files beside it cannot be opened here`);
+    const dev = await opts.openRelative(data.file);
+    try {
+      const img = data.mode.endsWith('/2048') ? new IsoImage(dev, 'iso9660', await readDescriptors(dev)) : ((await binFormat.open(dev, opts)) as BinImage);
+      img.owned = dev;
+      return img;
+    } catch (e) {
+      await dev.close();
+      throw e;
+    }
   },
 };
