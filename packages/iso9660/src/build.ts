@@ -86,6 +86,8 @@ export interface IsoBuildOptions {
   efiBoot?: string;
   /** Seconds since 1970: all times clamped to it, volume dates set to it (default SOURCE_DATE_EPOCH, else now). */
   sourceDateEpoch?: number;
+  /** SUSP skip length (SP len_skp): bytes left free before each system use area. For tests; default 0. */
+  suspSkip?: number;
   publisherId?: string;
   preparerId?: string;
   applicationId?: string;
@@ -257,16 +259,16 @@ function utf8Length(s: string): number {
 }
 
 /** A child record's Rock Ridge area: its length computed without encoding when it fits inline. */
-function setSuFor(plan: RecordPlan, k: BuildNode, clamp: (d: Date) => Date, avail: number): void {
+function setSuFor(plan: RecordPlan, k: BuildNode, clamp: (d: Date) => Date, avail: number, skip: number): void {
   if (k.type === 'file' || k.type === 'directory') {
     const b = utf8Length(k.name);
-    const len = 36 + 26 + b + 5 * Math.max(1, Math.ceil(b / 250));
+    const len = skip + 36 + 26 + b + 5 * Math.max(1, Math.ceil(b / 250));
     if (len <= avail) {
       plan.suLen = len;
       return;
     }
   }
-  setSu(plan, rrEntries(k, 2, false, clamp), avail);
+  setSu(plan, rrEntries(k, 2, false, clamp, skip), avail);
 }
 
 function setSu(plan: RecordPlan, entries: Uint8Array[], avail: number): void {
@@ -308,9 +310,10 @@ function areaBytes(su: SuLayout, i: number): Uint8Array {
 }
 
 /** The Rock Ridge entries of one record. */
-function rrEntries(n: BuildNode, kind: 0 | 1 | 2, isRootDot: boolean, clamp: (d: Date) => Date): Uint8Array[] {
+function rrEntries(n: BuildNode, kind: 0 | 1 | 2, isRootDot: boolean, clamp: (d: Date) => Date, skip: number): Uint8Array[] {
   const out: Uint8Array[] = [];
-  if (isRootDot) out.push(encodeSP(0));
+  if (isRootDot) out.push(encodeSP(skip));
+  else if (skip) out.push(new Uint8Array(skip)); // SUSP skip bytes (SP len_skp) before every other area
   if (kind === 2) out.push(...encodeNM(new TextEncoder().encode(n.name)));
   const nlink = n.type === 'directory' ? 2 + (n.children?.filter((c) => c.type === 'directory').length ?? 0) : 1;
   out.push(encodePX(n.mode, nlink, n.uid, n.gid));
@@ -365,6 +368,8 @@ export function planIso(root: BuildNode, opts: IsoBuildOptions, now: Date): IsoP
     if (v && v.length > 128) throw new UsageError(`${k} id is longer than 128 characters`);
   }
   const epoch = opts.sourceDateEpoch;
+  const suspSkip = opts.suspSkip ?? 0;
+  if (!Number.isInteger(suspSkip) || suspSkip < 0 || suspSkip > 100) throw new UsageError('suspSkip must be 0..100');
   const clamp = (d: Date) => (epoch !== undefined && d.getTime() > epoch * 1000 ? new Date(epoch * 1000) : d);
 
   // ---- boot
@@ -476,7 +481,7 @@ export function planIso(root: BuildNode, opts: IsoBuildOptions, now: Date): IsoP
         const memo = (kind === 0 ? dotSu : parentSu).get(d);
         if (memo) plan.su = memo;
         else {
-          setSu(plan, rrEntries(node, kind, plan.rootDot!, clamp), 255 - dirRecordLength(1, 0));
+          setSu(plan, rrEntries(node, kind, plan.rootDot!, clamp, suspSkip), 255 - dirRecordLength(1, 0));
           if (plan.su) (kind === 0 ? dotSu : parentSu).set(d, plan.su);
         }
       }
@@ -491,7 +496,7 @@ export function planIso(root: BuildNode, opts: IsoBuildOptions, now: Date): IsoP
           const memo = childSu.get(k);
           if (memo) plan.su = memo;
           else {
-            setSuFor(plan, k, clamp, 255 - dirRecordLength(nameLen, 0));
+            setSuFor(plan, k, clamp, 255 - dirRecordLength(nameLen, 0), suspSkip);
             if (plan.su) childSu.set(k, plan.su);
           }
         }
@@ -641,7 +646,7 @@ export function planIso(root: BuildNode, opts: IsoBuildOptions, now: Date): IsoP
     return encodeDirRecord(
       { extAttrLength: 0, extent, dataLength: size, date: encodeShortDate(clamp(n.mtime)), flags, unitSize: 0, gapSize: 0, volumeSequenceNumber: 1 },
       recordName(r),
-      r.su ? suInlineBytes(r.su) : r.suLen ? concat(rrEntries(n, r.kind, r.rootDot === true, clamp)) : undefined,
+      r.su ? suInlineBytes(r.su) : r.suLen ? concat(rrEntries(n, r.kind, r.rootDot === true, clamp, suspSkip)) : undefined,
     );
   };
   const dirBytes = (d: BuildNode, tree: 'iso' | 'jol'): Uint8Array => {

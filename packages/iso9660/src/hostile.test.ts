@@ -286,3 +286,26 @@ describe('encoders and decoders', () => {
     expect(Buffer.from(enc).equals(Buffer.from(pvd))).toBe(true);
   });
 });
+
+describe('SUSP skip length', () => {
+  it('SP len_skp: system use areas start that many bytes in; our reader honours it (and so does xorriso)', async () => {
+    const { hasTool, run } = await import('../../../test/tools.js');
+    const dir = tempDir('skip');
+    const src = join(dir, 'src');
+    mkdirSync(join(src, 'd'), { recursive: true });
+    writeFileSync(join(src, 'd', 'Mixed Case Name.txt'), 'x');
+    writeFileSync(join(src, 'n'.repeat(200)), 'long');
+    const sink = new MemoryDevice(0, { growable: true });
+    await buildIso(src, sink, { suspSkip: 7, joliet: false });
+    const vol = await mount(sink.bytes.slice());
+    expect(vol.names).toBe('rockridge');
+    const all = (await listAll(vol)).map((e) => e.path);
+    expect(all).toEqual(['/d', '/' + 'n'.repeat(200), '/d/Mixed Case Name.txt']);
+    if (hasTool('xorriso')) {
+      const iso = join(dir, 'skip.iso');
+      writeFileSync(iso, sink.bytes);
+      const out = run('xorriso', ['-indev', iso, '-find', '/', '-exec', 'lsdl']);
+      expect(out).toContain("'/d/Mixed Case Name.txt'");
+    }
+  });
+});
