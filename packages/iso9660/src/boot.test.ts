@@ -55,7 +55,7 @@ async function ourBoot(iso: string): Promise<{ catalogLba: number; images: XoBoo
   }
 }
 
-describeWithTools(['xorriso', 'mkfs.fat'], 'El Torito', () => {
+describeWithTools(['xorriso', 'genisoimage', 'mkfs.fat'], 'El Torito', () => {
   it('reads BIOS+EFI boot catalogs written by xorriso like xorriso -report_el_torito; boot images readable; isohybrid recognised', async () => {
     const iso = join(dir, 'xo-boot.iso');
     run('xorriso', ['-as', 'mkisofs', '-R', '-J', '-b', 'boot/boot.img', '-c', 'boot/boot.cat', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table',
@@ -84,6 +84,15 @@ describeWithTools(['xorriso', 'mkfs.fat'], 'El Torito', () => {
     const bios = openBootImage(f, cat.entries[0]!);
     expect(Buffer.compare(Buffer.from(await readBytes(bios, 0, 2048)), Buffer.from(await readBytes(stored, 0, 2048)))).toBe(0);
     await f.close();
+  });
+
+  it('reads BIOS+EFI catalogs written by genisoimage like xorriso -report_el_torito', async () => {
+    const iso = join(dir, 'gen-boot.iso');
+    run('genisoimage', ['-quiet', '-R', '-J', '-b', 'boot/boot.img', '-c', 'boot/boot.cat', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table',
+      '-eltorito-alt-boot', '-e', 'boot/efi.img', '-no-emul-boot', '-o', iso, src]);
+    const theirs = xorrisoBoot(iso);
+    expect(theirs.images.length).toBe(2);
+    expect(await ourBoot(iso)).toEqual(theirs);
   });
 
   it('boot entries of ISOs we build appear in xorriso -report_el_torito, with a valid boot info table', async () => {
