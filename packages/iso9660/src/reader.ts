@@ -374,7 +374,7 @@ export class IsoVolume implements Volume {
 
   private isoName(r: RawDirRecord, nameBytes: Uint8Array): string {
     const isDir = (r.flags & FLAG_DIRECTORY) !== 0;
-    if (this.joliet) return ucs2String(nameBytes).replace(/;\d*$/, '');
+    if (this.joliet) return ucs2String(nameBytes, false).replace(/;\d*$/, '');
     // ISO 9660:1999 (level 4) names may hold any bytes: UTF-8 when they decode as such, else Latin-1.
     const name = decodeName(nameBytes);
     return isDir ? name : name.replace(/;\d*$/, '').replace(/\.$/, '');

@@ -283,10 +283,11 @@ export function aString(b: Uint8Array): string {
   return s.replace(/[\0 ]+$/, '');
 }
 
-export function ucs2String(b: Uint8Array): string {
+/** UCS-2 big-endian text; `pad` strips trailing spaces/NULs (descriptor fields, not file names). */
+export function ucs2String(b: Uint8Array, pad = true): string {
   let s = '';
   for (let i = 0; i + 1 < b.length; i += 2) s += String.fromCharCode((b[i]! << 8) | b[i + 1]!);
-  return s.replace(/[\0 ]+$/, '');
+  return pad ? s.replace(/[\0 ]+$/, '') : s;
 }
 
 export function encodeUcs2(s: string): Uint8Array {

@@ -35,6 +35,7 @@ export function makeTree(root: string, opts: { fifo?: boolean } = {}): void {
   writeFileSync(join(root, LONG_NAME), 'long name\n');
   writeFileSync(join(root, 'ünïcødé-日本語-файл.txt'), 'non-ascii\n');
   writeFileSync(join(root, 'UPPER lower MiXeD.tar.gz'), 'mixed\n');
+  writeFileSync(join(root, 'emoji 😀 smile.txt'), 'astral\n');
   mkdirSync(join(root, 'dir with spaces'));
   writeFileSync(join(root, 'dir with spaces', 'exec.sh'), '#!/bin/sh\necho hi\n');
   chmodSync(join(root, 'dir with spaces', 'exec.sh'), 0o755);
