@@ -2,9 +2,13 @@ import { Registry } from '@diskit/core';
 import * as raw from '@diskit/raw';
 import * as vhd from '@diskit/vhd';
 import * as dmg from '@diskit/dmg';
+import { useNodeCodecs } from '@diskit/dmg/node';
 import * as iso9660 from '@diskit/iso9660';
 
 /** Every format and filesystem the diskit command knows: each package lists its own drivers. */
+// Node's zlib for DMG chunks (thread-pool parallel), installed explicitly so the bundled CLI keeps it.
+useNodeCodecs();
+
 export function defaultRegistry(): Registry {
   const r = new Registry();
   for (const pkg of [raw, vhd, dmg, iso9660]) {

@@ -117,11 +117,16 @@ function nativeLseek(): Lseek | null {
   if (lseekFn !== undefined) return lseekFn;
   lseekFn = null;
   if (process.env.DISKIT_NO_NATIVE) return lseekFn;
-  try {
-    const require = createRequire(import.meta.url);
-    lseekFn = (require(new URL('./seek.node', import.meta.url).pathname) as { lseek: Lseek }).lseek;
-  } catch {
-    /* not built here: pure-JS path */
+  const require = createRequire(import.meta.url);
+  // Beside this module, or (when this module is bundled into another file) in @diskit/core's dist.
+  const candidates = [() => new URL('./seek.node', import.meta.url).pathname, () => join(dirname(require.resolve('@diskit/core/package.json')), 'dist', 'seek.node')];
+  for (const where of candidates) {
+    try {
+      lseekFn = (require(where()) as { lseek: Lseek }).lseek;
+      break;
+    } catch {
+      /* not here: try the next place, else the pure-JS path */
+    }
   }
   return lseekFn;
 }
