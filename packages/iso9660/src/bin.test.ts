@@ -1,4 +1,5 @@
-import { it, expect, beforeAll } from 'vitest';
+import { rmSync } from 'node:fs';
+import { it, expect, beforeAll, afterAll } from 'vitest';
 import { join } from 'node:path';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { MemoryDevice, readBytes } from '@diskit/core';
@@ -25,6 +26,7 @@ beforeAll(async () => {
   await buildIso(src, sink, { sourceDateEpoch: 1_600_000_000 });
   iso = sink.bytes.slice();
 });
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function writeBin(path: string): Promise<void> {
   const out = await AtomicOutput.create(path, { force: true });

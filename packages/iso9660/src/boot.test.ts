@@ -1,4 +1,5 @@
-import { it, expect, beforeAll } from 'vitest';
+import { rmSync } from 'node:fs';
+import { it, expect, beforeAll, afterAll } from 'vitest';
 import { join } from 'node:path';
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { AtomicOutput, FileDevice } from '@diskit/core/node';
@@ -23,6 +24,7 @@ beforeAll(() => {
   run('mkfs.fat', ['-C', join(src, 'boot', 'efi.img'), '1440']);
   writeFileSync(join(src, 'readme.txt'), 'boot test\n');
 });
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 interface XoBoot { n: number; platform: string; bootable: boolean; emul: string; loadSegment: number; loadSize: number; lba: number }
 

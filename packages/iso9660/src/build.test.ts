@@ -1,4 +1,5 @@
-import { describe, it, expect, beforeAll } from 'vitest';
+import { rmSync } from 'node:fs';
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { join } from 'node:path';
 import { readFileSync, writeFileSync, mkdirSync, cpSync } from 'node:fs';
 import { AtomicOutput } from '@diskit/core/node';
@@ -26,6 +27,7 @@ beforeAll(() => {
   src = join(dir, 'src');
   makeTree(src);
 });
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const sorted = (a: string[]) => [...a].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
 

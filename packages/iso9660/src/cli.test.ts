@@ -1,4 +1,5 @@
-import { it, expect, beforeAll } from 'vitest';
+import { rmSync } from 'node:fs';
+import { it, expect, beforeAll, afterAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { readFileSync, writeFileSync, existsSync, lstatSync, readlinkSync } from 'node:fs';
@@ -17,6 +18,7 @@ beforeAll(() => {
   src = join(dir, 'src');
   makeTree(src, { fifo: false }); // diskit extract skips special files (exit 1)
 });
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 interface JsonEntry { path: string; type: string; size: number; mode?: number; target?: string }
 

@@ -1,4 +1,5 @@
-import { describe, it, expect, beforeAll } from 'vitest';
+import { rmSync } from 'node:fs';
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { join } from 'node:path';
 import { readFileSync, existsSync, lstatSync } from 'node:fs';
 import { describeWithTools, run } from '../../../test/tools.js';
@@ -12,6 +13,7 @@ beforeAll(() => {
   src = join(dir, 'src');
   makeTree(src);
 });
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function expectContentsMatchExtraction(iso: string, extracted: string, names?: 'joliet' | 'rockridge' | 'iso'): Promise<number> {
   const { vol, dev } = await mountIso(iso, names);
