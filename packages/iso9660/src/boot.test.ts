@@ -57,7 +57,7 @@ async function ourBoot(iso: string): Promise<{ catalogLba: number; images: XoBoo
   }
 }
 
-describeWithTools(['xorriso', 'genisoimage', 'mkfs.fat'], 'El Torito', () => {
+describeWithTools(['xorriso', 'osirrox', 'genisoimage', 'mkfs.fat'], 'El Torito', () => {
   it('reads BIOS+EFI boot catalogs written by xorriso like xorriso -report_el_torito; boot images readable; isohybrid recognised', async () => {
     const iso = join(dir, 'xo-boot.iso');
     run('xorriso', ['-as', 'mkisofs', '-R', '-J', '-b', 'boot/boot.img', '-c', 'boot/boot.cat', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table',

@@ -31,7 +31,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const sorted = (a: string[]) => [...a].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
 
-describeWithTools(['xorriso', 'isoinfo', '7z'], 'ISOs built by buildIso', () => {
+describeWithTools(['xorriso', 'osirrox', 'isoinfo', '7z', 'mkfifo', 'mknod'], 'ISOs built by buildIso', () => {
   it('are accepted by xorriso, isoinfo and 7z t; list the source tree; extract byte-identical', async () => {
     const iso = join(dir, 'built.iso');
     await build(iso, { volumeId: 'DISKIT_TEST' });

@@ -30,7 +30,7 @@ function compareJson(ours: JsonEntry[], iso: string): void {
   expect(a).toEqual(b);
 }
 
-describeWithTools(['xorriso', 'bchunk'], 'diskit CLI on ISO9660', () => {
+describeWithTools(['xorriso', 'genisoimage', 'isoinfo', 'bchunk'], 'diskit CLI on ISO9660', () => {
   it('diskit create iso → diskit ls -R --json matches xorriso; diskit extract is byte-identical', () => {
     const iso = join(dir, 'made.iso');
     let r = diskit('create', 'iso', src, iso, '-V', 'CLITEST');

@@ -30,7 +30,7 @@ async function expectContentsMatchExtraction(iso: string, extracted: string, nam
   return n;
 }
 
-describeWithTools(['xorriso'], 'reading ISOs made by xorriso -as mkisofs', () => {
+describeWithTools(['xorriso', 'osirrox', 'isoinfo', '7z', 'mkfifo'], 'reading ISOs made by xorriso -as mkisofs', () => {
   it('with -R -J: paths, types, sizes, modes and symlink targets match xorriso -find lsdl; contents match osirrox', async () => {
     const iso = join(dir, 'xo-rj.iso');
     run('xorriso', ['-as', 'mkisofs', '-R', '-J', '-joliet-long', '-o', iso, src]);
@@ -77,7 +77,7 @@ describeWithTools(['xorriso'], 'reading ISOs made by xorriso -as mkisofs', () =>
   });
 });
 
-describeWithTools(['genisoimage', 'isoinfo', 'xorriso'], 'reading ISOs made by genisoimage', () => {
+describeWithTools(['genisoimage', 'isoinfo', 'xorriso', 'osirrox', '7z'], 'reading ISOs made by genisoimage', () => {
   it('-R -J with relocated deep directories (RE/CL/PL): matches xorriso and isoinfo -R', async () => {
     const iso = join(dir, 'gen-rj.iso');
     run('genisoimage', ['-quiet', '-R', '-J', '-joliet-long', '-o', iso, src]);
@@ -158,7 +158,7 @@ describeWithTools(['xorriso'], 'zisofs (Rock Ridge ZF)', () => {
   });
 });
 
-describeWithTools(['genisoimage'], 'ISO 9660:1999 and levels', () => {
+describeWithTools(['genisoimage', 'isoinfo'], 'ISO 9660:1999 and levels', () => {
   it('reads -iso-level 4 (enhanced volume descriptor, long ISO names) and level 1 names like isoinfo -f', async () => {
     for (const level of ['1', '4']) {
       const iso = join(dir, `lvl${level}.iso`);
