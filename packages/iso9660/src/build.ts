@@ -26,6 +26,7 @@ export interface BuildNode {
   rdev?: number;
   /** Hard links: files with the same key share one copy of their data. */
   linkKey?: string;
+  subdirs?: number;
   target?: string;
   children?: BuildNode[];
   /** Where the data comes from (host path), or literal bytes (boot catalog). */
@@ -315,7 +316,15 @@ function rrEntries(n: BuildNode, kind: 0 | 1 | 2, isRootDot: boolean, clamp: (d:
   if (isRootDot) out.push(encodeSP(skip));
   else if (skip) out.push(new Uint8Array(skip)); // SUSP skip bytes (SP len_skp) before every other area
   if (kind === 2) out.push(...encodeNM(new TextEncoder().encode(n.name)));
-  const nlink = n.type === 'directory' ? 2 + (n.children?.filter((c) => c.type === 'directory').length ?? 0) : 1;
+  let nlink = 1;
+  if (n.type === 'directory') {
+    // counted once per directory: '..' records of many children would otherwise recount it
+    if (n.subdirs === undefined) {
+      n.subdirs = 0;
+      for (const c of n.children ?? []) if (c.type === 'directory') n.subdirs++;
+    }
+    nlink = 2 + n.subdirs;
+  }
   out.push(encodePX(n.mode, nlink, n.uid, n.gid));
   const t = encodeShortDate(clamp(n.mtime));
   out.push(encodeTF(t, t, t));

@@ -64,7 +64,7 @@ function scan(dir: string): BuildNode {
 function mk(name: string, type: BuildNode['type'], s: Stats, size: number, source: string | undefined, children: BuildNode[] | undefined): BuildNode {
   return {
     name, type, mode: s.mode, uid: s.uid, gid: s.gid, mtime: s.mtime, size, rdev: undefined, target: undefined, children, source,
-    bytes: undefined, linkKey: undefined, parent: undefined, isoName: undefined, jolName: undefined,
+    bytes: undefined, linkKey: undefined, subdirs: undefined, parent: undefined, isoName: undefined, jolName: undefined,
     dataLba: undefined, isoDir: undefined, jolDir: undefined,
   };
 }
