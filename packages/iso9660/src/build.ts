@@ -120,6 +120,7 @@ function dchars(s: string, max: number): string {
 function isoNames(kids: BuildNode[]): string[] {
   const out: string[] = [];
   const used = new Set<string>();
+  const next = new Map<string, number>();
   for (const k of kids) {
     let base: string, ext: string;
     if (k.type === 'directory') {
@@ -133,13 +134,17 @@ function isoNames(kids: BuildNode[]): string[] {
       base = dchars(rawBase, 30 - ext.length) || '_';
     }
     const key = (b: string) => (k.type === 'directory' ? b : `${b}.${ext}`);
-    if (used.has(key(base))) {
+    const orig = key(base);
+    if (used.has(orig)) {
+      // numbered from where the last collision of this name stopped: many names mapping to one
+      // identifier must not cost a quadratic search
       const limit = k.type === 'directory' ? 31 : 30 - ext.length;
-      for (let i = 1; ; i++) {
+      for (let i = next.get(orig) ?? 1; ; i++) {
         const suffix = String(i);
         const b = base.slice(0, Math.max(0, limit - suffix.length)) + suffix;
         if (!used.has(key(b))) {
           base = b;
+          next.set(orig, i + 1);
           break;
         }
       }
@@ -155,6 +160,7 @@ const JOLIET_BAD = /[\u0000-\u001f*/:;?\\]/g;
 function jolietNames(kids: BuildNode[]): string[] {
   const out: string[] = [];
   const used = new Set<string>();
+  const next = new Map<string, number>();
   for (const k of kids) {
     const clean = k.name.replace(JOLIET_BAD, '_');
     const max = k.type === 'directory' ? 64 : 62;
@@ -162,7 +168,8 @@ function jolietNames(kids: BuildNode[]): string[] {
     // never split a surrogate pair
     if (/[\ud800-\udbff]$/.test(n)) n = n.slice(0, -1);
     if (used.has(n)) {
-      for (let i = 1; ; i++) {
+      const orig = n;
+      for (let i = next.get(orig) ?? 1; ; i++) {
         const suffix = `~${i}`;
         const dot = n.lastIndexOf('.');
         const stem = dot > 0 && n.length - dot <= 8 ? n.slice(0, dot) : n;
@@ -170,6 +177,7 @@ function jolietNames(kids: BuildNode[]): string[] {
         const c = stem.slice(0, max - tail.length - suffix.length) + suffix + tail;
         if (!used.has(c)) {
           n = c;
+          next.set(orig, i + 1);
           break;
         }
       }

@@ -24,6 +24,15 @@ describe('planIso limits and layout', () => {
     expect(() => planIso(dir('', [file('b.img', 2048)]), { boot: 'b.img', noEmulBoot: true, bootCatalog: 'b.img' }, t)).toThrow(/already exists/);
   });
 
+  it('many names mapping to one identifier are numbered without a quadratic search', () => {
+    const kids: BuildNode[] = [];
+    for (let i = 0; i < 30000; i++) kids.push(file(String.fromCharCode(0x4e00 + (i % 500), 0x4e00 + Math.floor(i / 500)) + '-' + 'é'.repeat(70), 1));
+    const t0 = Date.now();
+    const plan = planIso(dir('', kids), {}, t);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(plan.files.length).toBe(30000);
+  });
+
   it('a 10 GiB file takes three extents of at most 4 GiB − 2 KiB, in consecutive blocks', () => {
     const big = file('big', 10 * 2 ** 30);
     const plan = planIso(dir('', [big]), {}, t);
