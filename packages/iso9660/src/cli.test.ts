@@ -91,6 +91,15 @@ describeWithTools(['xorriso', 'genisoimage', 'isoinfo', 'bchunk'], 'diskit CLI o
     expect(JSON.parse(diskit('info', '--json', join(dir, 'made.cue')).stdout).format).toBe('bin');
   });
 
+  it('create iso with the output inside the source folder leaves the output out', () => {
+    const inner = join(src, 'self.iso');
+    const r = diskit('create', 'iso', src, inner);
+    expect(r.status, r.stderr).toBe(0);
+    const names = (JSON.parse(diskit('ls', '--json', inner).stdout) as JsonEntry[]).map((e) => e.path);
+    expect(names.some((n) => /self\.iso|diskit-.*\.tmp/.test(n))).toBe(false);
+    rmSync(inner);
+  });
+
   it('create iso: usage errors exit 2, an existing output needs --force, nothing partial is left', () => {
     expect(diskit('create', 'iso', src).status).toBe(2);
     expect(diskit('create', 'iso', join(dir, 'nope'), join(dir, 'x.iso')).status).toBe(2);

@@ -1,6 +1,6 @@
 /** Node-only entry: build an ISO from a folder, streaming file data from disk to the sink once. */
 import { lstatSync, readdirSync, readlinkSync, openSync, readSync, closeSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { UsageError, dataRuns, type ImageSink } from '@diskit/core';
 import { FileDevice } from '@diskit/core/node';
 import { planIso, type BuildNode, type IsoBuildOptions } from './build.js';
@@ -10,6 +10,8 @@ export type { IsoBuildOptions } from './build.js';
 
 export interface BuildIsoOptions extends IsoBuildOptions {
   onProgress?: (done: number, total: number) => void;
+  /** Host paths left out of the image (the output itself when it lies inside the source). */
+  exclude?: string[];
 }
 
 export interface BuildIsoResult {
@@ -22,7 +24,7 @@ export interface BuildIsoResult {
 const SMALL = 1 << 20;
 
 /** Scan a folder (synchronously: 100,000 lstat calls are much faster without the thread pool hop). */
-function scan(dir: string): BuildNode {
+function scan(dir: string, exclude: Set<string>): BuildNode {
   let st: Stats;
   try {
     st = lstatSync(dir);
@@ -37,6 +39,7 @@ function scan(dir: string): BuildNode {
     const names = readdirSync(path).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     for (const name of names) {
       const p = join(path, name);
+      if (exclude.size && exclude.has(resolve(p))) continue;
       const s = lstatSync(p, { throwIfNoEntry: true });
       let k: BuildNode;
       if (s.isDirectory()) {
@@ -148,7 +151,7 @@ function epochFromEnv(): number | undefined {
  * default, optional El Torito BIOS/EFI boot. Deterministic for a given tree and SOURCE_DATE_EPOCH.
  */
 export async function buildIso(sourceDir: string, sink: ImageSink, opts: BuildIsoOptions = {}): Promise<BuildIsoResult> {
-  const root = scan(sourceDir);
+  const root = scan(sourceDir, new Set((opts.exclude ?? []).map((p) => resolve(p))));
   const epoch = opts.sourceDateEpoch ?? epochFromEnv();
   const now = epoch !== undefined ? new Date(epoch * 1000) : new Date(Math.floor(Date.now() / 1000) * 1000);
   const plan = planIso(root, { ...opts, sourceDateEpoch: epoch }, now);

@@ -110,7 +110,8 @@ export async function createIsoCommand(args: string[]): Promise<number> {
   let ok = false;
   try {
     if (progress || process.stdout.isTTY) opts.onProgress = progressBar('building ISO');
-    await buildIso(dir, out, opts);
+    // an output inside the source folder is not put into itself
+    await buildIso(dir, out, { ...opts, exclude: [out.tempPath, output] });
     await out.commit();
     ok = true;
     return 0;
