@@ -6,7 +6,7 @@ import {
 import { SECTOR, parsePathTable, aString, ucs2String, decodeLongDate } from './structs.js';
 import { readDescriptors, volumeFacts, IsoVolume, type DescriptorInfo } from './reader.js';
 import { readBootCatalog } from './eltorito.js';
-import { RAW_SECTOR, hasSync, encodeMode1, checkSectorEdc } from './cdsector.js';
+import { RAW_SECTOR, hasSync, encodeMode1, checkSectorEdc, cueSheet } from './cdsector.js';
 import { checkPathTables } from './check.js';
 
 function isCd001(b: Uint8Array, off: number): boolean {
@@ -247,6 +247,8 @@ export const binFormat: FormatDriver = {
   name: 'bin',
   aliases: ['bin2352'],
   description: 'raw 2352-byte CD sectors (MODE1/2352, MODE2/2352 form 1) as in BIN/CUE',
+  /** The CUE sheet that names the new .bin, written beside it. */
+  sidecars: (outputName) => [{ name: outputName.replace(/\.[^./]*$/, '') + '.cue', data: new TextEncoder().encode(cueSheet(outputName)) }],
   probe(input) {
     if (!hasSync(input.head)) return 0;
     if (input.size % RAW_SECTOR !== 0) return 20;
