@@ -1,7 +1,7 @@
 /** FormatDrivers: `iso` (a plain ISO9660 image file) and `bin` (raw 2352-byte sectors). */
 import {
-  CorruptImageError, DeviceRangeError, UsageError, UnsupportedFeatureError, checkRange, extentWindow, copyDevice,
-  type BlockDevice, type Extent, type FormatDriver, type Image, type Inspection, type Structure, type CheckReport, type Problem,
+  CorruptImageError, ReadOnlyDevice, UsageError, UnsupportedFeatureError, checkRange, copyDevice,
+  type BlockDevice, type FormatDriver, type Image, type Inspection, type Structure, type CheckReport, type Problem,
 } from '@diskit/core';
 import { SECTOR, parsePathTable, aString, ucs2String, decodeLongDate } from './structs.js';
 import { readDescriptors, volumeFacts, IsoVolume, type DescriptorInfo } from './reader.js';
@@ -175,9 +175,8 @@ export const isoFormat: FormatDriver = {
 // ------------------------------------------------------------------------------ BIN (2352)
 
 /** A BIN file's user data (2048 bytes per raw sector). */
-class BinImage implements Image {
+class BinImage extends ReadOnlyDevice implements Image {
   readonly format = 'bin';
-  readonly readOnly = true;
   readonly size: number;
   constructor(
     readonly file: BlockDevice,
@@ -185,6 +184,7 @@ class BinImage implements Image {
     private readonly dataOffset: number,
     readonly sectors: number,
   ) {
+    super();
     this.size = sectors * SECTOR;
   }
   async read(into: Uint8Array, offset: number): Promise<void> {
@@ -208,16 +208,8 @@ class BinImage implements Image {
       }
     }
   }
-  async write(): Promise<void> {
-    throw new DeviceRangeError('BIN images are opened read-only');
-  }
-  async *extents(offset?: number, length?: number): AsyncIterable<Extent> {
-    const [s, e] = extentWindow(this.size, offset, length);
-    if (e > s) yield { offset: s, length: e - s, kind: 'data' };
-  }
-  async flush(): Promise<void> {}
   owned?: BlockDevice;
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     await this.owned?.close();
   }
   async inspect(): Promise<Inspection> {

@@ -1,5 +1,5 @@
 /** zisofs ('pz', RRIP ZF): per-block zlib streams behind a pointer table; inflated on read. */
-import { CorruptImageError, UnsupportedFeatureError, DeviceRangeError, checkRange, extentWindow, type BlockDevice, type Extent } from '@diskit/core';
+import { CorruptImageError, ReadOnlyDevice, UnsupportedFeatureError, checkRange, type BlockDevice } from '@diskit/core';
 
 const MAGIC = [0x37, 0xe4, 0x53, 0x96, 0xc9, 0xdb, 0xd6, 0x07];
 
@@ -25,8 +25,7 @@ export function setInflate(fn: typeof inflateZlib): void {
   inflateZlib = fn;
 }
 
-export class ZisofsDevice implements BlockDevice {
-  readonly readOnly = true;
+export class ZisofsDevice extends ReadOnlyDevice {
   private cacheIndex = -1;
   private cacheData: Uint8Array | undefined;
   private constructor(
@@ -35,7 +34,9 @@ export class ZisofsDevice implements BlockDevice {
     private readonly blockSize: number,
     private readonly pointers: number[],
     private readonly name: string,
-  ) {}
+  ) {
+    super();
+  }
 
   static async open(raw: BlockDevice, size: number, name: string): Promise<ZisofsDevice> {
     if (raw.size < 16) throw new CorruptImageError(`zisofs header of ${name}`, 0, '16 bytes', `${raw.size}`);
@@ -99,13 +100,4 @@ export class ZisofsDevice implements BlockDevice {
       pos += n;
     }
   }
-  async write(): Promise<void> {
-    throw new DeviceRangeError('files on an ISO9660 volume are read-only');
-  }
-  async *extents(offset?: number, length?: number): AsyncIterable<Extent> {
-    const [s, e] = extentWindow(this.size, offset, length);
-    if (e > s) yield { offset: s, length: e - s, kind: 'data' };
-  }
-  async flush(): Promise<void> {}
-  async close(): Promise<void> {}
 }
