@@ -1,7 +1,7 @@
 /** FormatDrivers: `iso` (a plain ISO9660 image file) and `bin` (raw 2352-byte sectors). */
 import {
   CorruptImageError, ReadOnlyDevice, UsageError, UnsupportedFeatureError, checkRange, copyDevice,
-  type BlockDevice, type FormatDriver, type Image, type Inspection, type Structure, type CheckReport, type Problem,
+  type BlockDevice, type Extent, type FormatDriver, type Image, type Inspection, type Structure, type CheckReport, type Problem,
 } from '@diskit/core';
 import { SECTOR, parsePathTable, aString, ucs2String, decodeLongDate } from './structs.js';
 import { readDescriptors, volumeFacts, IsoVolume, type DescriptorInfo } from './reader.js';
