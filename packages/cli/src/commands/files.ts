@@ -44,23 +44,39 @@ export async function ls(args: string[]): Promise<number> {
   const [img, p = '/'] = positionals as [string, string?];
   return withVolume(img, values, async (vol) => {
     const start = await vol.stat(normalizePath(p));
-    let entries: FileEntry[];
-    if (start.type !== 'directory') entries = [start];
-    else if (values.recursive) {
-      entries = [];
-      for await (const e of walk(vol, start.path)) entries.push(e);
-    } else entries = await vol.readdir(start.path);
-    if (values.json) {
-      process.stdout.write(toJson(entries.map(jsonEntry)) + '\n');
-      return 0;
+    const entries: AsyncIterable<FileEntry> | FileEntry[] =
+      start.type !== 'directory' ? [start] : values.recursive ? walk(vol, start.path) : await vol.readdir(start.path);
+    // Streamed: a listing of 100,000 entries is printed as it is read, never held whole.
+    const out = new LineWriter();
+    let first = true;
+    if (values.json) await out.write('[');
+    for await (const e of entries) {
+      if (values.json) await out.write(`${first ? '\n' : ',\n'}${JSON.stringify(jsonEntry(e))}`);
+      else {
+        const name = values.recursive ? e.path : e.name;
+        await out.write((values.long ? longLine(e, name) : name) + '\n');
+      }
+      first = false;
     }
-    const lines = entries.map((e) => {
-      const name = values.recursive ? e.path : e.name;
-      return values.long ? longLine(e, name) : name;
-    });
-    process.stdout.write(lines.join('\n') + (lines.length ? '\n' : ''));
+    if (values.json) await out.write(first ? ']\n' : '\n]\n');
+    await out.flush();
     return 0;
   });
+}
+
+/** Buffered stdout that waits for the pipe to drain: bounded memory however long the output. */
+class LineWriter {
+  private buf = '';
+  async write(s: string): Promise<void> {
+    this.buf += s;
+    if (this.buf.length >= 64 << 10) await this.flush();
+  }
+  async flush(): Promise<void> {
+    if (!this.buf) return;
+    const chunk = this.buf;
+    this.buf = '';
+    if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));
+  }
 }
 
 export async function tree(args: string[]): Promise<number> {
