@@ -5,6 +5,7 @@
  */
 import { inflate, deflate } from 'node:zlib';
 import { availableParallelism } from 'node:os';
+import { fastCrc32 } from '@diskit/core/node';
 import { setCodecs, CodecError, pureCodecs, type Codecs } from './codecs.js';
 
 export { dmgDriver, formats, filesystems } from './index.js';
@@ -17,6 +18,7 @@ function threads(): number {
 export const nodeCodecs: Codecs = {
   name: 'node:zlib',
   concurrency: threads(),
+  crc32: fastCrc32,
   inflate(data, outSize) {
     return new Promise((resolve, reject) => {
       // maxOutputLength bounds memory: a chunk inflating past its size is refused, never buffered.

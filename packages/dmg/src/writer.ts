@@ -1,6 +1,6 @@
 /** Writing UDIF images (UDZO zlib / UDRO raw) from any BlockDevice, hole-aware and streaming. */
 import {
-  UsageError, crc32, dataRuns, randomGuid, guidToBytes,
+  UsageError, dataRuns, randomGuid, guidToBytes,
   type BlockDevice, type CreateOptions, type ImageSink,
 } from '@diskit/core';
 import { readPartitionTable } from '@diskit/raw';
@@ -175,12 +175,12 @@ export async function createDmg(source: BlockDevice, sink: ImageSink, opts: Crea
         await sink.write(payload, forkPos);
         if (type === ChunkType.RAW) {
           // Stored: the same bytes feed both CRCs, so compute once and combine.
-          const c = crc32(payload);
-          forkCrc = crc32Combine(forkCrc, c, payload.length);
-          blkCrc = crc32Combine(blkCrc, c, payload.length);
+          const k = c.crc32(payload);
+          forkCrc = crc32Combine(forkCrc, k, payload.length);
+          blkCrc = crc32Combine(blkCrc, k, payload.length);
         } else {
-          forkCrc = crc32(payload, forkCrc);
-          blkCrc = crc32Combine(blkCrc, job ? (await job)!.crc : crc32(piece.data), piece.data.length);
+          forkCrc = c.crc32(payload, forkCrc);
+          blkCrc = crc32Combine(blkCrc, job ? (await job)!.crc : c.crc32(piece.data), piece.data.length);
         }
         chunks.push({ type, comment: 0, sectorNumber: (piece.start - base) / SECTOR, sectorCount: piece.length / SECTOR, compressedOffset: forkPos, compressedLength: payload.length });
         forkPos += payload.length;
@@ -194,7 +194,7 @@ export async function createDmg(source: BlockDevice, sink: ImageSink, opts: Crea
         const data = piece.data;
         // The blkx checksum covers the decompressed bytes of data chunks (free chunks are left out, as
         // hdiutil does); for compressed chunks it is computed here, beside the deflate.
-        job = (async () => ((await compressible(data, o.level)) ? { z: await c.deflate(data, o.level), crc: crc32(data) } : null))();
+        job = (async () => ((await compressible(data, o.level)) ? { z: await c.deflate(data, o.level), crc: c.crc32(data) } : null))();
         job.catch(() => {});
       }
       if (!piece.data) done += piece.length;
