@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { crc32, crc32c, isZero, MemoryDevice, SliceDevice, copyDevice, collectExtents, dataRuns, guidToBytes, guidToString, DeviceRangeError } from './index.js';
+import { crc32, crc32c, isZero, isZeroJs, MemoryDevice, SliceDevice, copyDevice, collectExtents, dataRuns, guidToBytes, guidToString, DeviceRangeError } from './index.js';
 import { crc32 as zlibCrc32 } from 'node:zlib';
 
 const enc = new TextEncoder();
@@ -19,18 +19,25 @@ describe('checksums', () => {
 });
 
 describe('isZero', () => {
-  it('finds a single set byte anywhere, at any alignment', () => {
-    const buf = new Uint8Array(200);
-    for (let off = 0; off < 9; off++) {
-      for (let pos = off; pos < 200; pos += 13) {
-        const v = buf.subarray(off);
-        expect(isZero(v)).toBe(true);
-        buf[pos] = 1;
-        expect(isZero(v)).toBe(false);
-        buf[pos] = 0;
+  for (const [name, fn] of [['native', isZero], ['portable', isZeroJs]] as const) {
+    it(`${name}: finds a single set byte anywhere, at any alignment and length`, () => {
+      for (const size of [200, 300, 70_000, 140_000]) {
+        const buf = new Uint8Array(size);
+        for (let off = 0; off < 9; off++) {
+          for (let pos = off; pos < size; pos += size > 1000 ? 4099 : 13) {
+            const v = buf.subarray(off);
+            expect(fn(v)).toBe(true);
+            buf[pos] = 1;
+            expect(fn(v)).toBe(false);
+            buf[pos] = 0;
+          }
+          buf[size - 1] = 0x80;
+          expect(fn(buf.subarray(off))).toBe(false);
+          buf[size - 1] = 0;
+        }
       }
-    }
-  });
+    });
+  }
 });
 
 describe('devices', () => {

