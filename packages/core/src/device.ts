@@ -177,3 +177,23 @@ export abstract class ReadOnlyDevice implements BlockDevice {
   async flush(): Promise<void> {}
   async close(): Promise<void> {}
 }
+
+/** One block's part of a byte range: `block` index, offset `inBlock`, offset `at` in the range, `length`. */
+export interface BlockPiece {
+  block: number;
+  inBlock: number;
+  at: number;
+  length: number;
+}
+
+/** Split [offset, offset+length) at multiples of `blockSize`: one piece per block touched. */
+export function* blockPieces(offset: number, length: number, blockSize: number): Generator<BlockPiece> {
+  for (let at = 0; at < length; ) {
+    const pos = offset + at;
+    const block = Math.floor(pos / blockSize);
+    const inBlock = pos - block * blockSize;
+    const n = Math.min(blockSize - inBlock, length - at);
+    yield { block, inBlock, at, length: n };
+    at += n;
+  }
+}

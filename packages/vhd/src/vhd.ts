@@ -4,7 +4,7 @@
  */
 import {
   ByteWriter, CorruptImageError, DeviceRangeError, Parser, TruncatedImageError, UnsupportedFeatureError,
-  UsageError, ascii, checkRange, dataRuns, extentWindow, guidToBytes, guidToString, randomGuid, u64,
+  UsageError, ascii, blockPieces, checkRange, dataRuns, extentWindow, guidToBytes, guidToString, randomGuid, u64,
   type BlockDevice, type CheckReport, type CreateOptions, type Extent, type FormatDriver, type Image,
   type ImageSink, type Inspection, type OpenOptions, type Problem, type ProbeInput, type Structure,
 } from '@diskit/core';
@@ -489,13 +489,9 @@ export class VhdImage implements Image {
     // The pieces (one per block, more with bitmaps) are read concurrently, into disjoint parts of `into`.
     const ops: Promise<void>[] = [];
     try {
-      let pos = 0;
-      while (pos < into.length) {
-        const voff = offset + pos;
-        const blk = Math.floor(voff / bs);
-        const inBlk = voff - blk * bs;
-        const n = Math.min(bs - inBlk, into.length - pos);
-        const piece = into.subarray(pos, pos + n);
+      for (const { block: blk, inBlock: inBlk, at, length: n } of blockPieces(offset, into.length, bs)) {
+        const voff = offset + at;
+        const piece = into.subarray(at, at + n);
         if (this.bat![blk] === UNALLOCATED) {
           if (this.parent) ops.push(this.readParent(piece, voff));
           else piece.fill(0);
@@ -510,7 +506,6 @@ export class VhdImage implements Image {
             });
           }
         }
-        pos += n;
       }
     } catch (e) {
       for (const op of ops) op.catch(() => {});
@@ -572,15 +567,8 @@ export class VhdImage implements Image {
     if (this.readOnly) throw new DeviceRangeError('VHD image is open read-only');
     checkRange(this, offset, from.length, 'write');
     if (this.variant === 'fixed') return this.file.write(from, offset);
-    const bs = this.blockSize;
-    let pos = 0;
-    while (pos < from.length) {
-      const voff = offset + pos;
-      const blk = Math.floor(voff / bs);
-      const inBlk = voff - blk * bs;
-      const n = Math.min(bs - inBlk, from.length - pos);
-      await this.writeInBlock(blk, inBlk, from.subarray(pos, pos + n));
-      pos += n;
+    for (const p of blockPieces(offset, from.length, this.blockSize)) {
+      await this.writeInBlock(p.block, p.inBlock, from.subarray(p.at, p.at + p.length));
     }
   }
 

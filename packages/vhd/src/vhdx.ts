@@ -5,7 +5,7 @@
  */
 import {
   ByteWriter, CorruptImageError, DeviceRangeError, Parser, ReadOnlyDevice, TruncatedImageError, UnsupportedFeatureError, UsageError,
-  ascii, checkRange, crc32c, dataRuns, extentWindow, guidToBytes, guidToString, isZeroGuid, randomGuid, u64,
+  ascii, blockPieces, checkRange, crc32c, dataRuns, extentWindow, guidToBytes, guidToString, isZeroGuid, randomGuid, u64,
   type BlockDevice, type CheckReport, type CreateOptions, type Extent, type FormatDriver, type Image, type ImageSink,
   type Inspection, type OpenOptions, type Problem, type ProbeInput, type Structure,
 } from '@diskit/core';
@@ -737,13 +737,9 @@ export class VhdxImage implements Image {
     // Pieces are read concurrently into disjoint parts of `into`.
     const ops: Promise<void>[] = [];
     try {
-      let pos = 0;
-      while (pos < into.length) {
-        const voff = offset + pos;
-        const blk = Math.floor(voff / bs);
-        const inBlk = voff - blk * bs;
-        const n = Math.min(bs - inBlk, into.length - pos);
-        const piece = into.subarray(pos, pos + n);
+      for (const { block: blk, inBlock: inBlk, at, length: n } of blockPieces(offset, into.length, bs)) {
+        const voff = offset + at;
+        const piece = into.subarray(at, at + n);
         const st = this.batStates[this.batIndex(blk)]!;
         if (st === FULLY_PRESENT || (st === PARTIALLY_PRESENT && !this.parent)) ops.push(this.dev.read(piece, this.blockOffset(blk) + inBlk));
         else if (st === PARTIALLY_PRESENT) {
@@ -754,7 +750,6 @@ export class VhdxImage implements Image {
           }
         } else if (this.parent && st !== 2) ops.push(this.parent.read(piece, voff));
         else piece.fill(0);
-        pos += n;
       }
     } catch (e) {
       for (const op of ops) op.catch(() => {});
@@ -777,15 +772,8 @@ export class VhdxImage implements Image {
       this.headersValid = [true, true];
       this.headerUpdated = true;
     }
-    const bs = this.blockSize;
-    let pos = 0;
-    while (pos < from.length) {
-      const voff = offset + pos;
-      const blk = Math.floor(voff / bs);
-      const inBlk = voff - blk * bs;
-      const n = Math.min(bs - inBlk, from.length - pos);
-      await this.writeInBlock(blk, inBlk, from.subarray(pos, pos + n));
-      pos += n;
+    for (const p of blockPieces(offset, from.length, this.blockSize)) {
+      await this.writeInBlock(p.block, p.inBlock, from.subarray(p.at, p.at + p.length));
     }
   }
 
