@@ -1,6 +1,6 @@
 import {
   copyDevice, type BlockDevice, type CreateOptions, type FormatDriver, type FilesystemDriver, type Image,
-  type ImageSink, type Inspection, type CheckReport, UsageError,
+  type ImageSink, type Inspection, UsageError,
 } from '@diskit/core';
 import { readPartitionTable } from './partitions.js';
 
@@ -24,10 +24,6 @@ class RawImage implements Image {
   async inspect(): Promise<Inspection> {
     const t = await readPartitionTable(this.file);
     return { format: 'raw', variant: 'raw', virtualSize: this.size, partitionScheme: t.scheme, hybridIso: t.hybridIso, structures: t.structures };
-  }
-
-  async check(): Promise<CheckReport> {
-    return { problems: (await readPartitionTable(this.file)).problems };
   }
 }
 

@@ -114,12 +114,11 @@ export async function check(args: string[]): Promise<number> {
   const path = onePath(positionals, 'check');
   return withImage(path, values.format, async ({ image }) => {
     const report = (await image.check?.({ repair: values.repair })) ?? { problems: [] };
-    if (image.format !== 'raw') {
-      try {
-        report.problems.push(...(await partitionTableOf(image)).problems);
-      } catch (e) {
-        report.problems.push({ severity: 'error', message: (e as Error).message, structure: 'partition table' });
-      }
+    // The partition table inside the disk, whatever the container: one place for every format.
+    try {
+      report.problems.push(...(await partitionTableOf(image)).problems);
+    } catch (e) {
+      report.problems.push({ severity: 'error', message: (e as Error).message, structure: 'partition table' });
     }
     const errors = report.problems.filter((p) => p.severity === 'error').length;
     if (values.json) process.stdout.write(toJson({ ok: errors === 0, ...report }) + '\n');
