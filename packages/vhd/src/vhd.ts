@@ -4,7 +4,7 @@
  */
 import {
   ByteWriter, CorruptImageError, DeviceRangeError, Parser, TruncatedImageError, UnsupportedFeatureError,
-  UsageError, ascii, blockPieces, checkRange, dataRuns, extentWindow, guidToBytes, guidToString, randomGuid, u64,
+  UsageError, ascii, blockPieces, checkRange, pumpDataRuns, extentWindow, guidToBytes, guidToString, randomGuid, u64,
   type BlockDevice, type CheckReport, type CreateOptions, type Extent, type FormatDriver, type Image,
   type ImageSink, type Inspection, type OpenOptions, type Problem, type ProbeInput, type Structure,
 } from '@diskit/core';
@@ -858,7 +858,7 @@ export async function createVhd(source: BlockDevice, sink: ImageSink, opts: Crea
   const copyLen = Math.min(source.size, p.size);
   if (p.subformat === 'fixed') {
     const footer = footerBytesOf(makeFooter({ ...p, diskType: 2, dataOffset: 0xffffffffffffffffn }));
-    for await (const run of dataRuns(source, { length: copyLen, onProgress: opts.onProgress })) await sink.write(run.data, run.offset);
+    await pumpDataRuns(source, (data, offset) => sink.write(data, offset), { length: copyLen, onProgress: opts.onProgress });
     await sink.write(footer, p.size);
     await sink.truncate(p.size + VHD_FOOTER_SIZE);
     // (no flush: see below)
@@ -878,13 +878,14 @@ export async function createVhd(source: BlockDevice, sink: ImageSink, opts: Crea
   let next = tableOffset + batBytes;
   let curBlk = -1;
   let curBase = 0;
-  for await (const run of dataRuns(source, { length: copyLen, onProgress: opts.onProgress })) {
+  // Blocks are allocated in device order as data arrives (consume is called in order); writes overlap.
+  await pumpDataRuns(source, (data, offset) => {
     const writes: Promise<void>[] = [];
     let pos = 0;
-    while (pos < run.data.length) {
-      const voff = run.offset + pos;
+    while (pos < data.length) {
+      const voff = offset + pos;
       const blk = Math.floor(voff / bs);
-      const n = Math.min((blk + 1) * bs - voff, run.data.length - pos);
+      const n = Math.min((blk + 1) * bs - voff, data.length - pos);
       if (blk !== curBlk) {
         curBlk = blk;
         batView.setUint32(blk * 4, next / 512);
@@ -892,12 +893,11 @@ export async function createVhd(source: BlockDevice, sink: ImageSink, opts: Crea
         curBase = next + bitmapSize - blk * bs;
         next += bitmapSize + bs;
       }
-      writes.push(sink.write(run.data.subarray(pos, pos + n), curBase + voff));
+      writes.push(sink.write(data.subarray(pos, pos + n), curBase + voff));
       pos += n;
     }
-    // The run's writes go out together; they must finish before the run's buffer is reused.
-    await Promise.all(writes);
-  }
+    return Promise.all(writes).then(() => {});
+  }, { length: copyLen, onProgress: opts.onProgress });
   await sink.write(bat, tableOffset);
   await sink.write(footer, next);
   await sink.truncate(next + VHD_FOOTER_SIZE);

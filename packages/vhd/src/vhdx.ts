@@ -5,7 +5,7 @@
  */
 import {
   ByteWriter, CorruptImageError, DeviceRangeError, Parser, ReadOnlyDevice, TruncatedImageError, UnsupportedFeatureError, UsageError,
-  ascii, blockPieces, checkRange, crc32c, dataRuns, extentWindow, guidToBytes, guidToString, isZeroGuid, randomGuid, u64,
+  ascii, blockPieces, checkRange, crc32c, pumpDataRuns, extentWindow, guidToBytes, guidToString, isZeroGuid, randomGuid, u64,
   type BlockDevice, type CheckReport, type CreateOptions, type Extent, type FormatDriver, type Image, type ImageSink,
   type Inspection, type OpenOptions, type Problem, type ProbeInput, type Structure,
 } from '@diskit/core';
@@ -1170,28 +1170,31 @@ export async function createVhdx(source: BlockDevice, sink: ImageSink, opts: Cre
   let end: number;
   if (p.subformat === 'fixed') {
     for (let b = 0; b < L.payload; b++) setEntry(b, FULLY_PRESENT, L.dataStart + b * bs);
-    for await (const run of dataRuns(source, { onProgress: opts.onProgress })) await sink.write(run.data, L.dataStart + run.offset);
+    await pumpDataRuns(source, (data, offset) => sink.write(data, L.dataStart + offset), { onProgress: opts.onProgress });
     end = L.dataStart + L.payload * bs;
   } else {
     let next = L.dataStart;
     let curBlk = -1;
     let curBase = 0;
-    for await (const run of dataRuns(source, { onProgress: opts.onProgress })) {
+    // Blocks are allocated in device order as data arrives (consume is called in order); writes overlap.
+    await pumpDataRuns(source, (data, offset) => {
+      const writes: Promise<void>[] = [];
       let pos = 0;
-      while (pos < run.data.length) {
-        const voff = run.offset + pos;
+      while (pos < data.length) {
+        const voff = offset + pos;
         const blk = Math.floor(voff / bs);
-        const n = Math.min((blk + 1) * bs - voff, run.data.length - pos);
+        const n = Math.min((blk + 1) * bs - voff, data.length - pos);
         if (blk !== curBlk) {
           curBlk = blk;
           setEntry(blk, FULLY_PRESENT, next);
           curBase = next - blk * bs;
           next += bs;
         }
-        await sink.write(run.data.subarray(pos, pos + n), curBase + voff);
+        writes.push(sink.write(data.subarray(pos, pos + n), curBase + voff));
         pos += n;
       }
-    }
+      return Promise.all(writes).then(() => {});
+    }, { onProgress: opts.onProgress });
     end = next;
   }
   await sink.write(bat, L.batOffset);
