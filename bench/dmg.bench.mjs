@@ -5,20 +5,33 @@ import { existsSync, statSync, openSync, writeSync, closeSync, ftruncateSync } f
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 
-/** 1 GiB, alternate MiB data / hole, the data compressible about 3:1. */
+/**
+ * 1 GiB, alternate MiB data / hole, the data text-like: words from a 1,024-word vocabulary and
+ * some numbers, from xorshift32 (an LCG's short low-bit periods made the text repeat and deflate
+ * 30:1 at 1.5 GB/s). Measured: about 2.6:1 at zlib level 1, ~130 MB/s on one core here.
+ */
 function compressibleHalf(ctx) {
-  const p = join(ctx.tmp, 'half-1g-text.img');
+  const p = join(ctx.tmp, 'half-1g-words.img');
   if (existsSync(p) && statSync(p).size === 1 << 30) return p;
+  let x = 2463534242;
+  const rnd = () => {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    return x;
+  };
+  const letters = 'etaoinshrdlcumwfgypbvkjxqz';
+  const vocab = Array.from({ length: 1024 }, () => {
+    let w = '';
+    for (let i = 0, n = 2 + (rnd() % 9); i < n; i++) w += letters[Math.min(25, Math.floor(-Math.log(1 - (rnd() % 1000) / 1000) * 6))];
+    return w;
+  });
   const fd = openSync(p, 'w');
   ftruncateSync(fd, 1 << 30);
-  const words = 'disk image sector chunk block zlib apple udif koly mish partition volume extent header table data free zero'.split(' ');
-  let seed = 1;
   const block = Buffer.alloc(1 << 20);
   for (let mib = 0; mib < 1024; mib += 2) {
     let s = '';
     while (s.length < block.length) {
-      seed = (seed * 1103515245 + 12345) >>> 0;
-      s += words[seed % words.length] + ((seed >>> 8) % 7 === 0 ? '\n' : ' ') + ((seed >>> 12) % 1000);
+      const r = rnd();
+      s += vocab[r % 1024] + ((r >>> 12) % 11 === 0 ? '.\n' : ' ') + ((r >>> 20) % 9 === 0 ? `${rnd() % 1000} ` : '');
     }
     block.write(s.slice(0, block.length), 'latin1');
     writeSync(fd, block, 0, block.length, mib * (1 << 20));

@@ -1,6 +1,6 @@
 /** Writing UDIF images (UDZO zlib / UDRO raw) from any BlockDevice, hole-aware and streaming. */
 import {
-  UsageError, dataRuns, randomGuid, guidToBytes,
+  UsageError, isZero, randomGuid, guidToBytes,
   type BlockDevice, type CreateOptions, type ImageSink,
 } from '@diskit/core';
 import { readPartitionTable } from '@diskit/raw';
@@ -19,7 +19,7 @@ const MAX_ZERO_CHUNK = 64 << 20;
 export interface DmgWriteOptions {
   compression: 'zlib' | 'raw';
   level: number;
-  /** Compression jobs in flight (Node: thread-pool parallelism). */
+  /** Threads packing chunks at once (Node: worker threads). */
   workers: number;
 }
 
@@ -85,54 +85,30 @@ function mbrTypeName(t: string): string {
   return names[n] ?? `MBR_type_${t}`;
 }
 
-type Piece = { start: number; length: number; data?: Uint8Array };
+/** A stretch of the disk: a data window (at most 1 MiB, absolutely aligned) or a run of holes. */
+type Piece = { start: number; length: number; data: boolean };
 
-/** Walk [start, end) as 1 MiB data windows (absolute alignment) and zero runs, via the copy pump. */
-async function* pieces(source: BlockDevice, start: number, end: number): AsyncGenerator<Piece> {
+/** Plan [start, end) from the extent map: 1 MiB windows where data is, hole runs between them. */
+async function* plan(source: BlockDevice, start: number, end: number): AsyncGenerator<Piece> {
   const srcEnd = Math.min(end, source.size);
-  let cur = start;
-  let win: { start: number; end: number; buf: Uint8Array } | null = null;
-  function* zeros(a: number, b: number): Generator<Piece> {
-    for (let p = a; p < b; p += MAX_ZERO_CHUNK) yield { start: p, length: Math.min(MAX_ZERO_CHUNK, b - p) };
+  let pos = start;
+  function* holes(a: number, b: number): Generator<Piece> {
+    for (let p = a; p < b; p += MAX_ZERO_CHUNK) yield { start: p, length: Math.min(MAX_ZERO_CHUNK, b - p), data: false };
   }
   if (srcEnd > start) {
-    for await (const run of dataRuns(source, { offset: start, length: srcEnd - start, chunkSize: WRITE_CHUNK, zeroGranularity: 4096 })) {
-      const ws = Math.max(start, Math.floor(run.offset / WRITE_CHUNK) * WRITE_CHUNK);
-      if (win && win.start !== ws) {
-        yield { start: win.start, length: win.end - win.start, data: win.buf };
-        cur = win.end;
-        win = null;
+    for await (const e of source.extents(start, srcEnd - start)) {
+      if (e.kind !== 'data') continue;
+      // The window holding the extent's start may already be planned (the previous extent ended in it).
+      let w = Math.max(pos, Math.floor(e.offset / WRITE_CHUNK) * WRITE_CHUNK);
+      yield* holes(pos, w);
+      for (const eEnd = e.offset + e.length; w < eEnd; ) {
+        const we = Math.min(end, Math.floor(w / WRITE_CHUNK) * WRITE_CHUNK + WRITE_CHUNK);
+        yield { start: w, length: we - w, data: true };
+        w = pos = we;
       }
-      if (!win) {
-        if (cur < ws) yield* zeros(cur, ws);
-        const we = Math.min(end, Math.floor(run.offset / WRITE_CHUNK) * WRITE_CHUNK + WRITE_CHUNK);
-        win = { start: ws, end: we, buf: new Uint8Array(we - ws) };
-      }
-      win.buf.set(run.data, run.offset - ws);
     }
   }
-  if (win) {
-    yield { start: win.start, length: win.end - win.start, data: win.buf };
-    cur = win.end;
-  }
-  if (cur < end) yield* zeros(cur, end);
-}
-
-const SAMPLE = 4096;
-/**
- * Whether a chunk is worth deflating: four 4 KiB samples spread over it are tried first, and a
- * chunk where none of them shrinks by 5% (already-compressed or encrypted data) is stored raw,
- * as deflate would only have grown it. Costs under 2% of a full deflate; saves ~90% on such data.
- */
-async function compressible(data: Uint8Array, level: number): Promise<boolean> {
-  if (data.length < 16 * SAMPLE) return true;
-  const step = Math.floor(data.length / 4);
-  for (let k = 0; k < 4; k++) {
-    const s = data.subarray(k * step, k * step + SAMPLE);
-    const z = await codecs().deflate(s, level);
-    if (z.length < s.length * 0.95) return true;
-  }
-  return false;
+  yield* holes(pos, end);
 }
 
 /** driver.create: write `source` as a UDIF image into `sink`. */
@@ -150,58 +126,75 @@ export async function createDmg(source: BlockDevice, sink: ImageSink, opts: Crea
   const checksums = [];
   let done = 0;
 
+  // Windows are read and packed `depth` at a time (on `workers` threads) and written in order.
+  // Each window in flight owns one buffer from the pool.
+  const depth = o.workers + 2;
+  const pool: Uint8Array[] = [];
+  type Done = { piece: Piece; data?: Uint8Array; z?: Uint8Array; crc?: number };
+  const work = async (piece: Piece): Promise<Done> => {
+    if (!piece.data) return { piece };
+    const buf = pool.pop() ?? new Uint8Array(WRITE_CHUNK);
+    const view = buf.subarray(0, piece.length);
+    // The last window may reach past the source (the disk is whole sectors): that part reads as zeros.
+    const have = Math.max(0, Math.min(piece.length, source.size - piece.start));
+    await source.read(view.subarray(0, have), piece.start);
+    view.fill(0, have);
+    if (isZero(view)) {
+      pool.push(buf);
+      return { piece };
+    }
+    if (o.compression !== 'zlib') return { piece, data: view };
+    // The blkx checksum covers the decompressed bytes of data chunks (free chunks are left out,
+    // as hdiutil does): pack() computes it beside the deflate.
+    return { piece, ...(await c.pack(view, o.level, o.workers)) };
+  };
+
   for (const [bi, r] of ranges.entries()) {
     const chunks: Chunk[] = [];
     let blkCrc = 0;
     const base = r.start;
-    // Compression jobs in flight, written in order.
-    const queue: { piece: Piece; job: Promise<{ z: Uint8Array; crc: number } | null> | null }[] = [];
-    const drain = async (keep: number) => {
-      while (queue.length > keep) {
-        const { piece, job } = queue.shift()!;
-        if (!piece.data) {
-          chunks.push({ type: ChunkType.IGNORE, comment: 0, sectorNumber: (piece.start - base) / SECTOR, sectorCount: piece.length / SECTOR, compressedOffset: forkPos, compressedLength: 0 });
-          continue;
-        }
-        let payload = piece.data;
-        let type: number = ChunkType.RAW;
-        if (job) {
-          const r = await job;
-          if (r && r.z.length < piece.data.length) {
-            payload = r.z;
-            type = ChunkType.ZLIB;
-          }
-        }
+    const emit = async ({ piece, data: view, z, crc }: Done) => {
+      const sectorNumber = (piece.start - base) / SECTOR;
+      const sectorCount = piece.length / SECTOR;
+      if (!view) {
+        // Holes (and windows that held only zeros) merge into free chunks of up to 64 MiB.
+        const last = chunks[chunks.length - 1];
+        if (last?.type === ChunkType.IGNORE && last.sectorNumber + last.sectorCount === sectorNumber && (last.sectorCount + sectorCount) * SECTOR <= MAX_ZERO_CHUNK) {
+          last.sectorCount += sectorCount;
+        } else chunks.push({ type: ChunkType.IGNORE, comment: 0, sectorNumber, sectorCount, compressedOffset: forkPos, compressedLength: 0 });
+      } else {
+        const packed = z && z.length < view.length;
+        const payload = packed ? z : view;
         await sink.write(payload, forkPos);
-        if (type === ChunkType.RAW) {
+        if (!packed) {
           // Stored: the same bytes feed both CRCs, so compute once and combine.
-          const k = c.crc32(payload);
+          const k = crc ?? c.crc32(payload);
           forkCrc = crc32Combine(forkCrc, k, payload.length);
           blkCrc = crc32Combine(blkCrc, k, payload.length);
         } else {
           forkCrc = c.crc32(payload, forkCrc);
-          blkCrc = crc32Combine(blkCrc, job ? (await job)!.crc : c.crc32(piece.data), piece.data.length);
+          blkCrc = crc32Combine(blkCrc, crc!, view.length);
         }
-        chunks.push({ type, comment: 0, sectorNumber: (piece.start - base) / SECTOR, sectorCount: piece.length / SECTOR, compressedOffset: forkPos, compressedLength: payload.length });
+        chunks.push({ type: packed ? ChunkType.ZLIB : ChunkType.RAW, comment: 0, sectorNumber, sectorCount, compressedOffset: forkPos, compressedLength: payload.length });
         forkPos += payload.length;
-        done += piece.length;
-        opts.onProgress?.(done, diskSize);
+        pool.push(new Uint8Array(view.buffer, 0, WRITE_CHUNK));
       }
+      done += piece.length;
+      opts.onProgress?.(done, diskSize);
     };
-    for await (const piece of pieces(source, r.start, r.end)) {
-      let job: Promise<{ z: Uint8Array; crc: number } | null> | null = null;
-      if (piece.data && o.compression === 'zlib') {
-        const data = piece.data;
-        // The blkx checksum covers the decompressed bytes of data chunks (free chunks are left out, as
-        // hdiutil does); for compressed chunks it is computed here, beside the deflate.
-        job = (async () => ((await compressible(data, o.level)) ? { z: await c.deflate(data, o.level), crc: c.crc32(data) } : null))();
+    const queue: Promise<Done>[] = [];
+    try {
+      for await (const piece of plan(source, r.start, r.end)) {
+        const job = work(piece);
         job.catch(() => {});
+        queue.push(job);
+        if (queue.length >= depth) await emit(await queue.shift()!);
       }
-      if (!piece.data) done += piece.length;
-      queue.push({ piece, job });
-      await drain(Math.max(0, o.workers - 1));
+      while (queue.length) await emit(await queue.shift()!);
+    } finally {
+      // On failure, let the windows still in flight finish before their buffers go away.
+      await Promise.allSettled(queue);
     }
-    await drain(0);
     const sectorCount = (r.end - r.start) / SECTOR;
     chunks.push({ type: ChunkType.TERMINATOR, comment: 0, sectorNumber: sectorCount, sectorCount: 0, compressedOffset: forkPos, compressedLength: 0 });
     const checksum = crcChecksum(blkCrc);
