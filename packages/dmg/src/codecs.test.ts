@@ -4,7 +4,7 @@ import { readdirSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { MemoryDevice } from '@diskit/core';
 import { FileDevice } from '@diskit/core/node';
-import { DmgImage, codecs, codecsReady, setCodecs, pureCodecs, createDmg } from './index.js';
+import { DmgImage, codecs, codecsReady, setCodecs, pureCodecs, createDmg, bunzip2 } from './index.js';
 import { nodeCodecs } from './node.js';
 import { SHARED, describeShared } from './test/helpers.js';
 
@@ -39,23 +39,26 @@ describe('codec seam', () => {
     const { crc32 } = await import('node:zlib');
     const text = new TextEncoder().encode('chunk '.repeat(200_000)).subarray(0, 1 << 20);
     const random = randomBytes(1 << 20);
-    for (const threads of [0, 1, 2]) {
-      for (const src of [text, random]) {
-        const data = new Uint8Array(src);
-        const r = await nodeCodecs.pack(data, 1, threads);
-        expect(sha(r.data)).toBe(sha(src));
-        expect(r.crc).toBe(crc32(src));
-        const pure = pureCodecs.pack(new Uint8Array(src), 1, 1) as Awaited<ReturnType<typeof pureCodecs.pack>>;
-        expect(r.crc).toBe(pure.crc);
-        // Text packs (and inflates back); random data is stored, on every path alike.
-        expect(Boolean(r.z)).toBe(src === text);
-        expect(Boolean(pure.z)).toBe(src === text);
-        if (r.z) expect(sha(unzlibSync(r.z))).toBe(sha(src));
+    for (const method of ['zlib', 'bzip2'] as const) {
+      const unpack = (z: Uint8Array, n: number) => (method === 'zlib' ? unzlibSync(z) : bunzip2(z, n));
+      for (const threads of [0, 1, 2]) {
+        for (const src of [text, random]) {
+          const data = new Uint8Array(src);
+          const r = await nodeCodecs.pack(data, method, 1, threads);
+          expect(sha(r.data)).toBe(sha(src));
+          expect(r.crc).toBe(crc32(src));
+          const pure = await pureCodecs.pack(new Uint8Array(src), method, 1, 1);
+          expect(r.crc).toBe(pure.crc);
+          // Text packs (and unpacks back); random data is stored, on every path alike.
+          expect(Boolean(r.z)).toBe(src === text);
+          expect(Boolean(pure.z)).toBe(src === text);
+          if (r.z) expect(sha(unpack(r.z, src.length))).toBe(sha(src));
+        }
       }
     }
     // A small view of a larger buffer is copied, never taken from its owner.
     const big = new Uint8Array(4096).fill(7);
-    const r = await nodeCodecs.pack(big.subarray(100, 600), 1, 2);
+    const r = await nodeCodecs.pack(big.subarray(100, 600), 'zlib', 1, 2);
     expect(big.length).toBe(4096);
     expect(r.data.every((b) => b === 7)).toBe(true);
   });

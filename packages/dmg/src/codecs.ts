@@ -8,6 +8,7 @@ import { crc32 } from '@diskit/core';
 import { adcDecode } from './adc.js';
 import { lzfseDecode } from './lzfse.js';
 import { bunzip2 } from './bzip2.js';
+import { bzip2Encode } from './bzip2-encode.js';
 
 export interface Codecs {
   /** Inflate a zlib stream to exactly `outSize` bytes (or throw). */
@@ -19,33 +20,35 @@ export interface Codecs {
   /** CRC32 of the chunk checksums (Node: native zlib.crc32, ~4x the JS tables — see bench/core). */
   crc32(data: Uint8Array, crc?: number): number;
   /**
-   * A UDZO chunk's work: the CRC32 of `data` and its zlib stream when that is smaller. `threads`
-   * is how many chunks may be packed at once. May take over `data`'s memory (Node hands it to a
-   * worker thread and back): use the returned `data`, never the one passed in.
+   * A chunk's work for the writer: the CRC32 of `data` and its zlib (UDZO) or bzip2 (UDBZ) stream
+   * when that is smaller. `threads` is how many chunks may be packed at once. May take over
+   * `data`'s memory (Node hands it to a worker thread and back): use the returned `data`.
    */
-  pack(data: Uint8Array, level: number, threads: number): PackedChunk | Promise<PackedChunk>;
+  pack(data: Uint8Array, method: PackMethod, level: number, threads: number): PackedChunk | Promise<PackedChunk>;
   name: string;
 }
+
+export type PackMethod = 'zlib' | 'bzip2';
 
 export interface PackedChunk {
   data: Uint8Array;
   crc: number;
-  /** The zlib stream, when it is smaller than the data. */
+  /** The compressed stream, when it is smaller than the data. */
   z?: Uint8Array;
 }
 
 /**
- * Pack one chunk with the given deflate and CRC32. Self-contained (it uses nothing but its
+ * Pack one chunk with the given compressor and CRC32. Self-contained (it uses nothing but its
  * arguments), because the Node worker threads run its source text too.
  *
- * Four 4 KiB samples are deflated first: a chunk where none shrinks by 5% (compressed or
- * encrypted data) is stored without a full deflate, which would only have grown it (the samples
- * cost under 2% of a full deflate and save ~90% on such data).
+ * Four 4 KiB samples are deflated (level 1) first: a chunk where none shrinks by 5% (compressed
+ * or encrypted data) is stored without compressing it all, which would only have grown it (the
+ * samples cost under 2% of a full deflate and save ~90% on such data).
  */
 export function packChunkSync(
   data: Uint8Array,
-  level: number,
-  deflate: (d: Uint8Array, level: number) => Uint8Array,
+  compress: (d: Uint8Array) => Uint8Array,
+  probe: (d: Uint8Array) => Uint8Array,
   crc32: (d: Uint8Array) => number,
 ): { crc: number; z?: Uint8Array } {
   const crc = crc32(data);
@@ -55,11 +58,11 @@ export function packChunkSync(
     let worth = false;
     for (let k = 0; k < 4 && !worth; k++) {
       const s = data.subarray(k * step, k * step + sample);
-      worth = deflate(s, level).length < s.length * 0.95;
+      worth = probe(s).length < s.length * 0.95;
     }
     if (!worth) return { crc };
   }
-  const z = deflate(data, level);
+  const z = compress(data);
   return z.length < data.length ? { crc, z } : { crc };
 }
 
@@ -90,8 +93,10 @@ export const pureCodecs: Codecs = {
   deflate(data, level) {
     return zlibSync(data, { level: level as 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 });
   },
-  pack(data, level) {
-    return { data, ...packChunkSync(data, level, (d, l) => pureCodecs.deflate(d, l) as Uint8Array, (d) => crc32(d)) };
+  pack(data, method, level) {
+    const deflate = (d: Uint8Array, l: number) => pureCodecs.deflate(d, l) as Uint8Array;
+    const compress = method === 'bzip2' ? (d: Uint8Array) => bzip2Encode(d, level) : (d: Uint8Array) => deflate(d, level);
+    return { data, ...packChunkSync(data, compress, (d) => deflate(d, 1), (d) => crc32(d)) };
   },
 };
 
@@ -118,4 +123,4 @@ export function codecs(): Codecs {
   return active;
 }
 
-export { adcDecode, lzfseDecode, bunzip2 };
+export { adcDecode, lzfseDecode, bunzip2, bzip2Encode };

@@ -7,7 +7,7 @@ import { inflate, deflate, deflateSync, crc32 as zlibCrc32 } from 'node:zlib';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { fastCrc32 } from '@diskit/core/node';
-import { setCodecs, CodecError, pureCodecs, packChunkSync, type Codecs, type PackedChunk } from './codecs.js';
+import { setCodecs, CodecError, pureCodecs, packChunkSync, bzip2Encode, type Codecs, type PackedChunk, type PackMethod } from './codecs.js';
 
 export { dmgDriver, formats, filesystems } from './index.js';
 
@@ -38,18 +38,19 @@ export const nodeCodecs: Codecs = {
       deflate(data, { level, chunkSize: Math.max(64, data.length + (data.length >> 3) + 1024) }, (err, out) => (err ? reject(err) : resolve(new Uint8Array(out.buffer, out.byteOffset, out.length))));
     });
   },
-  pack(data, level, threads) {
+  pack(data, method, level, threads) {
     if (threads <= 0 || typeof zlibCrc32 !== 'function') {
-      return { data, ...packChunkSync(data, level, (d, l) => deflateSync(d, { level: l }), (d) => fastCrc32(d)) };
+      const compress = method === 'bzip2' ? (d: Uint8Array) => bzip2Encode(d, level) : (d: Uint8Array) => deflateSync(d, { level });
+      return { data, ...packChunkSync(data, compress, (d) => deflateSync(d, { level: 1 }), (d) => fastCrc32(d)) };
     }
     let pool = pools.get(threads);
     if (!pool) pools.set(threads, (pool = new PackPool(threads)));
-    return pool.pack(data, level);
+    return pool.pack(data, method, level);
   },
 };
 
 /**
- * Worker threads that pack UDZO chunks (CRC32, sample test, deflate) with zlib's synchronous calls.
+ * Worker threads that pack chunks (CRC32, sample test, deflate or bzip2) with synchronous calls.
  * Measured on a 2-core VM: node:zlib's one-shot async deflate spends ~0.1 ms of main-thread time
  * per call setting up a stream, and the main thread became the bottleneck (2 threads: 1.1x one);
  * here the main thread only posts buffers, which move to the worker and back without copying.
@@ -58,12 +59,14 @@ const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const zlib = require('node:zlib');
 const pack = (${packChunkSync.toString()});
-parentPort.on('message', ({ id, buf, offset, length, level }) => {
+const bzip2Encode = (${bzip2Encode.toString()});
+parentPort.on('message', ({ id, buf, offset, length, method, level }) => {
   try {
     // One output buffer a little larger than the input: one allocation, no 16 KiB pieces to join
     // (measured: RSS growth over 256 MiB of chunks 42 MiB -> 17 MiB).
     const deflate = (d, l) => zlib.deflateSync(d, { level: l, chunkSize: Math.max(1024, d.length + (d.length >> 3) + 1024) });
-    const r = pack(new Uint8Array(buf, offset, length), level, deflate, (d) => zlib.crc32(d));
+    const compress = method === 'bzip2' ? (d) => bzip2Encode(d, level) : (d) => deflate(d, level);
+    const r = pack(new Uint8Array(buf, offset, length), compress, (d) => deflate(d, 1), (d) => zlib.crc32(d));
     let z = r.z;
     if (z && z.byteOffset !== 0) z = new Uint8Array(z);
     parentPort.postMessage({ id, buf, crc: r.crc, z: z && z.buffer, zLength: z && z.length }, z ? [buf, z.buffer] : [buf]);
@@ -83,9 +86,11 @@ class PackPool {
   private readonly workers: { w: Worker; jobs: Map<number, Job> }[] = [];
   private nextId = 0;
   private turn = 0;
-  constructor(readonly size: number) {}
+  constructor(readonly size: number) {
+    this.size = Math.max(1, Math.floor(size) || 1);
+  }
 
-  pack(data: Uint8Array, level: number): Promise<PackedChunk> {
+  pack(data: Uint8Array, method: PackMethod, level: number): Promise<PackedChunk> {
     if (this.workers.length < this.size) this.workers.push(this.spawn());
     // Round robin: chunks are all about the same size.
     const slot = this.workers[this.turn++ % this.workers.length]!;
@@ -96,7 +101,7 @@ class PackPool {
     return new Promise<PackedChunk>((resolve, reject) => {
       slot.jobs.set(id, { resolve, reject, offset: whole ? data.byteOffset : 0, length: data.length });
       if (slot.jobs.size === 1) slot.w.ref();
-      slot.w.postMessage({ id, buf, offset: whole ? data.byteOffset : 0, length: data.length, level }, [buf]);
+      slot.w.postMessage({ id, buf, offset: whole ? data.byteOffset : 0, length: data.length, method, level }, [buf]);
     });
   }
 

@@ -17,7 +17,8 @@ const WRITE_CHUNK = WRITE_CHUNK_SECTORS * SECTOR;
 const MAX_ZERO_CHUNK = 64 << 20;
 
 export interface DmgWriteOptions {
-  compression: 'zlib' | 'raw';
+  compression: 'zlib' | 'bzip2' | 'raw';
+  /** zlib level 0–9 (hdiutil: 1), or the bzip2 block size 1–9 ×100 kB (hdiutil: 1, "BZh1"). */
   level: number;
   /** Threads packing chunks at once (Node: worker threads). */
   workers: number;
@@ -25,22 +26,25 @@ export interface DmgWriteOptions {
 
 export function parseWriteOptions(o: Record<string, string> = {}): DmgWriteOptions {
   const out: DmgWriteOptions = { compression: 'zlib', level: 1, workers: codecs().concurrency };
+  let level: number | undefined;
   for (const [k, v] of Object.entries(o)) {
     if (k === 'compression') {
       if (v === 'zlib' || v === 'udzo') out.compression = 'zlib';
+      else if (v === 'bzip2' || v === 'udbz') out.compression = 'bzip2';
       else if (v === 'raw' || v === 'none' || v === 'udro') out.compression = 'raw';
-      else if (v === 'bzip2' || v === 'udbz') {
-        throw new UsageError('dmg: compression=bzip2 (UDBZ) is not supported for writing: no acceptable pure-JS bzip2 encoder; use zlib or raw');
-      } else throw new UsageError(`dmg: unknown compression "${v}" (zlib, raw)`);
+      else throw new UsageError(`dmg: unknown compression "${v}" (zlib, bzip2, raw)`);
     } else if (k === 'level') {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0 || n > 9) throw new UsageError(`dmg: level must be 0..9, got "${v}"`);
-      out.level = n;
+      level = Number(v);
+      if (!Number.isInteger(level) || level < 0 || level > 9) throw new UsageError(`dmg: level must be 0..9, got "${v}"`);
     } else if (k === 'workers') {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 1 || n > 256) throw new UsageError(`dmg: workers must be 1..256, got "${v}"`);
       out.workers = n;
     } else throw new UsageError(`dmg: unknown option "${k}" (compression, level, workers)`);
+  }
+  if (level !== undefined) {
+    if (out.compression === 'bzip2' && level < 1) throw new UsageError('dmg: bzip2 level (block size) must be 1..9');
+    out.level = level;
   }
   return out;
 }
@@ -129,6 +133,7 @@ export async function createDmg(source: BlockDevice, sink: ImageSink, opts: Crea
   // Windows are read and packed `depth` at a time (on `workers` threads) and written in order.
   // Each window in flight owns one buffer from the pool.
   const depth = o.workers + 2;
+  const packedType = o.compression === 'bzip2' ? ChunkType.BZIP2 : ChunkType.ZLIB;
   const pool: Uint8Array[] = [];
   type Done = { piece: Piece; data?: Uint8Array; z?: Uint8Array; crc?: number };
   const work = async (piece: Piece): Promise<Done> => {
@@ -143,10 +148,10 @@ export async function createDmg(source: BlockDevice, sink: ImageSink, opts: Crea
       pool.push(buf);
       return { piece };
     }
-    if (o.compression !== 'zlib') return { piece, data: view };
+    if (o.compression === 'raw') return { piece, data: view };
     // The blkx checksum covers the decompressed bytes of data chunks (free chunks are left out,
     // as hdiutil does): pack() computes it beside the deflate.
-    return { piece, ...(await c.pack(view, o.level, o.workers)) };
+    return { piece, ...(await c.pack(view, o.compression, o.level, o.workers)) };
   };
 
   for (const [bi, r] of ranges.entries()) {
@@ -175,7 +180,7 @@ export async function createDmg(source: BlockDevice, sink: ImageSink, opts: Crea
           forkCrc = c.crc32(payload, forkCrc);
           blkCrc = crc32Combine(blkCrc, crc!, view.length);
         }
-        chunks.push({ type: packed ? ChunkType.ZLIB : ChunkType.RAW, comment: 0, sectorNumber, sectorCount, compressedOffset: forkPos, compressedLength: payload.length });
+        chunks.push({ type: packed ? packedType : ChunkType.RAW, comment: 0, sectorNumber, sectorCount, compressedOffset: forkPos, compressedLength: payload.length });
         forkPos += payload.length;
         pool.push(new Uint8Array(view.buffer, 0, WRITE_CHUNK));
       }
