@@ -18,7 +18,7 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describeWithTools(['qemu-img', '7z', 'xorriso'], 'diskit CLI on DMG', () => {
-  it('convert -O dmg then -O raw round trips (zlib and raw), qemu-img agrees, check is clean, bad options exit 2', () => {
+  it('convert -O dmg then -O raw round trips (zlib, bzip2 and raw), qemu-img agrees, check is clean, bad options exit 2', () => {
     const src = join(dir, 'src.raw');
     writeFileSync(src, Buffer.alloc(0));
     const fd = openSync(src, 'w');
@@ -26,21 +26,24 @@ describeWithTools(['qemu-img', '7z', 'xorriso'], 'diskit CLI on DMG', () => {
     writeSync(fd, Buffer.alloc(300_000, 0x55), 0, 300_000, 3 << 20);
     writeSync(fd, randomBytes(512), 0, 512, (5 << 20) + 1024);
     closeSync(fd);
-    for (const o of ['compression=zlib,level=6', 'compression=raw']) {
+    for (const o of ['compression=zlib,level=6', 'compression=bzip2', 'compression=raw']) {
       const dmg = join(dir, `x-${o.replace(/\W/g, '')}.dmg`);
       const back = join(dir, `x-${o.replace(/\W/g, '')}.raw`);
       diskit('convert', '-O', 'dmg', '-o', o, '--force', src, dmg);
       diskit('convert', '-O', 'raw', '--force', dmg, back);
       expect(Buffer.compare(readFileSync(back), readFileSync(src))).toBe(0);
-      const q = join(dir, 'q.raw');
-      run('qemu-img', ['convert', '-f', 'dmg', '-O', 'raw', dmg, q]);
-      expect(Buffer.compare(readFileSync(q), readFileSync(src))).toBe(0);
+      if (!o.includes('bzip2')) {
+        // (qemu-img reads bzip2 chunks only through a module Debian does not build.)
+        const q = join(dir, 'q.raw');
+        run('qemu-img', ['convert', '-f', 'dmg', '-O', 'raw', dmg, q]);
+        expect(Buffer.compare(readFileSync(q), readFileSync(src))).toBe(0);
+      }
       const info = JSON.parse(diskit('info', '--json', dmg));
       expect(info.format).toBe('dmg');
-      expect(info.variant).toBe(o.startsWith('compression=raw') ? 'UDRO' : 'UDZO');
+      expect(info.variant).toBe(o.includes('raw') ? 'UDRO' : o.includes('bzip2') ? 'UDBZ' : 'UDZO');
       expect(spawnSync('node', [cli, 'check', dmg]).status).toBe(0);
     }
-    const bad = spawnSync('node', [cli, 'convert', '-O', 'dmg', '-o', 'compression=bzip2', '--force', src, join(dir, 'bad.dmg')]);
+    const bad = spawnSync('node', [cli, 'convert', '-O', 'dmg', '-o', 'compression=lzma', '--force', src, join(dir, 'bad.dmg')]);
     expect(bad.status).toBe(2);
   });
 

@@ -132,7 +132,8 @@ export async function createDmg(source: BlockDevice, sink: ImageSink, opts: Crea
 
   // Windows are read and packed `depth` at a time (on `workers` threads) and written in order.
   // Each window in flight owns one buffer from the pool.
-  const depth = o.workers + 2;
+  // Two chunks per thread (one packing, one waiting) plus two being read or written.
+  const depth = 2 * o.workers + 2;
   const packedType = o.compression === 'bzip2' ? ChunkType.BZIP2 : ChunkType.ZLIB;
   const pool: Uint8Array[] = [];
   type Done = { piece: Piece; data?: Uint8Array; z?: Uint8Array; crc?: number };
