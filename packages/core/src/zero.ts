@@ -50,9 +50,12 @@ export function forEachDataRun(
   onData: (start: number, end: number) => void,
 ): void {
   let runStart = -1;
+  // A granule whose first 8 bytes are not all zero is data: one word test instead of a full check
+  // (on data chunks the common case; measured ~7 ms of a 1 GiB raw→raw copy before).
+  const words = buf.byteOffset % 4 === 0 && granularity % 8 === 0 ? new Uint32Array(buf.buffer, buf.byteOffset, buf.length >>> 2) : null;
   for (let pos = 0; pos < buf.length; pos += granularity) {
     const end = Math.min(pos + granularity, buf.length);
-    const zero = isZero(buf.subarray(pos, end));
+    const zero = words && end - pos >= 8 && (words[pos >>> 2]! | words[(pos >>> 2) + 1]!) !== 0 ? false : isZero(buf.subarray(pos, end));
     if (!zero && runStart < 0) runStart = pos;
     else if (zero && runStart >= 0) {
       onData(runStart, pos);

@@ -858,7 +858,7 @@ export async function createVhd(source: BlockDevice, sink: ImageSink, opts: Crea
   const copyLen = Math.min(source.size, p.size);
   if (p.subformat === 'fixed') {
     const footer = footerBytesOf(makeFooter({ ...p, diskType: 2, dataOffset: 0xffffffffffffffffn }));
-    await pumpDataRuns(source, (data, offset) => sink.write(data, offset), { length: copyLen, onProgress: opts.onProgress });
+    await pumpDataRuns(source, (data, offset) => sink.write(data, offset), { length: copyLen, onProgress: opts.onProgress, ordered: false });
     await sink.write(footer, p.size);
     await sink.truncate(p.size + VHD_FOOTER_SIZE);
     // (no flush: see below)

@@ -1170,7 +1170,7 @@ export async function createVhdx(source: BlockDevice, sink: ImageSink, opts: Cre
   let end: number;
   if (p.subformat === 'fixed') {
     for (let b = 0; b < L.payload; b++) setEntry(b, FULLY_PRESENT, L.dataStart + b * bs);
-    await pumpDataRuns(source, (data, offset) => sink.write(data, L.dataStart + offset), { onProgress: opts.onProgress });
+    await pumpDataRuns(source, (data, offset) => sink.write(data, L.dataStart + offset), { onProgress: opts.onProgress, ordered: false });
     end = L.dataStart + L.payload * bs;
   } else {
     let next = L.dataStart;
