@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { crc32, crc32c, isZero, isZeroJs, MemoryDevice, SliceDevice, copyDevice, collectExtents, dataRuns, pumpDataRuns, guidToBytes, guidToString, DeviceRangeError } from './index.js';
+import { crc32, crc32c, isZero, isZeroJs, forEachDataRun, MemoryDevice, SliceDevice, copyDevice, collectExtents, dataRuns, pumpDataRuns, guidToBytes, guidToString, DeviceRangeError } from './index.js';
 import { crc32 as zlibCrc32 } from 'node:zlib';
 
 const enc = new TextEncoder();
@@ -38,6 +38,22 @@ describe('isZero', () => {
       }
     });
   }
+});
+
+describe('forEachDataRun', () => {
+  it('finds data granules whether the set byte is in the first word or later, aligned or not', () => {
+    const gran = 4096;
+    for (const off of [0, 1, 4]) {
+      const whole = new Uint8Array(off + 8 * gran);
+      const buf = whole.subarray(off);
+      buf[2 * gran] = 1; // first byte of granule 2 (the word fast path)
+      buf[5 * gran + 100] = 7; // granule 5, after a zero first word (the full check)
+      buf[8 * gran - 1] = 9; // last byte of the last granule
+      const runs: [number, number][] = [];
+      forEachDataRun(buf, gran, (s, e) => runs.push([s, e]));
+      expect(runs).toEqual([[2 * gran, 3 * gran], [5 * gran, 6 * gran], [7 * gran, 8 * gran]]);
+    }
+  });
 });
 
 describe('devices', () => {
