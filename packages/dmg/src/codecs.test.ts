@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { MemoryDevice } from '@diskit/core';
 import { FileDevice } from '@diskit/core/node';
 import { DmgImage, codecs, codecsReady, setCodecs, pureCodecs, createDmg, bunzip2 } from './index.js';
-import { nodeCodecs } from './node.js';
+import { nodeCodecs, PackPool } from './node.js';
 import { SHARED, describeShared } from './test/helpers.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -62,6 +62,19 @@ describe('codec seam', () => {
     expect(big.length).toBe(4096);
     expect(r.data.every((b) => b === 7)).toBe(true);
   });
+
+  it('a pack worker that dies fails its chunk (no hang), and the pool starts another', async () => {
+    const pool = new PackPool(1);
+    const text = new TextEncoder().encode('worker '.repeat(150_000));
+    const job = pool.pack(new Uint8Array(text), 'bzip2', 9);
+    await new Promise((r) => setTimeout(r, 20));
+    const slots = (pool as unknown as { slots: { w: { terminate(): Promise<number> } }[] }).slots;
+    expect(slots).toHaveLength(1);
+    await slots[0]!.w.terminate();
+    await expect(job).rejects.toThrow(/exited/);
+    const again = await pool.pack(new Uint8Array(text), 'zlib', 1);
+    expect(again.z).toBeDefined();
+  }, 10_000);
 
   it('both zlib paths refuse a chunk that inflates past its size, without buffering it', async () => {
     const { zlibSync } = await import('fflate');

@@ -91,7 +91,7 @@ interface Slot {
  * the writer waits for) is always being packed. (Measured: queueing chunks per worker left one
  * worker idle 24% of the time behind the other's backlog; 1.6x → see bench/dmg.)
  */
-class PackPool {
+export class PackPool {
   private readonly slots: Slot[] = [];
   private readonly queue: Job[] = [];
   constructor(readonly size: number) {
@@ -135,11 +135,19 @@ class PackPool {
       else job.resolve(m.z ? { data, crc: m.crc, z: new Uint8Array(m.z, 0, m.zLength) } : { data, crc: m.crc });
       this.dispatch();
     });
-    w.on('error', (e) => {
-      slot.job?.reject(e);
-      this.slots.splice(this.slots.indexOf(slot), 1);
+    // A worker that dies (an error, or an exit such as running out of memory) fails its chunk
+    // rather than leaving the writer waiting for an answer that will not come.
+    const lost = (e: Error) => {
+      const i = this.slots.indexOf(slot);
+      if (i < 0) return;
+      this.slots.splice(i, 1);
+      const job = slot.job;
+      slot.job = null;
+      job?.reject(e);
       this.dispatch();
-    });
+    };
+    w.on('error', lost);
+    w.on('exit', (code) => lost(new CodecError(`pack worker exited (code ${code})`)));
     w.unref();
     return slot;
   }
