@@ -1,0 +1,118 @@
+/**
+ * The format packages claim to be isomorphic: no Node built-ins outside their `/node` entries.
+ * Here they are bundled for the browser (which fails on any node: import) and run in a bare V8
+ * context that has no process, require, Buffer or fs: a DMG and a VHD are written and read back,
+ * and an ISO built under Node is mounted and read.
+ */
+import { describe, it, expect } from 'vitest';
+import { createRequire } from 'node:module';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runInNewContext } from 'node:vm';
+import { MemoryDevice } from '@diskit/core';
+import { buildIso } from '@diskit/iso9660/node';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
+const esbuild = createRequire(join(root, 'packages/cli/package.json'))('esbuild') as typeof import('esbuild');
+
+const ENTRY = `
+  export * as core from '@diskit/core';
+  export * as raw from '@diskit/raw';
+  export * as vhd from '@diskit/vhd';
+  export * as dmg from '@diskit/dmg';
+  export * as iso from '@diskit/iso9660';
+`;
+
+async function browserBundle(): Promise<string> {
+  const out = await esbuild.build({
+    stdin: { contents: ENTRY, resolveDir: join(root, 'packages/cli'), loader: 'ts' },
+    bundle: true,
+    platform: 'browser',
+    format: 'iife',
+    globalName: 'diskit',
+    conditions: ['diskit-source'],
+    write: false,
+    logLevel: 'silent',
+  });
+  return out.outputFiles[0]!.text;
+}
+
+/** Runs the bundle and `body` in a context with only what a browser page would also have. */
+function inBareContext(code: string, body: string, inputs: Record<string, unknown>): Promise<unknown> {
+  const sandbox: Record<string, unknown> = {
+    ...inputs,
+    crypto: globalThis.crypto,
+    TextEncoder,
+    TextDecoder,
+    setTimeout,
+    queueMicrotask,
+    console,
+  };
+  return runInNewContext(`${code};\n(async () => { ${body} })()`, sandbox, { timeout: 30_000 }) as Promise<unknown>;
+}
+
+describe('isomorphic packages (browser bundle in a bare context)', () => {
+  it('bundle for the browser without Node built-ins, and write and read DMG, VHD and ISO there', async () => {
+    const code = await browserBundle();
+    expect(code).not.toMatch(/require\(["']node:|from ["']node:/);
+
+    const dir = mkdtempSync(join(tmpdir(), 'diskit-iso-'));
+    try {
+      mkdirSync(join(dir, 'docs'));
+      writeFileSync(join(dir, 'docs', 'readme.txt'), 'read me in a browser\n');
+      const isoSink = new MemoryDevice(0, { growable: true });
+      await buildIso(dir, isoSink, { rockRidge: true, joliet: true });
+
+      const disk = new Uint8Array(3 << 20);
+      disk.fill(0x61, 4096, 300_000);
+      for (let i = 2 << 20; i < disk.length; i++) disk[i] = (i * 2654435761) >>> 24;
+
+      const result = (await inBareContext(code, `
+        const { core, vhd, dmg, iso } = diskit;
+        const out = {};
+        out.hasProcess = typeof process !== 'undefined';
+        out.codecs = dmg.codecs().name;
+        const same = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+        for (const compression of ['zlib', 'bzip2', 'raw']) {
+          const sink = new core.MemoryDevice(0, { growable: true });
+          await dmg.createDmg(new core.MemoryDevice(disk), sink, { options: { compression } });
+          const img = await dmg.DmgImage.open(new core.MemoryDevice(sink.bytes.slice()));
+          const back = new Uint8Array(img.size);
+          await img.read(back, 0);
+          out['dmg-' + compression] = same(back, disk) && (await img.check()).problems.length === 0;
+        }
+        for (const d of vhd.formats) {
+          const sink = new core.MemoryDevice(0, { growable: true });
+          await d.create(new core.MemoryDevice(disk), sink, { options: {} });
+          const img = await d.open(new core.MemoryDevice(sink.bytes.slice()));
+          const back = new Uint8Array(disk.length);
+          await img.read(back, 0);
+          out[d.name] = same(back, disk);
+        }
+        const vol = await iso.IsoVolume.mount(new core.MemoryDevice(isoBytes));
+        const names = [];
+        for await (const e of core.walk(vol)) names.push(e.path);
+        const f = await vol.openFile('/docs/readme.txt');
+        const text = new Uint8Array(f.size);
+        await f.read(text, 0);
+        out.iso = names.join(',') + ':' + new TextDecoder().decode(text);
+        return out;
+      `, { disk, isoBytes: isoSink.bytes.slice() })) as Record<string, unknown>;
+
+      expect(result).toEqual({
+        hasProcess: false,
+        codecs: 'fflate',
+        'dmg-zlib': true,
+        'dmg-bzip2': true,
+        'dmg-raw': true,
+        vhd: true,
+        vhdx: true,
+        iso: '/docs,/docs/readme.txt:read me in a browser\n',
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
