@@ -42,6 +42,16 @@ export function bzip2Encode(input: Uint8Array, level = 9): Uint8Array {
   const blockMax = level * 100000 - 19;
   const block = new Uint8Array(blockMax + 5);
   let combined = 0;
+  // Work arrays for the largest block, allocated once per stream and shared by its blocks
+  // (fresh arrays per block left the worker threads holding ~60 MiB of garbage).
+  const cap = blockMax + 5;
+  const saBuf = new Int32Array(cap);
+  const rankBuf = new Int32Array(cap);
+  const nextBuf = new Int32Array(cap);
+  const shiftedBuf = new Int32Array(cap);
+  const cntBuf = new Int32Array(Math.max(256, cap));
+  const lastBuf = new Uint8Array(cap);
+  const mtfBuf = new Uint16Array(cap + 1);
 
   put(8, 0x42);
   put(8, 0x5a);
@@ -81,11 +91,12 @@ export function bzip2Encode(input: Uint8Array, level = 9): Uint8Array {
   function writeBlock(data: Uint8Array, crc: number) {
     const n = data.length;
     // ---- BWT: sort the cyclic rotations by prefix doubling (each round two counting sorts) ----
-    const sa = new Int32Array(n);
-    let rank = new Int32Array(n);
-    let next = new Int32Array(n);
-    const shifted = new Int32Array(n);
-    let cnt = new Int32Array(Math.max(256, n));
+    const sa = saBuf.subarray(0, n);
+    let rank = rankBuf.subarray(0, n);
+    let next = nextBuf.subarray(0, n);
+    const shifted = shiftedBuf.subarray(0, n);
+    const cnt = cntBuf;
+    cnt.fill(0, 0, 256);
     for (let i = 0; i < n; i++) cnt[data[i]!]!++;
     for (let i = 1; i < 256; i++) cnt[i]! += cnt[i - 1]!;
     for (let i = n - 1; i >= 0; i--) sa[--cnt[data[i]!]!] = i;
@@ -101,7 +112,6 @@ export function bzip2Encode(input: Uint8Array, level = 9): Uint8Array {
         const s = sa[i]! - k;
         shifted[i] = s < 0 ? s + n : s;
       }
-      cnt = cnt.length >= classes ? cnt : new Int32Array(classes);
       cnt.fill(0, 0, classes);
       for (let i = 0; i < n; i++) cnt[rank[shifted[i]!]!]!++;
       for (let i = 1; i < classes; i++) cnt[i]! += cnt[i - 1]!;
@@ -121,7 +131,7 @@ export function bzip2Encode(input: Uint8Array, level = 9): Uint8Array {
       next = t;
     }
     let origPtr = 0;
-    const last = new Uint8Array(n);
+    const last = lastBuf.subarray(0, n);
     for (let i = 0; i < n; i++) {
       const s = sa[i]!;
       if (s === 0) origPtr = i;
@@ -136,7 +146,7 @@ export function bzip2Encode(input: Uint8Array, level = 9): Uint8Array {
     for (let i = 0; i < 256; i++) if (inUse[i]) unseqToSeq[i] = nInUse++;
     const alphaSize = nInUse + 2;
     const eob = nInUse + 1;
-    const mtf = new Uint16Array(n + 1);
+    const mtf = mtfBuf;
     let nMtf = 0;
     const freq = new Int32Array(alphaSize);
     const order = new Uint8Array(256);
