@@ -1,4 +1,4 @@
-/** Writing UDIF images (UDZO zlib / UDRO raw) from any BlockDevice, hole-aware and streaming. */
+/** Writing UDIF images (UDZO zlib / UDBZ bzip2 / UDRO raw) from any BlockDevice, hole-aware and streaming. */
 import {
   UsageError, isZero, randomGuid, guidToBytes,
   type BlockDevice, type CreateOptions, type ImageSink,
