@@ -4,7 +4,7 @@ import { readdirSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { MemoryDevice } from '@diskit/core';
 import { FileDevice } from '@diskit/core/node';
-import { DmgImage, codecs, codecsReady, setCodecs, pureCodecs, createDmg, bunzip2 } from './index.js';
+import { DmgImage, codecs, codecsReady, setCodecs, pureCodecs, createDmg, bunzip2, bzip2Encode } from './index.js';
 import { nodeCodecs, PackPool } from './node.js';
 import { SHARED, describeShared } from './test/helpers.js';
 
@@ -56,6 +56,13 @@ describe('codec seam', () => {
         }
       }
     }
+    // bzip2 chunks decode on the workers too, with the decoder's checks.
+    const z = bzip2Encode(text, 1);
+    expect(sha(await nodeCodecs.bunzip2(new Uint8Array(z), text.length))).toBe(sha(text));
+    const bad = new Uint8Array(z);
+    bad[bad.length >> 1]! ^= 0x10;
+    await expect(Promise.resolve(nodeCodecs.bunzip2(bad, text.length))).rejects.toThrow(/bzip2|Huffman|CRC|selector/);
+    await expect(Promise.resolve(nodeCodecs.bunzip2(new Uint8Array(z), text.length - 1))).rejects.toThrow(/past its/);
     // A small view of a larger buffer is copied, never taken from its owner.
     const big = new Uint8Array(4096).fill(7);
     const r = await nodeCodecs.pack(big.subarray(100, 600), 'zlib', 1, 2);

@@ -25,6 +25,8 @@ export interface Codecs {
    * `data`'s memory (Node hands it to a worker thread and back): use the returned `data`.
    */
   pack(data: Uint8Array, method: PackMethod, level: number, threads: number): PackedChunk | Promise<PackedChunk>;
+  /** Decode a bzip2 chunk to exactly `outSize` bytes (or throw). May take over `data`'s memory. */
+  bunzip2(data: Uint8Array, outSize: number): Uint8Array | Promise<Uint8Array>;
   name: string;
 }
 
@@ -93,6 +95,7 @@ export const pureCodecs: Codecs = {
   deflate(data, level) {
     return zlibSync(data, { level: level as 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 });
   },
+  bunzip2,
   pack(data, method, level) {
     const deflate = (d: Uint8Array, l: number) => pureCodecs.deflate(d, l) as Uint8Array;
     const compress = method === 'bzip2' ? (d: Uint8Array) => bzip2Encode(d, level) : (d: Uint8Array) => deflate(d, level);

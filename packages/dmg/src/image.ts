@@ -11,7 +11,6 @@ import {
 import { codecs, codecsReady } from './codecs.js';
 import { adcDecode } from './adc.js';
 import { lzfseDecode } from './lzfse.js';
-import { bunzip2 } from './bzip2.js';
 
 /** Largest decompressed chunk accepted (QEMU's dmg.c uses the same 64 MiB cap). */
 export const MAX_CHUNK_BYTES = 64 << 20;
@@ -216,7 +215,7 @@ export class DmgImage implements Image {
         case ChunkType.LZFSE:
           return lzfseDecode(src, c.length);
         case ChunkType.BZIP2:
-          return bunzip2(src, c.length);
+          return await codecs().bunzip2(src, c.length);
         case ChunkType.LZMA:
           throw new UnsupportedFeatureError(`not supported: LZMA chunks (ULMO), ${where}`);
       }

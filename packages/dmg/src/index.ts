@@ -9,7 +9,8 @@ export * from './image.js';
 export * from './writer.js';
 export { adcDecode, AdcError } from './adc.js';
 export { lzfseDecode, lzvnDecode, LzfseError } from './lzfse.js';
-export { bunzip2, Bzip2Error } from './bzip2.js';
+export { bunzip2, makeBunzip2, Bzip2Error } from './bzip2.js';
+export { bzip2Encode } from './bzip2-encode.js';
 export { crc32Combine } from './crc-combine.js';
 export { codecs, codecsReady, setCodecs, pureCodecs, CodecError, type Codecs } from './codecs.js';
 

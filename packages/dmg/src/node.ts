@@ -1,13 +1,15 @@
 /**
- * The Node entry: zlib through node:zlib. Its asynchronous calls run on libuv's thread pool,
- * so several chunks (de)compress at once on several cores, with no copying between threads.
+ * The Node entry. zlib chunks inflate through node:zlib on libuv's thread pool; chunks are packed
+ * (written) and bzip2 chunks unpacked (read) on worker threads. Either way several chunks are
+ * worked on at once on several cores, with no copying between threads.
  * Importing this module installs the codecs; `@diskit/dmg` does so by itself under Node.
  */
 import { inflate, deflate, deflateSync, crc32 as zlibCrc32 } from 'node:zlib';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { fastCrc32 } from '@diskit/core/node';
-import { setCodecs, CodecError, pureCodecs, packChunkSync, bzip2Encode, type Codecs, type PackedChunk, type PackMethod } from './codecs.js';
+import { setCodecs, CodecError, pureCodecs, packChunkSync, bzip2Encode, bunzip2, type Codecs, type PackedChunk, type PackMethod } from './codecs.js';
+import { makeBunzip2 } from './bzip2.js';
 
 export { dmgDriver, formats, filesystems } from './index.js';
 
@@ -43,14 +45,16 @@ export const nodeCodecs: Codecs = {
       const compress = method === 'bzip2' ? (d: Uint8Array) => bzip2Encode(d, level) : (d: Uint8Array) => deflateSync(d, { level });
       return { data, ...packChunkSync(data, compress, (d) => deflateSync(d, { level: 1 }), (d) => fastCrc32(d)) };
     }
-    let pool = pools.get(threads);
-    if (!pool) pools.set(threads, (pool = new PackPool(threads)));
-    return pool.pack(data, method, level);
+    return poolOf(threads).pack(data, method, level);
+  },
+  bunzip2(data, outSize) {
+    return typeof zlibCrc32 === 'function' ? poolOf(threads()).bunzip2(data, outSize) : bunzip2(data, outSize);
   },
 };
 
 /**
- * Worker threads that pack chunks (CRC32, sample test, deflate or bzip2) with synchronous calls.
+ * Worker threads that pack chunks (CRC32, sample test, deflate or bzip2) and unpack bzip2 chunks
+ * with synchronous calls.
  * Measured on a 2-core VM: node:zlib's one-shot async deflate spends ~0.1 ms of main-thread time
  * per call setting up a stream, and the main thread became the bottleneck (2 threads: 1.1x one);
  * here the main thread only posts buffers, which move to the worker and back without copying.
@@ -60,8 +64,14 @@ const { parentPort } = require('node:worker_threads');
 const zlib = require('node:zlib');
 const pack = (${packChunkSync.toString()});
 const bzip2Encode = (${bzip2Encode.toString()});
-parentPort.on('message', ({ buf, offset, length, method, level }) => {
+const bunzip2 = (${makeBunzip2.toString()})(Error);
+parentPort.on('message', ({ op, buf, offset, length, method, level, outSize }) => {
   try {
+    if (op === 'bunzip2') {
+      const out = bunzip2(new Uint8Array(buf, offset, length), outSize);
+      parentPort.postMessage({ buf, out: out.buffer }, [buf, out.buffer]);
+      return;
+    }
     // One output buffer a little larger than the input: one allocation, no 16 KiB pieces to join
     // (measured: RSS growth over 256 MiB of chunks 42 MiB -> 17 MiB).
     const deflate = (d, l) => zlib.deflateSync(d, { level: l, chunkSize: Math.max(1024, d.length + (d.length >> 3) + 1024) });
@@ -75,10 +85,12 @@ parentPort.on('message', ({ buf, offset, length, method, level }) => {
   }
 });`;
 
+type Reply = { buf: ArrayBuffer; crc?: number; z?: ArrayBuffer; zLength?: number; out?: ArrayBuffer; error?: string };
+
 interface Job {
-  resolve(r: PackedChunk): void;
+  message: { op: 'pack' | 'bunzip2'; buf: ArrayBuffer } & Record<string, unknown>;
+  settle(reply: Reply): void;
   reject(e: Error): void;
-  message: { buf: ArrayBuffer; offset: number; length: number; method: PackMethod; level: number };
 }
 
 interface Slot {
@@ -87,8 +99,8 @@ interface Slot {
 }
 
 /**
- * One chunk per worker at a time, from one queue in the writer's order: the oldest chunk (the one
- * the writer waits for) is always being packed. (Measured: queueing chunks per worker left one
+ * One chunk per worker at a time, from one queue in the caller's order: the oldest chunk (the one
+ * the writer waits for) is always being worked on. (Measured: queueing chunks per worker left one
  * worker idle 24% of the time behind the other's backlog; 1.6x → see bench/dmg.)
  */
 export class PackPool {
@@ -99,11 +111,30 @@ export class PackPool {
   }
 
   pack(data: Uint8Array, method: PackMethod, level: number): Promise<PackedChunk> {
-    // Large buffers move to the worker and back (pack() takes over `data`'s memory); small ones are copied.
-    const whole = data.byteOffset === 0 && data.buffer instanceof ArrayBuffer && data.buffer.byteLength >= 64 << 10;
-    const buf = whole ? (data.buffer as ArrayBuffer) : data.slice().buffer;
+    const { buf, offset, length } = handOver(data);
     return new Promise<PackedChunk>((resolve, reject) => {
-      this.queue.push({ resolve, reject, message: { buf, offset: whole ? data.byteOffset : 0, length: data.length, method, level } });
+      this.queue.push({
+        message: { op: 'pack', buf, offset, length, method, level },
+        settle: (m) => {
+          const back = new Uint8Array(m.buf, offset, length);
+          if (m.error) reject(new CodecError(`pack: ${m.error}`));
+          else resolve(m.z ? { data: back, crc: m.crc!, z: new Uint8Array(m.z, 0, m.zLength) } : { data: back, crc: m.crc! });
+        },
+        reject,
+      });
+      this.dispatch();
+    });
+  }
+
+  /** Decode a bzip2 chunk to exactly `outSize` bytes on a worker (takes over `data`'s memory). */
+  bunzip2(data: Uint8Array, outSize: number): Promise<Uint8Array> {
+    const { buf, offset, length } = handOver(data);
+    return new Promise<Uint8Array>((resolve, reject) => {
+      this.queue.push({
+        message: { op: 'bunzip2', buf, offset, length, outSize },
+        settle: (m) => (m.error ? reject(new CodecError(m.error)) : resolve(new Uint8Array(m.out!))),
+        reject,
+      });
       this.dispatch();
     });
   }
@@ -124,15 +155,13 @@ export class PackPool {
   private spawn(): Slot {
     const w = new Worker(WORKER_SOURCE, { eval: true });
     const slot: Slot = { w, job: null };
-    w.on('message', (m: { buf: ArrayBuffer; crc: number; z?: ArrayBuffer; zLength?: number; error?: string }) => {
+    w.on('message', (m: Reply) => {
       const job = slot.job;
       if (!job) return;
       slot.job = null;
       // An idle pool must not keep the process alive.
       w.unref();
-      const data = new Uint8Array(m.buf, job.message.offset, job.message.length);
-      if (m.error) job.reject(new CodecError(`pack: ${m.error}`));
-      else job.resolve(m.z ? { data, crc: m.crc, z: new Uint8Array(m.z, 0, m.zLength) } : { data, crc: m.crc });
+      job.settle(m);
       this.dispatch();
     });
     // A worker that dies (an error, or an exit such as running out of memory) fails its chunk
@@ -147,13 +176,24 @@ export class PackPool {
       this.dispatch();
     };
     w.on('error', lost);
-    w.on('exit', (code) => lost(new CodecError(`pack worker exited (code ${code})`)));
+    w.on('exit', (code) => lost(new CodecError(`codec worker exited (code ${code})`)));
     w.unref();
     return slot;
   }
 }
 
+/** Large buffers move to a worker and back (the caller's view is detached); small ones are copied. */
+function handOver(data: Uint8Array): { buf: ArrayBuffer; offset: number; length: number } {
+  const whole = data.buffer instanceof ArrayBuffer && data.buffer.byteLength >= 64 << 10 && data.byteOffset === 0;
+  return whole ? { buf: data.buffer as ArrayBuffer, offset: 0, length: data.length } : { buf: data.slice().buffer, offset: 0, length: data.length };
+}
+
 const pools = new Map<number, PackPool>();
+function poolOf(threads: number): PackPool {
+  let pool = pools.get(threads);
+  if (!pool) pools.set(threads, (pool = new PackPool(threads)));
+  return pool;
+}
 
 /** Install node:zlib (done on import); pass `pureCodecs` to go back to the isomorphic path. */
 export function useNodeCodecs(on = true): void {
