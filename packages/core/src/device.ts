@@ -60,15 +60,24 @@ export async function readBytes(dev: BlockDevice, offset: number, length: number
   return buf;
 }
 
+/** Extents with neighbours of the same kind merged and empty ones dropped, as they stream. */
+export async function* coalesceExtents(extents: AsyncIterable<Extent>): AsyncGenerator<Extent> {
+  let cur: Extent | undefined;
+  for await (const e of extents) {
+    if (e.length <= 0) continue;
+    if (cur && cur.kind === e.kind && cur.offset + cur.length === e.offset) cur.length += e.length;
+    else {
+      if (cur) yield cur;
+      cur = { ...e };
+    }
+  }
+  if (cur) yield cur;
+}
+
 /** Collect a device's extents, merging neighbours of the same kind. */
 export async function collectExtents(dev: BlockDevice, offset?: number, length?: number): Promise<Extent[]> {
   const out: Extent[] = [];
-  for await (const e of dev.extents(offset, length)) {
-    if (e.length === 0) continue;
-    const last = out[out.length - 1];
-    if (last && last.kind === e.kind && last.offset + last.length === e.offset) last.length += e.length;
-    else out.push({ ...e });
-  }
+  for await (const e of coalesceExtents(dev.extents(offset, length))) out.push(e);
   return out;
 }
 

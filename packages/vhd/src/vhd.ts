@@ -4,7 +4,7 @@
  */
 import {
   ByteWriter, CorruptImageError, DeviceRangeError, Parser, TruncatedImageError, UnsupportedFeatureError,
-  UsageError, ascii, blockPieces, checkRange, pumpDataRuns, extentWindow, guidToBytes, guidToString, randomGuid, u64,
+  UsageError, ascii, blockPieces, checkRange, coalesceExtents, pumpDataRuns, extentWindow, guidToBytes, guidToString, randomGuid, u64,
   type BlockDevice, type CheckReport, type CreateOptions, type Extent, type FormatDriver, type Image,
   type ImageSink, type Inspection, type OpenOptions, type Problem, type ProbeInput, type Structure,
 } from '@diskit/core';
@@ -521,44 +521,36 @@ export class VhdImage implements Image {
       yield* this.file.extents(start, end - start);
       return;
     }
-    let pend: Extent | undefined;
-    const out: Extent[] = [];
-    const push = (e: Extent) => {
-      if (e.length <= 0) return;
-      if (pend && pend.kind === e.kind && pend.offset + pend.length === e.offset) pend.length += e.length;
-      else {
-        if (pend) out.push(pend);
-        pend = { ...e };
-      }
-    };
-    const parentExtents = async (s: number, e: number) => {
-      const p = this.parent!;
-      const pe = Math.min(e, p.size);
-      if (pe > s) for await (const x of p.extents(s, pe - s)) push(x);
-      if (e > Math.max(s, pe)) push({ offset: Math.max(s, pe), length: e - Math.max(s, pe), kind: 'unallocated' });
-    };
+    yield* coalesceExtents(this.blockExtents(start, end));
+  }
+
+  /** Block by block, unmerged: allocation from the BAT, sector bitmaps and the parent. */
+  private async *blockExtents(start: number, end: number): AsyncGenerator<Extent> {
     const bs = this.blockSize;
+    const parentExtents = async function* (p: BlockDevice, s: number, e: number): AsyncGenerator<Extent> {
+      const pe = Math.min(e, p.size);
+      if (pe > s) yield* p.extents(s, pe - s);
+      if (e > Math.max(s, pe)) yield { offset: Math.max(s, pe), length: e - Math.max(s, pe), kind: 'unallocated' };
+    };
     for (let pos = start; pos < end; ) {
       const blk = Math.floor(pos / bs);
       const bend = Math.min(end, (blk + 1) * bs);
       if (this.bat![blk] === UNALLOCATED) {
-        if (this.parent) await parentExtents(pos, bend);
-        else push({ offset: pos, length: bend - pos, kind: 'unallocated' });
+        if (this.parent) yield* parentExtents(this.parent, pos, bend);
+        else yield { offset: pos, length: bend - pos, kind: 'unallocated' };
       } else if (!this.parent) {
-        push({ offset: pos, length: bend - pos, kind: 'data' });
+        yield { offset: pos, length: bend - pos, kind: 'data' };
       } else {
         const bm = await this.bitmap(blk);
         const runs: [number, number, boolean][] = [];
         VhdImage.bitRuns(bm, pos - blk * bs, bend - blk * bs, (s, e, set) => runs.push([s + blk * bs, e + blk * bs, set]));
         for (const [s, e, set] of runs) {
-          if (set) push({ offset: s, length: e - s, kind: 'data' });
-          else await parentExtents(s, e);
+          if (set) yield { offset: s, length: e - s, kind: 'data' };
+          else yield* parentExtents(this.parent, s, e);
         }
       }
       pos = bend;
-      while (out.length) yield out.shift()!;
     }
-    if (pend) yield pend;
   }
 
   // ---- writing -------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
  */
 import {
   ByteWriter, CorruptImageError, DeviceRangeError, Parser, ReadOnlyDevice, TruncatedImageError, UnsupportedFeatureError, UsageError,
-  ascii, blockPieces, checkRange, crc32c, pumpDataRuns, extentWindow, guidToBytes, guidToString, isZeroGuid, randomGuid, u64,
+  ascii, blockPieces, checkRange, crc32c, coalesceExtents, pumpDataRuns, extentWindow, guidToBytes, guidToString, isZeroGuid, randomGuid, u64,
   type BlockDevice, type CheckReport, type CreateOptions, type Extent, type FormatDriver, type Image, type ImageSink,
   type Inspection, type OpenOptions, type Problem, type ProbeInput, type Structure,
 } from '@diskit/core';
@@ -857,34 +857,29 @@ export class VhdxImage implements Image {
 
   async *extents(offset?: number, length?: number): AsyncIterable<Extent> {
     const [start, end] = extentWindow(this.size, offset, length);
-    let cur: Extent | undefined;
+    yield* coalesceExtents(this.blockExtents(start, end));
+  }
+
+  /** Block by block, unmerged: BAT states, sector bitmaps and the parent. */
+  private async *blockExtents(start: number, end: number): AsyncGenerator<Extent> {
     for (let pos = start; pos < end; ) {
       const blk = Math.floor(pos / this.blockSize);
       const bend = Math.min(end, (blk + 1) * this.blockSize);
       const st = this.batStates[this.batIndex(blk)]!;
-      const pieces: Extent[] = [];
       if (this.parent && st !== FULLY_PRESENT && st !== 2) {
         const runs = st === PARTIALLY_PRESENT
           ? this.bitRuns(await this.blockBitmap(blk), pos - blk * this.blockSize, bend - blk * this.blockSize).map(([a, b, p]) => [a + blk * this.blockSize, b + blk * this.blockSize, p] as const)
           : [[pos, bend, false] as const];
         for (const [a, b, present] of runs) {
-          if (present) pieces.push({ offset: a, length: b - a, kind: 'data' });
-          else for await (const x of this.parent.extents(a, b - a)) pieces.push(x);
+          if (present) yield { offset: a, length: b - a, kind: 'data' };
+          else yield* this.parent.extents(a, b - a);
         }
       } else {
         const kind = st === FULLY_PRESENT || st === PARTIALLY_PRESENT ? 'data' : st === 2 ? 'zero' : 'unallocated';
-        pieces.push({ offset: pos, length: bend - pos, kind });
-      }
-      for (const p of pieces) {
-        if (cur && cur.kind === p.kind && cur.offset + cur.length === p.offset) cur.length += p.length;
-        else {
-          if (cur) yield cur;
-          cur = { ...p };
-        }
+        yield { offset: pos, length: bend - pos, kind };
       }
       pos = bend;
     }
-    if (cur) yield cur;
   }
 
   async flush(): Promise<void> {
