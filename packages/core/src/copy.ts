@@ -28,7 +28,7 @@ export async function* dataRuns(source: BlockDevice, opts: DataRunOptions = {}):
   const gran = opts.zeroGranularity ?? 64 << 10;
   const start = opts.offset ?? 0;
   const total = opts.length ?? source.size - start;
-  const buffers = [new Uint8Array(chunkSize), new Uint8Array(chunkSize)];
+  const buffers = [0, 1].map(() => new Uint8Array(bufferSize(chunkSize, total)));
   let done = 0;
 
   const plan = chunkPlan(source, start, total, chunkSize, (n) => {
@@ -162,12 +162,19 @@ export async function pumpDataRuns(
     waiting.clear();
   }
 
-  await Promise.all(Array.from({ length: lanes }, () => lane(new Uint8Array(chunkSize))));
+  // No more lanes, nor larger buffers, than the range has chunks (a small file gets one small buffer).
+  const needed = Math.min(lanes, Math.ceil(total / chunkSize) + 1);
+  await Promise.all(Array.from({ length: needed }, () => lane(new Uint8Array(bufferSize(chunkSize, total)))));
   if (failure) {
     await plan.return(undefined);
     throw failure.error;
   }
   return { dataBytes, skippedBytes: total - dataBytes };
+}
+
+/** A chunk never exceeds the range it comes from. */
+function bufferSize(chunkSize: number, total: number): number {
+  return Math.max(0, Math.min(chunkSize, total));
 }
 
 /** The chunk reads to make over a range, from the extent map; holes only advance the progress count. */

@@ -28,9 +28,13 @@ export class FileDevice implements BlockDevice, ImageSink {
     return new FileDevice(h, st.size, !opts.writable, path);
   }
 
-  /** Create (or truncate) a file for writing. */
-  static async create(path: string): Promise<FileDevice> {
-    const h = await open(path, constants.O_CREAT | constants.O_TRUNC | constants.O_RDWR, 0o644);
+  /**
+   * Create (or truncate) a file for writing. `exclusive` refuses an existing file (O_EXCL) instead
+   * of truncating it; `noFollow` refuses a symlink in the last component (O_NOFOLLOW).
+   */
+  static async create(path: string, opts: { exclusive?: boolean; noFollow?: boolean } = {}): Promise<FileDevice> {
+    const flags = constants.O_CREAT | constants.O_RDWR | (opts.exclusive ? constants.O_EXCL : constants.O_TRUNC) | (opts.noFollow ? constants.O_NOFOLLOW : 0);
+    const h = await open(path, flags, 0o644);
     return new FileDevice(h, 0, false, path);
   }
 

@@ -1,7 +1,7 @@
 /** Node-only entry: build an ISO from a folder, streaming file data from disk to the sink once. */
 import { lstatSync, readdirSync, readlinkSync, openSync, readSync, closeSync, type Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { UsageError, dataRuns, type ImageSink } from '@diskit/core';
+import { UsageError, pumpDataRuns, type ImageSink } from '@diskit/core';
 import { FileDevice } from '@diskit/core/node';
 import { planIso, type BuildNode, type IsoBuildOptions } from './build.js';
 import { SECTOR } from './structs.js';
@@ -183,7 +183,7 @@ export async function buildIso(sourceDir: string, sink: ImageSink, opts: BuildIs
       const dev = await FileDevice.open(source);
       try {
         if (dev.size !== f.size) throw new UsageError(`${source} changed size while the image was built (${f.size} → ${dev.size})`);
-        for await (const run of dataRuns(dev, { chunkSize: 4 << 20 })) await sink.write(run.data, base + run.offset);
+        await pumpDataRuns(dev, (data, offset) => sink.write(data, base + offset), { ordered: false });
       } finally {
         await dev.close();
       }

@@ -1,7 +1,7 @@
-import { constants } from 'node:fs';
-import { lstat, mkdir, open, symlink, utimes, lutimes, chmod } from 'node:fs/promises';
+import { lstat, mkdir, symlink, utimes, lutimes, chmod } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import { UsageError, CorruptImageError, dataRuns, normalizePath, walk, type FileEntry, type Volume } from '@diskit/core';
+import { UsageError, CorruptImageError, pumpDataRuns, normalizePath, walk, type FileEntry, type Volume } from '@diskit/core';
+import { FileDevice } from '@diskit/core/node';
 import { defaultRegistry } from '../registry.js';
 import { openImage, openVolume } from '../open.js';
 import { parse } from '../main.js';
@@ -169,26 +169,22 @@ export async function extractTree(vol: Volume, src: string, destArg: string, opt
 }
 
 async function writeFile(vol: Volume, e: FileEntry, target: string, force: boolean): Promise<void> {
-  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | (force ? constants.O_TRUNC : constants.O_EXCL);
   if (force) {
     const st = await lstat(target).catch(() => null);
     if (st?.isSymbolicLink()) throw new CorruptImageError('file', 0, 'a regular file target', `${target} is a symlink`);
   }
-  const fh = await open(target, flags, 0o644);
+  const out = await FileDevice.create(target, { exclusive: !force, noFollow: true });
   try {
     const dev = await vol.openFile(e.path);
     try {
-      for await (const run of dataRuns(dev)) {
-        let done = 0;
-        while (done < run.data.length) done += (await fh.write(run.data, done, run.data.length - done, run.offset + done)).bytesWritten;
-      }
-      await fh.truncate(dev.size);
+      await pumpDataRuns(dev, (data, offset) => out.write(data, offset), { ordered: false });
+      await out.truncate(dev.size);
     } finally {
       await dev.close();
     }
-    if (e.mode !== undefined) await fh.chmod(e.mode & 0o777);
-    if (e.mtime) await fh.utimes(e.mtime, e.mtime);
+    if (e.mode !== undefined) await out.handle.chmod(e.mode & 0o777);
+    if (e.mtime) await out.handle.utimes(e.mtime, e.mtime);
   } finally {
-    await fh.close();
+    await out.close();
   }
 }
