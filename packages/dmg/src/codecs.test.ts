@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { MemoryDevice } from '@diskit/core';
 import { FileDevice } from '@diskit/core/node';
 import { DmgImage, codecs, codecsReady, setCodecs, pureCodecs, createDmg, bunzip2, bzip2Encode } from './index.js';
-import { nodeCodecs, PackPool } from './node.js';
+import { nodeCodecs, CodecPool } from './node.js';
 import { SHARED, describeShared } from './test/helpers.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -70,8 +70,8 @@ describe('codec seam', () => {
     expect(r.data.every((b) => b === 7)).toBe(true);
   });
 
-  it('a pack worker that dies fails its chunk (no hang), and the pool starts another', async () => {
-    const pool = new PackPool(1);
+  it('a codec worker that dies fails its chunk (no hang), and the pool starts another', async () => {
+    const pool = new CodecPool(1);
     const text = new TextEncoder().encode('worker '.repeat(150_000));
     const job = pool.pack(new Uint8Array(text), 'bzip2', 9);
     await new Promise((r) => setTimeout(r, 20));

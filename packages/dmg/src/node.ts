@@ -103,7 +103,7 @@ interface Slot {
  * the writer waits for) is always being worked on. (Measured: queueing chunks per worker left one
  * worker idle 24% of the time behind the other's backlog; 1.6x → see bench/dmg.)
  */
-export class PackPool {
+export class CodecPool {
   private readonly slots: Slot[] = [];
   private readonly queue: Job[] = [];
   constructor(readonly size: number) {
@@ -188,10 +188,10 @@ function handOver(data: Uint8Array): { buf: ArrayBuffer; offset: number; length:
   return whole ? { buf: data.buffer as ArrayBuffer, offset: 0, length: data.length } : { buf: data.slice().buffer, offset: 0, length: data.length };
 }
 
-const pools = new Map<number, PackPool>();
-function poolOf(threads: number): PackPool {
+const pools = new Map<number, CodecPool>();
+function poolOf(threads: number): CodecPool {
   let pool = pools.get(threads);
-  if (!pool) pools.set(threads, (pool = new PackPool(threads)));
+  if (!pool) pools.set(threads, (pool = new CodecPool(threads)));
   return pool;
 }
 

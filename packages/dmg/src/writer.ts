@@ -130,9 +130,8 @@ export async function createDmg(source: BlockDevice, sink: ImageSink, opts: Crea
   const checksums = [];
   let done = 0;
 
-  // Windows are read and packed `depth` at a time (on `workers` threads) and written in order.
-  // Each window in flight owns one buffer from the pool.
-  // Two chunks per thread (one packing, one waiting) plus two being read or written.
+  // Windows are read and packed `depth` at a time and written in order: two per worker thread
+  // (one packing, one waiting) plus two being read or written. Each owns a buffer from the pool.
   const depth = 2 * o.workers + 2;
   const packedType = o.compression === 'bzip2' ? ChunkType.BZIP2 : ChunkType.ZLIB;
   const pool: Uint8Array[] = [];
