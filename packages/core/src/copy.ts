@@ -55,12 +55,8 @@ export async function* dataRuns(source: BlockDevice, opts: DataRunOptions = {}):
       // The other buffer is free: the consumer has finished with the previous chunk.
       pending = readNext();
       const { pos, buf } = cur;
-      if (gran <= 0) yield { offset: pos, data: buf };
-      else {
-        runs.length = 0;
-        forEachDataRun(buf, gran, (s, e) => runs.push(s, e));
-        for (let i = 0; i < runs.length; i += 2) yield { offset: pos + runs[i]!, data: buf.subarray(runs[i]!, runs[i + 1]!) };
-      }
+      nonZeroRuns(buf, gran, runs);
+      for (let i = 0; i < runs.length; i += 2) yield { offset: pos + runs[i]!, data: buf.subarray(runs[i]!, runs[i + 1]!) };
       done += buf.length;
       opts.onProgress?.(done, total);
     }
@@ -136,9 +132,7 @@ export async function pumpDataRuns(
         if (failure) return;
         writes.length = 0;
         try {
-          runs.length = 0;
-          if (gran <= 0) runs.push(0, len);
-          else forEachDataRun(buf, gran, (s, e) => runs.push(s, e));
+          nonZeroRuns(buf, gran, runs);
           for (let i = 0; i < runs.length; i += 2) {
             writes.push(consume(buf.subarray(runs[i]!, runs[i + 1]!), pos + runs[i]!));
             dataBytes += runs[i + 1]! - runs[i]!;
@@ -170,6 +164,13 @@ export async function pumpDataRuns(
     throw failure.error;
   }
   return { dataBytes, skippedBytes: total - dataBytes };
+}
+
+/** Fill `runs` with the [start, end) pairs of `buf`'s non-zero runs (all of it when `gran` ≤ 0). */
+function nonZeroRuns(buf: Uint8Array, gran: number, runs: number[]): void {
+  runs.length = 0;
+  if (gran <= 0) runs.push(0, buf.length);
+  else forEachDataRun(buf, gran, (s, e) => runs.push(s, e));
 }
 
 /** A chunk never exceeds the range it comes from. */
