@@ -16,6 +16,24 @@ export interface FileEntry {
   target?: string;
   uid?: number;
   gid?: number;
+  /** Hard-link count, when the filesystem keeps one. */
+  nlink?: number;
+  /** A number unique to the file within its volume (inode, MFT record, CNID): equal values are hard links. */
+  inode?: number;
+  atime?: Date;
+  /** Status-change time (ext, NTFS MFT-change, HFS+ attribute-modification). */
+  ctime?: Date;
+  /** Creation time, when the filesystem keeps one. */
+  birthtime?: Date;
+  /** Filesystem-specific flags for `ls -l --json` (DOS attributes, …). */
+  attributes?: string[];
+}
+
+/** A named stream beside a file's main data: an NTFS ADS, an HFS+ resource fork, an extended attribute. */
+export interface StreamEntry {
+  name: string;
+  size: number;
+  kind: 'stream' | 'resource-fork' | 'xattr';
 }
 
 /** A mounted filesystem, read on demand from its device. */
@@ -27,6 +45,10 @@ export interface Volume {
   openFile(path: string): Promise<BlockDevice>;
   /** Volume-level facts for `diskit info`. */
   info(): Promise<Record<string, unknown>>;
+  /** Named streams of a file (`ls --streams`), for filesystems that have them. */
+  streams?(path: string): Promise<StreamEntry[]>;
+  /** One named stream's contents as a read-only device. */
+  openStream?(path: string, name: string): Promise<BlockDevice>;
 }
 
 export interface FilesystemDriver {
