@@ -1,8 +1,8 @@
 import type { FormatDriver, FilesystemDriver } from '@diskit/core';
-import { vhdDriver } from './vhd.js';
+import { vhdDriver } from './vhd/index.js';
 import { vhdxDriver } from './vhdx.js';
 
-export * from './vhd.js';
+export * from './vhd/index.js';
 export * from './vhdx.js';
 export { parseSize } from './util.js';
 
