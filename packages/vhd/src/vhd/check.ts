@@ -39,6 +39,7 @@ async function repairFooters(img: VhdImage): Promise<string[]> {
   return done;
 }
 
+/** The file's own problems (the image adds its parent's). */
 export async function checkVhd(img: VhdImage, opts: { repair?: boolean } = {}): Promise<CheckReport> {
   const repaired = opts.repair && !img.readOnly ? await repairFooters(img) : undefined;
   const problems: Problem[] = [...img.openProblems];
@@ -54,10 +55,6 @@ export async function checkVhd(img: VhdImage, opts: { repair?: boolean } = {}): 
       problems.push({ severity: 'error', structure: 'VHD footer copy', offset: 0, message: 'footer copy at offset 0 is missing or has a bad checksum' });
     }
     problems.push(...batProblems(img));
-  }
-  if (img.parent) {
-    const pr = await img.parent.check();
-    for (const p of pr.problems) problems.push({ ...p, message: `parent ${img.parentName}: ${p.message}` });
   }
   return repaired ? { problems, repaired } : { problems };
 }

@@ -1,6 +1,6 @@
 /** Writing VHDs: fixed and dynamic from a source device, and empty differencing children. */
 import { UsageError, pumpDataRuns, randomGuid, type BlockDevice, type CreateOptions, type Image, type ImageSink } from '@diskit/core';
-import { baseName, checkKeys, encodeUtf16, isPow2, parseBool, parseSize, roundUp } from '../util.js';
+import { baseName, blocksInArrivalOrder, checkKeys, encodeUtf16, isPow2, parseBool, parseSize, roundUp } from '../util.js';
 import { VHD_EPOCH, VHD_FOOTER_SIZE, VHD_MAX_GEOMETRY, VHD_MAX_SECTORS, footerBytesOf, vhdGeometry, type VhdFooter } from './footer.js';
 import { VHD_HEADER_SIZE, dynamicHeaderFor, headerBytesOf } from './dynamic-header.js';
 import { bitmapSizeOf } from './bat.js';
@@ -83,28 +83,14 @@ export async function createVhd(source: BlockDevice, sink: ImageSink, opts: Crea
   const batView = new DataView(bat.buffer);
   const bitmap = new Uint8Array(bitmapSize).fill(0xff);
   let next = tableOffset + batBytes;
-  let curBlk = -1;
-  let curBase = 0;
-  // Blocks are allocated in device order as data arrives (consume is called in order); writes overlap.
-  await pumpDataRuns(source, (data, offset) => {
-    const writes: Promise<void>[] = [];
-    let pos = 0;
-    while (pos < data.length) {
-      const voff = offset + pos;
-      const blk = Math.floor(voff / bs);
-      const n = Math.min((blk + 1) * bs - voff, data.length - pos);
-      if (blk !== curBlk) {
-        curBlk = blk;
-        batView.setUint32(blk * 4, next / 512);
-        writes.push(sink.write(bitmap, next));
-        curBase = next + bitmapSize - blk * bs;
-        next += bitmapSize + bs;
-      }
-      writes.push(sink.write(data.subarray(pos, pos + n), curBase + voff));
-      pos += n;
-    }
-    return Promise.all(writes).then(() => {});
-  }, { length: copyLen, onProgress: opts.onProgress });
+  const consume = blocksInArrivalOrder(sink, bs, (blk, writes) => {
+    batView.setUint32(blk * 4, next / 512);
+    writes.push(sink.write(bitmap, next));
+    const at = next + bitmapSize;
+    next += bitmapSize + bs;
+    return at;
+  });
+  await pumpDataRuns(source, consume, { length: copyLen, onProgress: opts.onProgress });
   await sink.write(bat, tableOffset);
   await sink.write(footer, next);
   await sink.truncate(next + VHD_FOOTER_SIZE);

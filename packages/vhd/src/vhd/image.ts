@@ -3,7 +3,8 @@ import {
   CorruptImageError, DeviceRangeError, TruncatedImageError, UnsupportedFeatureError, blockPieces, checkRange, coalesceExtents, extentWindow,
   type BlockDevice, type CheckReport, type Extent, type Image, type Inspection, type OpenOptions, type Problem,
 } from '@diskit/core';
-import { roundUp } from '../util.js';
+import { readByBlocks, roundUp } from '../util.js';
+import { ParentedImage } from '../parent.js';
 import { DISK_TYPES, VHD_FOOTER_SIZE, readFooter, vhdVirtualSize, type VhdDiskType, type VhdFooter } from './footer.js';
 import { readDynamicHeader, type VhdDynamicHeader } from './dynamic-header.js';
 import { UNALLOCATED, bitRuns, bitmapSizeOf, blocksEnd, readBat } from './bat.js';
@@ -16,7 +17,7 @@ interface ChainContext {
   ids: string[];
 }
 
-export class VhdImage implements Image {
+export class VhdImage extends ParentedImage implements Image {
   readonly format = 'vhd';
   readonly variant: VhdDiskType;
   readonly size: number;
@@ -28,8 +29,6 @@ export class VhdImage implements Image {
   private bitmaps = new Map<number, Uint8Array>();
   readonly openProblems: Problem[];
   parent?: VhdImage;
-  parentName?: string;
-  private parentFile?: BlockDevice;
 
   private constructor(
     readonly file: BlockDevice,
@@ -41,6 +40,7 @@ export class VhdImage implements Image {
     problems: Problem[],
     private readonly writable: boolean,
   ) {
+    super();
     this.variant = DISK_TYPES[footer.diskType]!;
     const vs = vhdVirtualSize(footer);
     this.size = vs.size;
@@ -159,32 +159,20 @@ export class VhdImage implements Image {
     checkRange(this, offset, into.length);
     if (this.variant === 'fixed') return this.file.read(into, offset);
     const bs = this.blockSize;
-    // The pieces (one per block, more with bitmaps) are read concurrently, into disjoint parts of `into`.
-    const ops: Promise<void>[] = [];
-    try {
-      for (const { block: blk, inBlock: inBlk, at, length: n } of blockPieces(offset, into.length, bs)) {
-        const voff = offset + at;
-        const piece = into.subarray(at, at + n);
-        if (this.bat![blk] === UNALLOCATED) {
-          if (this.parent) ops.push(this.readParent(piece, voff));
-          else piece.fill(0);
-        } else {
-          const base = this.blockDataOffset(blk);
-          if (!this.parent) ops.push(this.file.read(piece, base + inBlk));
-          else {
-            const bm = await this.bitmap(blk);
-            bitRuns(bm, inBlk, inBlk + n, (s, e, set) => {
-              const sub = piece.subarray(s - inBlk, e - inBlk);
-              ops.push(set ? this.file.read(sub, base + s) : this.readParent(sub, blk * bs + s));
-            });
-          }
-        }
+    return readByBlocks(into, offset, bs, async ({ block: blk, inBlock: inBlk, offset: voff, into: piece }, ops) => {
+      if (this.bat![blk] === UNALLOCATED) {
+        if (this.parent) ops.push(this.readParent(piece, voff));
+        else piece.fill(0);
+        return;
       }
-    } catch (e) {
-      for (const op of ops) op.catch(() => {});
-      throw e;
-    }
-    await Promise.all(ops);
+      const base = this.blockDataOffset(blk);
+      if (!this.parent) return void ops.push(this.file.read(piece, base + inBlk));
+      // Sector by sector: present ones from this file, the rest from the parent.
+      bitRuns(await this.bitmap(blk), inBlk, inBlk + piece.length, (s, e, set) => {
+        const sub = piece.subarray(s - inBlk, e - inBlk);
+        ops.push(set ? this.file.read(sub, base + s) : this.readParent(sub, blk * bs + s));
+      });
+    });
   }
 
   async *extents(offset?: number, length?: number): AsyncIterable<Extent> {
@@ -286,24 +274,7 @@ export class VhdImage implements Image {
     }
   }
 
-  async flush(): Promise<void> {
-    if (!this.readOnly) await this.file.flush();
-  }
-
-  async close(): Promise<void> {
-    if (this.parent) await this.parent.close();
-    if (this.parentFile) await this.parentFile.close().catch(() => {});
-  }
-
-  inspect(): Promise<Inspection> {
-    return inspectVhd(this);
-  }
-
-  info(): Promise<Record<string, unknown>> {
-    return vhdInfo(this);
-  }
-
-  check(opts: { repair?: boolean } = {}): Promise<CheckReport> {
-    return checkVhd(this, opts);
-  }
+  inspect = (): Promise<Inspection> => inspectVhd(this);
+  info = (): Promise<Record<string, unknown>> => vhdInfo(this);
+  protected checkOwn = (opts: { repair?: boolean }): Promise<CheckReport> => checkVhd(this, opts);
 }

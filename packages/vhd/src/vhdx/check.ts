@@ -30,6 +30,7 @@ async function repairCopies(img: VhdxImage): Promise<string[]> {
   return repaired;
 }
 
+/** The file's own problems (the image adds its parent's). */
 export async function checkVhdx(img: VhdxImage, opts: { repair?: boolean } = {}): Promise<CheckReport> {
   const problems: Problem[] = [];
   const repair = !!opts.repair && !img.readOnly;
@@ -52,9 +53,6 @@ export async function checkVhdx(img: VhdxImage, opts: { repair?: boolean } = {})
     }
   }
   problems.push(...batProblems(img));
-  if (img.parent?.check) {
-    for (const p of (await img.parent.check()).problems) problems.push({ ...p, message: `parent ${img.parentName}: ${p.message}` });
-  }
   return { problems, ...(opts.repair ? { repaired } : {}) };
 }
 

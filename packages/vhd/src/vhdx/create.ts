@@ -1,6 +1,6 @@
 /** Writing VHDXs: fixed and dynamic from a source device, and empty differencing children. */
 import { UsageError, pumpDataRuns, randomGuid, type BlockDevice, type CreateOptions, type Image, type ImageSink } from '@diskit/core';
-import { checkKeys, encodeUtf16, isPow2, parseSize, roundUp } from '../util.js';
+import { blocksInArrivalOrder, checkKeys, encodeUtf16, isPow2, parseSize, roundUp } from '../util.js';
 import { GUIDS, KiB, MiB, VHDX_HEADER_OFFSETS, VHDX_REGION_OFFSETS, ZERO_GUID } from './layout.js';
 import { encodeVhdxHeader, type VhdxHeader } from './header.js';
 import { encodeRegionTable } from './region-table.js';
@@ -88,27 +88,12 @@ export async function createVhdx(source: BlockDevice, sink: ImageSink, opts: Cre
     end = L.dataStart + L.payload * bs;
   } else {
     let next = L.dataStart;
-    let curBlk = -1;
-    let curBase = 0;
-    // Blocks are allocated in device order as data arrives (consume is called in order); writes overlap.
-    await pumpDataRuns(source, (data, offset) => {
-      const writes: Promise<void>[] = [];
-      let pos = 0;
-      while (pos < data.length) {
-        const voff = offset + pos;
-        const blk = Math.floor(voff / bs);
-        const n = Math.min((blk + 1) * bs - voff, data.length - pos);
-        if (blk !== curBlk) {
-          curBlk = blk;
-          setEntry(blk, FULLY_PRESENT, next);
-          curBase = next - blk * bs;
-          next += bs;
-        }
-        writes.push(sink.write(data.subarray(pos, pos + n), curBase + voff));
-        pos += n;
-      }
-      return Promise.all(writes).then(() => {});
-    }, { onProgress: opts.onProgress });
+    const consume = blocksInArrivalOrder(sink, bs, (blk) => {
+      setEntry(blk, FULLY_PRESENT, next);
+      next += bs;
+      return next - bs;
+    });
+    await pumpDataRuns(source, consume, { onProgress: opts.onProgress });
     end = next;
   }
   await sink.write(bat, L.batOffset);

@@ -3,7 +3,8 @@ import {
   CorruptImageError, DeviceRangeError, TruncatedImageError, UnsupportedFeatureError, blockPieces, checkRange, coalesceExtents,
   extentWindow, randomGuid, type BlockDevice, type CheckReport, type Extent, type Image, type Inspection, type OpenOptions, type Problem,
 } from '@diskit/core';
-import { roundUp } from '../util.js';
+import { readByBlocks, roundUp } from '../util.js';
+import { ParentedImage } from '../parent.js';
 import { KiB, MiB, VHDX_HEADER_OFFSETS, ZERO_GUID } from './layout.js';
 import { readFileIdentifier, readHeaders, writeHeaders, type VhdxHeader } from './header.js';
 import { readRegionTables, type VhdxRegion } from './region-table.js';
@@ -16,7 +17,7 @@ import { VHDX_PARENT_TYPE, parentLinkage, parentNames, type VhdxParentLocator } 
 import { checkVhdx } from './check.js';
 import { inspectVhdx, vhdxInfo } from './inspect.js';
 
-export class VhdxImage implements Image {
+export class VhdxImage extends ParentedImage implements Image {
   readonly format = 'vhdx';
   variant!: 'fixed' | 'dynamic' | 'differencing';
   size!: number;
@@ -45,14 +46,14 @@ export class VhdxImage implements Image {
   /** Differencing: the parent locator's key/value pairs, and the parent once open. */
   parentLocator?: VhdxParentLocator;
   parent?: Image;
-  parentName?: string;
-  private parentFile?: BlockDevice;
   private bitmaps = new Map<number, Uint8Array>();
   /** Where the next allocated block goes (1 MiB aligned). */
   private fileEnd = 0;
   private headerUpdated = false;
 
-  private constructor(readonly file: BlockDevice, private readonly writable: boolean) {}
+  private constructor(readonly file: BlockDevice, private readonly writable: boolean) {
+    super();
+  }
 
   get readOnly(): boolean {
     return !this.writable || this.file.readOnly;
@@ -197,28 +198,18 @@ export class VhdxImage implements Image {
   async read(into: Uint8Array, offset: number): Promise<void> {
     checkRange(this, offset, into.length);
     const bs = this.blockSize;
-    // Pieces are read concurrently into disjoint parts of `into`.
-    const ops: Promise<void>[] = [];
-    try {
-      for (const { block: blk, inBlock: inBlk, at, length: n } of blockPieces(offset, into.length, bs)) {
-        const voff = offset + at;
-        const piece = into.subarray(at, at + n);
-        const st = this.batStates[this.batIndex(blk)]!;
-        if (st === FULLY_PRESENT || (st === PARTIALLY_PRESENT && !this.parent)) ops.push(this.dev.read(piece, this.blockOffset(blk) + inBlk));
-        else if (st === PARTIALLY_PRESENT) {
-          const base = this.blockOffset(blk);
-          for (const [a, b, present] of this.bitRuns(await this.blockBitmap(blk), inBlk, inBlk + n)) {
-            const sub = piece.subarray(a - inBlk, b - inBlk);
-            ops.push(present ? this.dev.read(sub, base + a) : this.parent!.read(sub, blk * bs + a));
-          }
-        } else if (this.parent && st !== PAYLOAD_ZERO) ops.push(this.parent.read(piece, voff));
-        else piece.fill(0);
-      }
-    } catch (e) {
-      for (const op of ops) op.catch(() => {});
-      throw e;
-    }
-    await Promise.all(ops);
+    return readByBlocks(into, offset, bs, async ({ block: blk, inBlock: inBlk, offset: voff, into: piece }, ops) => {
+      const st = this.batStates[this.batIndex(blk)]!;
+      if (st === FULLY_PRESENT || (st === PARTIALLY_PRESENT && !this.parent)) ops.push(this.dev.read(piece, this.blockOffset(blk) + inBlk));
+      else if (st === PARTIALLY_PRESENT) {
+        const base = this.blockOffset(blk);
+        for (const [a, b, present] of this.bitRuns(await this.blockBitmap(blk), inBlk, inBlk + piece.length)) {
+          const sub = piece.subarray(a - inBlk, b - inBlk);
+          ops.push(present ? this.dev.read(sub, base + a) : this.parent!.read(sub, blk * bs + a));
+        }
+      } else if (this.parent && st !== PAYLOAD_ZERO) ops.push(this.parent.read(piece, voff));
+      else piece.fill(0);
+    });
   }
 
   // ---- writing (dynamic and differencing images; BAT updates go through the log) ----
@@ -342,24 +333,7 @@ export class VhdxImage implements Image {
     }
   }
 
-  async flush(): Promise<void> {
-    if (!this.readOnly) await this.file.flush();
-  }
-
-  async close(): Promise<void> {
-    if (this.parent) await this.parent.close();
-    if (this.parentFile) await this.parentFile.close().catch(() => {});
-  }
-
-  inspect(): Promise<Inspection> {
-    return inspectVhdx(this);
-  }
-
-  info(): Promise<Record<string, unknown>> {
-    return vhdxInfo(this);
-  }
-
-  check(opts: { repair?: boolean } = {}): Promise<CheckReport> {
-    return checkVhdx(this, opts);
-  }
+  inspect = (): Promise<Inspection> => inspectVhdx(this);
+  info = (): Promise<Record<string, unknown>> => vhdxInfo(this);
+  protected checkOwn = (opts: { repair?: boolean }): Promise<CheckReport> => checkVhdx(this, opts);
 }
