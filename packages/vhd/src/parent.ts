@@ -1,5 +1,5 @@
 /** What VHD and VHDX images share about the parent of a differencing disk. */
-import type { BlockDevice, CheckReport, Image } from '@diskit/core';
+import type { BlockDevice, CheckReport, Image, Problem } from '@diskit/core';
 
 export abstract class ParentedImage {
   abstract readonly file: BlockDevice;
@@ -8,6 +8,18 @@ export abstract class ParentedImage {
   abstract parent?: Image;
   parentName?: string;
   protected parentFile?: BlockDevice;
+  /** This file's checksum failures read around at open (severity 'warning'; check reports them as errors). */
+  readonly ownWarnings: Problem[] = [];
+
+  /** This file's warnings, then the parent chain's. */
+  get warnings(): Problem[] {
+    return [...this.ownWarnings, ...(this.parent?.warnings ?? []).map((p) => this.ofParent(p))];
+  }
+
+  /** A parent's problem as the child reports it: "VHD footer of parent base.vhd". */
+  private ofParent(p: Problem): Problem {
+    return p.structure ? { ...p, structure: `${p.structure} of parent ${this.parentName}` } : { ...p, message: `parent ${this.parentName}: ${p.message}` };
+  }
 
   /** This file's own checks; `check` adds the parent's problems after them. */
   protected abstract checkOwn(opts: { repair?: boolean }): Promise<CheckReport>;
@@ -15,7 +27,7 @@ export abstract class ParentedImage {
   async check(opts: { repair?: boolean } = {}): Promise<CheckReport> {
     const report = await this.checkOwn(opts);
     if (this.parent?.check) {
-      for (const p of (await this.parent.check()).problems) report.problems.push({ ...p, message: `parent ${this.parentName}: ${p.message}` });
+      for (const p of (await this.parent.check()).problems) report.problems.push(this.ofParent(p));
     }
     return report;
   }

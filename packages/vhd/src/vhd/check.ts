@@ -1,7 +1,7 @@
 /** `check` for VHD: footers and their copy, BAT entries against the file and the metadata, overlaps, orphaned space. */
 import type { CheckReport, Problem } from '@diskit/core';
 import { bytesEqual, roundUp } from '../util.js';
-import { VHD_FOOTER_SIZE, footerBytesOf, footerSound, vhdChecksum } from './footer.js';
+import { VHD_FOOTER_SIZE, footerBytesOf, footerSound, vhdChecksum, withChecksum } from './footer.js';
 import { VHD_HEADER_SIZE } from './dynamic-header.js';
 import { UNALLOCATED } from './bat.js';
 import { NO_LOCATOR } from './parent-locator.js';
@@ -31,9 +31,16 @@ async function repairFooters(img: VhdImage): Promise<string[]> {
     }
   }
   img.footerBytes = fb;
+  if (img.header && img.ownWarnings.some((w) => w.structure === 'VHD dynamic header')) {
+    const at = Number(img.footer.dataOffset);
+    const hb = new Uint8Array(VHD_HEADER_SIZE);
+    await img.file.read(hb, at);
+    await img.file.write(withChecksum(hb, 36), at);
+    done.push('recomputed the dynamic header checksum');
+  }
   if (done.length) {
-    const problems = img.openProblems;
-    for (let i = problems.length - 1; i >= 0; i--) if (problems[i]!.structure === 'VHD footer') problems.splice(i, 1);
+    const warnings = img.ownWarnings;
+    for (let i = warnings.length - 1; i >= 0; i--) if (/^VHD (footer|dynamic header)$/.test(warnings[i]!.structure ?? '')) warnings.splice(i, 1);
     await img.file.flush();
   }
   return done;
@@ -42,7 +49,8 @@ async function repairFooters(img: VhdImage): Promise<string[]> {
 /** The file's own problems (the image adds its parent's). */
 export async function checkVhd(img: VhdImage, opts: { repair?: boolean } = {}): Promise<CheckReport> {
   const repaired = opts.repair && !img.readOnly ? await repairFooters(img) : undefined;
-  const problems: Problem[] = [...img.openProblems];
+  // Damage read around at open is an error here.
+  const problems: Problem[] = [...img.ownWarnings.map((w) => ({ ...w, severity: 'error' as const })), ...img.openProblems];
   const f = img.footer;
   if (img.footerBytes.length === 512 && vhdChecksum(img.footerBytes, 64) !== f.checksum && !problems.some((p) => p.structure === 'VHD footer')) {
     problems.push({ severity: 'error', structure: 'VHD footer', offset: img.footerOffset, message: 'footer checksum mismatch' });

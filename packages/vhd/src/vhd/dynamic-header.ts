@@ -2,9 +2,9 @@
  * The VHD dynamic disk header ('cxsparse', 1024 bytes at the footer's data offset): where the
  * BAT is, the block size, and for differencing disks the parent's identity and locators.
  */
-import { ByteWriter, CorruptImageError, Parser, TruncatedImageError, ascii, guidToBytes, guidToString, u64, type BlockDevice } from '@diskit/core';
+import { ByteWriter, CorruptImageError, Parser, TruncatedImageError, ascii, guidToBytes, guidToString, u64, type BlockDevice, type Problem } from '@diskit/core';
 import { encodeUtf16, isPow2, utf16 } from '../util.js';
-import { vhdChecksum, vhdVirtualSize, withChecksum, type VhdFooter } from './footer.js';
+import { checksumMismatch, vhdChecksum, vhdVirtualSize, withChecksum, type VhdFooter } from './footer.js';
 import { EMPTY_LOCATOR, locatorParser, type VhdParentLocator } from './parent-locator.js';
 
 export const VHD_HEADER_SIZE = 1024;
@@ -83,17 +83,19 @@ export function dynamicHeaderFor(tableOffset: number, entries: number, blockSize
   };
 }
 
-/** Read and validate the dynamic header the footer points at. */
-export async function readDynamicHeader(file: BlockDevice, footer: VhdFooter, footerOffset: number): Promise<VhdDynamicHeader> {
+/**
+ * Read and validate the dynamic header the footer points at. A bad checksum alone is not fatal
+ * (there is no second copy, and every field is still checked): it goes into `warnings`.
+ */
+export async function readDynamicHeader(file: BlockDevice, footer: VhdFooter, footerOffset: number, warnings: Problem[]): Promise<VhdDynamicHeader> {
   const hdrOff = u64(footer.dataOffset, 'VHD footer', footerOffset + 16);
   if (hdrOff + VHD_HEADER_SIZE > file.size) throw new TruncatedImageError('VHD dynamic header', hdrOff, VHD_HEADER_SIZE, file.size);
   const hb = new Uint8Array(VHD_HEADER_SIZE);
   await file.read(hb, hdrOff);
   if (ascii(hb, 0, 8) !== 'cxsparse') throw new CorruptImageError('VHD dynamic header', hdrOff, "cookie 'cxsparse'", JSON.stringify(ascii(hb, 0, 8)));
   const header = parseVhdDynamicHeader(hb, hdrOff);
-  const sum = vhdChecksum(hb, 36);
-  if (sum !== header.checksum) {
-    throw new CorruptImageError('VHD dynamic header', hdrOff + 36, `checksum 0x${sum.toString(16)}`, `0x${header.checksum.toString(16)}`);
+  if (vhdChecksum(hb, 36) !== header.checksum) {
+    warnings.push({ severity: 'warning', structure: 'VHD dynamic header', offset: hdrOff, message: `${checksumMismatch(hb, 36)} (the only copy: using it as it is)` });
   }
   if (!isPow2(header.blockSize) || header.blockSize < 512 || header.blockSize > 1 << 30) {
     throw new CorruptImageError('VHD dynamic header', hdrOff + 32, 'a power-of-two block size from 512 bytes to 1 GiB', String(header.blockSize));

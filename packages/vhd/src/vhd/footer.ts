@@ -147,17 +147,23 @@ export function probeVhd(input: ProbeInput): number {
   return 0;
 }
 
+/** "checksum 0x… does not match the computed 0x…" for a structure whose 32-bit checksum sits at `at`. */
+export function checksumMismatch(b: Uint8Array, at: number): string {
+  const stored = new DataView(b.buffer, b.byteOffset).getUint32(at);
+  return `checksum 0x${stored.toString(16)} does not match the computed 0x${vhdChecksum(b, at).toString(16)}`;
+}
+
 export interface FooterRead {
   footer: VhdFooter;
   bytes: Uint8Array;
   /** Where the footer sits: end - 512 normally; the file size when the end holds none (dynamic disks). */
   offset: number;
-  problems: Problem[];
+  /** A bad checksum or a missing footer read around (the copy at offset 0 used, or the damaged footer as it is). */
+  warnings: Problem[];
 }
 
 /** Find the footer: the one at the end (or a 511-byte one), else the copy at offset 0. */
 export async function readFooter(file: BlockDevice): Promise<FooterRead> {
-  const problems: Problem[] = [];
   if (file.size < VHD_FOOTER_SIZE) throw new TruncatedImageError('VHD footer', 0, VHD_FOOTER_SIZE, file.size);
   const tail = new Uint8Array(VHD_FOOTER_SIZE);
   const tailOff = file.size - VHD_FOOTER_SIZE;
@@ -165,40 +171,39 @@ export async function readFooter(file: BlockDevice): Promise<FooterRead> {
   const head = new Uint8Array(VHD_FOOTER_SIZE);
   await file.read(head, 0);
 
+  const warnings: Problem[] = [];
+  const warn = (offset: number, message: string) => warnings.push({ severity: 'warning', structure: 'VHD footer', offset, message });
   let footerBytes: Uint8Array | undefined;
   let footerOffset = tailOff;
   const tailOk = footerValid(tail);
-  const tailSumOk = tailOk && footerSound(tail);
-  const headOk = footerSound(head);
-  if (tailSumOk) footerBytes = tail;
-  else if (headOk && tailOff > 0) {
+  if (tailOk && footerSound(tail)) footerBytes = tail;
+  else if (footerSound(head) && tailOff > 0) {
     footerBytes = head;
-    problems.push({
-      severity: 'error', structure: 'VHD footer', offset: tailOff,
-      message: tailOk ? 'footer checksum mismatch; using the copy at offset 0' : 'no footer at the end of the file; using the copy at offset 0',
-    });
+    warn(tailOff, tailOk ? `${checksumMismatch(tail, 64)}; using the copy at offset 0` : 'no footer at the end of the file; using the copy at offset 0');
     // A dynamic disk with a damaged tail footer: the footer's place is after the last block.
     if (!tailOk) footerOffset = file.size;
   } else if (tailOk) {
     footerBytes = tail;
-    problems.push({ severity: 'error', structure: 'VHD footer', offset: tailOff, message: 'footer checksum mismatch (no valid copy at offset 0)' });
+    warn(tailOff, `${checksumMismatch(tail, 64)} (no good copy at offset 0: using it as it is)`);
   } else {
+    // A 511-byte footer (pre-2004 Virtual PC), else a damaged copy at offset 0 and nothing at the end.
     const odd = new Uint8Array(VHD_FOOTER_SIZE);
     if (file.size >= 511) {
       odd.set(tail.subarray(1), 0);
       if (footerValid(odd)) {
         footerBytes = odd;
         footerOffset = file.size - 511;
+        if (!footerSound(odd)) warn(footerOffset, `${checksumMismatch(odd, 64)} (using it as it is)`);
       }
     }
     if (!footerBytes && footerValid(head)) {
       footerBytes = head;
       footerOffset = file.size;
-      problems.push({ severity: 'error', structure: 'VHD footer', offset: 0, message: 'footer copy at offset 0 has a bad checksum and there is no footer at the end' });
+      warn(0, `${checksumMismatch(head, 64)} in the copy at offset 0, and there is no footer at the end (using the copy as it is)`);
     }
     if (!footerBytes) throw new CorruptImageError('VHD footer', tailOff, "cookie 'conectix'", JSON.stringify(ascii(tail, 0, 8)));
   }
   const footer = parseVhdFooter(footerBytes, footerOffset);
   if (!DISK_TYPES[footer.diskType]) throw new CorruptImageError('VHD footer', footerOffset + 60, 'disk type 2, 3 or 4', String(footer.diskType));
-  return { footer, bytes: footerBytes, offset: footerOffset, problems };
+  return { footer, bytes: footerBytes, offset: footerOffset, warnings };
 }

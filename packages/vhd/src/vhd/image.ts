@@ -27,7 +27,8 @@ export class VhdImage extends ParentedImage implements Image {
   /** Where the footer sits (end - 512), and where the next allocated block goes. */
   footerOffset: number;
   private bitmaps = new Map<number, Uint8Array>();
-  readonly openProblems: Problem[];
+  /** Problems found at open that are not damage read around (a parent smaller than the child): check reports them. */
+  readonly openProblems: Problem[] = [];
   parent?: VhdImage;
 
   private constructor(
@@ -37,7 +38,7 @@ export class VhdImage extends ParentedImage implements Image {
     footerOffset: number,
     readonly header: VhdDynamicHeader | undefined,
     readonly bat: Uint32Array | undefined,
-    problems: Problem[],
+    warnings: Problem[],
     private readonly writable: boolean,
   ) {
     super();
@@ -48,7 +49,7 @@ export class VhdImage extends ParentedImage implements Image {
     this.blockSize = header?.blockSize ?? 0;
     this.bitmapSize = header ? bitmapSizeOf(header.blockSize) : 0;
     this.footerOffset = footerOffset;
-    this.openProblems = problems;
+    this.ownWarnings.push(...warnings);
   }
 
   get readOnly(): boolean {
@@ -56,7 +57,7 @@ export class VhdImage extends ParentedImage implements Image {
   }
 
   static async open(file: BlockDevice, opts: OpenOptions = {}, chain: ChainContext = { ids: [] }): Promise<VhdImage> {
-    const { footer, bytes: footerBytes, offset: footerOffset, problems } = await readFooter(file);
+    const { footer, bytes: footerBytes, offset: footerOffset, warnings } = await readFooter(file);
     if (chain.ids.includes(footer.uniqueId)) {
       throw new CorruptImageError('VHD parent chain', footerOffset + 68, 'an acyclic chain of parents', `${footer.uniqueId} appears twice`);
     }
@@ -65,12 +66,12 @@ export class VhdImage extends ParentedImage implements Image {
     if (footer.diskType === 2) {
       const vs = vhdVirtualSize(footer);
       if (vs.size > footerOffset) throw new TruncatedImageError('VHD fixed disk data', 0, vs.size, footerOffset);
-      return new VhdImage(file, footer, footerBytes, footerOffset, undefined, undefined, problems, !!opts.writable);
+      return new VhdImage(file, footer, footerBytes, footerOffset, undefined, undefined, warnings, !!opts.writable);
     }
 
-    const header = await readDynamicHeader(file, footer, footerOffset);
+    const header = await readDynamicHeader(file, footer, footerOffset, warnings);
     const bat = await readBat(file, header);
-    const img = new VhdImage(file, footer, footerBytes, footerOffset, header, bat, problems, !!opts.writable);
+    const img = new VhdImage(file, footer, footerBytes, footerOffset, header, bat, warnings, !!opts.writable);
     // Without a footer at the end (damaged, or the file cut short) the footer's place is after the
     // last block: the last 512 bytes when they hold no block, else the end of the last block.
     if (footerOffset === file.size) img.footerOffset = Math.max(blocksEnd(header, bat, header.blockSize), file.size - VHD_FOOTER_SIZE);

@@ -2,31 +2,38 @@
 import type { CheckReport, Problem } from '@diskit/core';
 import { GUID_NAMES, MiB, REGION_TABLE_SIZE, VHDX_HEADER_OFFSETS, VHDX_REGION_OFFSETS } from './layout.js';
 import { encodeVhdxHeader } from './header.js';
+import { encodeRegionTable } from './region-table.js';
 import { FULLY_PRESENT, PARTIALLY_PRESENT, isBitmapEntry } from './bat.js';
 import { applyVhdxLog } from './log.js';
 import type { VhdxImage } from './image.js';
 
-/** Rewrite a damaged header or region table from the good copy. */
+/** Rewrite damaged headers from the current one, damaged region tables from the good copy (or the regions in use). */
 async function repairCopies(img: VhdxImage): Promise<string[]> {
   const repaired: string[] = [];
-  const bad = img.headersValid.findIndex((ok) => !ok);
-  if (bad >= 0) {
+  for (let bad = 0; bad < 2; bad++) {
+    if (img.headersValid[bad]) continue;
     const h = { ...img.header, sequenceNumber: img.header.sequenceNumber + 1n };
     await img.file.write(encodeVhdxHeader(h), VHDX_HEADER_OFFSETS[bad]!);
     img.header = h;
     img.headerIndex = bad;
-    img.headersValid = [true, true];
     repaired.push(`rewrote header ${bad + 1} from the current one`);
   }
-  const badRt = img.regionTablesValid.findIndex((ok) => !ok);
-  if (badRt >= 0) {
-    const good = new Uint8Array(REGION_TABLE_SIZE);
-    await img.file.read(good, VHDX_REGION_OFFSETS[1 - badRt]!);
-    await img.file.write(good, VHDX_REGION_OFFSETS[badRt]!);
-    img.regionTablesValid = [true, true];
-    repaired.push(`rewrote region table ${badRt + 1} from the other copy`);
+  for (let bad = 0; bad < 2; bad++) {
+    if (img.regionTablesValid[bad]) continue;
+    let good: Uint8Array = encodeRegionTable(img.regions);
+    if (img.regionTablesValid[1 - bad]) {
+      good = new Uint8Array(REGION_TABLE_SIZE);
+      await img.file.read(good, VHDX_REGION_OFFSETS[1 - bad]!);
+    }
+    await img.file.write(good, VHDX_REGION_OFFSETS[bad]!);
+    repaired.push(`rewrote region table ${bad + 1} from ${img.regionTablesValid[1 - bad] ? 'the other copy' : 'the regions in use'}`);
   }
-  if (repaired.length) await img.file.flush();
+  if (repaired.length) {
+    img.headersValid = [true, true];
+    img.regionTablesValid = [true, true];
+    img.ownWarnings.length = 0;
+    await img.file.flush();
+  }
   return repaired;
 }
 

@@ -4,10 +4,10 @@
  */
 import {
   ByteWriter, CorruptImageError, Parser, TruncatedImageError, UnsupportedFeatureError, ascii, guidToBytes, guidToString, u64,
-  type BlockDevice, type ProbeInput,
+  type BlockDevice, type Problem, type ProbeInput,
 } from '@diskit/core';
 import { utf16 } from '../util.js';
-import { HEADER_SIZE, VHDX_HEADER_OFFSETS, crcOk, withCrc } from './layout.js';
+import { HEADER_SIZE, VHDX_HEADER_OFFSETS, chooseCopy, withCrc } from './layout.js';
 
 export interface VhdxHeader {
   signature: string;
@@ -69,29 +69,29 @@ export interface HeadersRead {
   /** Which copy is current (0 or 1). */
   index: number;
   raw: Uint8Array[];
+  /** Signature and CRC32C of each copy. */
   valid: boolean[];
+  /** Each damaged copy, and which one is used instead. */
+  warnings: Problem[];
 }
 
+/** The current header: the sound copy with the higher sequence number, else a damaged one whose signature is right. */
 export async function readHeaders(file: BlockDevice): Promise<HeadersRead> {
   const raw: Uint8Array[] = [];
-  const valid: boolean[] = [];
   for (const off of VHDX_HEADER_OFFSETS) {
     if (off + HEADER_SIZE > file.size) throw new TruncatedImageError('VHDX header', off, HEADER_SIZE, file.size);
     const b = new Uint8Array(HEADER_SIZE);
     await file.read(b, off);
     raw.push(b);
-    valid.push(ascii(b, 0, 4) === 'head' && crcOk(b, 4));
   }
-  const hs = raw.map((b, i) => parseVhdxHeader(b, VHDX_HEADER_OFFSETS[i]!));
-  let index: number;
-  if (valid[0] && valid[1]) index = hs[1]!.sequenceNumber > hs[0]!.sequenceNumber ? 1 : 0;
-  else if (valid[0]) index = 0;
-  else if (valid[1]) index = 1;
-  else throw new CorruptImageError('VHDX header', VHDX_HEADER_OFFSETS[0], "a 'head' header with a valid CRC32C in either copy", 'none');
-  const header = hs[index]!;
+  const seq = (i: number) => new DataView(raw[i]!.buffer).getBigUint64(8, true);
+  const chosen = chooseCopy(raw, 'head', 4, 'header', VHDX_HEADER_OFFSETS, (a, b) => (seq(b) > seq(a) ? 1 : -1));
+  if (!chosen) throw new CorruptImageError('VHDX header', VHDX_HEADER_OFFSETS[0], "a 'head' header with a valid CRC32C in either copy", 'none');
+  const { index, valid, warnings } = chosen;
+  const header = parseVhdxHeader(raw[index]!, VHDX_HEADER_OFFSETS[index]!);
   if (header.version !== 1) throw new UnsupportedFeatureError(`VHDX version ${header.version} (only 1 is known)`);
   if (header.logVersion !== 0) throw new UnsupportedFeatureError(`VHDX log version ${header.logVersion} (only 0 is known)`);
-  return { header, index, raw, valid };
+  return { header, index, raw, valid, warnings };
 }
 
 /** Write both headers (the current one last) with higher sequence numbers. */

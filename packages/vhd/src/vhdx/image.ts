@@ -118,6 +118,7 @@ export class VhdxImage extends ParentedImage implements Image {
     this.header = hs.header;
     this.headerIndex = hs.index;
     this.headersValid = hs.valid;
+    this.ownWarnings.splice(0, this.ownWarnings.length, ...hs.warnings);
     this.log = await readVhdxLog(file, hs.header);
     if (this.log.length) {
       for (const e of this.log) {
@@ -129,6 +130,7 @@ export class VhdxImage extends ParentedImage implements Image {
 
     const rt = await readRegionTables(dev);
     this.regionTablesValid = rt.valid;
+    this.ownWarnings.push(...rt.warnings);
     this.regions = rt.regions;
 
     const m = await readMetadata(dev, rt.metadata);

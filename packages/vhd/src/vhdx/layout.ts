@@ -2,7 +2,7 @@
  * What every VHDX structure shares ([MS-VHDX] v1): the fixed places in the first MiB, the
  * region and metadata item GUIDs, and the CRC32C each header, region table and log entry carries.
  */
-import { ByteWriter, crc32c } from '@diskit/core';
+import { ByteWriter, ascii, crc32c, type Problem } from '@diskit/core';
 
 export const KiB = 1024;
 export const MiB = 1024 * 1024;
@@ -32,10 +32,46 @@ export function withCrc(b: Uint8Array, at: number): Uint8Array {
   return b;
 }
 
-export function crcOk(b: Uint8Array, at: number): boolean {
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const stored = dv.getUint32(at, true);
+function crcs(b: Uint8Array, at: number): { stored: number; computed: number } {
+  const stored = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(at, true);
   const copy = b.slice();
   copy.fill(0, at, at + 4);
-  return crc32c(copy) === stored;
+  return { stored, computed: crc32c(copy) };
+}
+
+export function crcOk(b: Uint8Array, at: number): boolean {
+  const { stored, computed } = crcs(b, at);
+  return stored === computed;
+}
+
+/** What is wrong with a copy of a structure: its signature, else its CRC32C ('' when neither). */
+export function copyDamage(b: Uint8Array, signature: string, crcAt: number): string {
+  if (ascii(b, 0, signature.length) !== signature) return `no '${signature}' signature`;
+  const { stored, computed } = crcs(b, crcAt);
+  return stored === computed ? '' : `CRC32C 0x${stored.toString(16)} does not match the computed 0x${computed.toString(16)}`;
+}
+
+/**
+ * Pick the copy to use of a structure kept twice (headers, region tables): a sound one (`prefer`
+ * breaks a tie), else one whose signature is right, used as it is. Every damaged copy is a warning.
+ */
+export function chooseCopy(
+  copies: Uint8Array[], signature: string, crcAt: number, what: string, offsets: readonly number[], prefer: (a: number, b: number) => number,
+): { index: number; valid: boolean[]; warnings: Problem[] } | undefined {
+  const damage = copies.map((b) => copyDamage(b, signature, crcAt));
+  const valid = damage.map((d) => d === '');
+  const pick = (ok: (i: number) => boolean) => {
+    const ids = copies.map((_, i) => i).filter(ok);
+    return ids.length ? ids.reduce((a, b) => (prefer(a, b) > 0 ? b : a)) : -1;
+  };
+  let index = pick((i) => valid[i]!);
+  if (index < 0) index = pick((i) => !damage[i]!.startsWith('no '));
+  if (index < 0) return undefined;
+  const warnings: Problem[] = [];
+  damage.forEach((d, i) => {
+    if (!d) return;
+    const using = i !== index ? `using ${what} ${index + 1}` : 'no good copy: using it as it is';
+    warnings.push({ severity: 'warning', structure: `VHDX ${what}`, offset: offsets[i], message: `${what} ${i + 1}: ${d}; ${using}` });
+  });
+  return { index, valid, warnings };
 }

@@ -1,9 +1,9 @@
 /** The VHDX region tables ('regi', 64 KiB at 192 and 256 KiB): where the BAT and the metadata region lie. */
 import {
-  ByteWriter, CorruptImageError, Parser, TruncatedImageError, UnsupportedFeatureError, ascii, guidToBytes, guidToString, u64,
-  type BlockDevice,
+  ByteWriter, CorruptImageError, Parser, TruncatedImageError, UnsupportedFeatureError, guidToBytes, guidToString, u64,
+  type BlockDevice, type Problem,
 } from '@diskit/core';
-import { GUIDS, GUID_NAMES, MiB, REGION_TABLE_SIZE, VHDX_REGION_OFFSETS, crcOk, withCrc } from './layout.js';
+import { GUIDS, GUID_NAMES, MiB, REGION_TABLE_SIZE, VHDX_REGION_OFFSETS, chooseCopy, withCrc } from './layout.js';
 
 export interface VhdxRegion {
   guid: string;
@@ -42,29 +42,35 @@ export interface RegionsRead {
   regions: VhdxRegion[];
   /** Signature and CRC32C of each copy. */
   valid: boolean[];
+  /** Each damaged copy, and which one is used instead. */
+  warnings: Problem[];
   bat: VhdxRegion;
   metadata: VhdxRegion;
 }
 
-/** The first valid copy, its regions checked against the file. */
+/** The first sound copy (else a damaged one whose signature is right), its regions checked against the file. */
 export async function readRegionTables(dev: BlockDevice): Promise<RegionsRead> {
-  const valid: boolean[] = [];
-  let table: VhdxRegion[] | undefined;
+  const copies: Uint8Array[] = [];
   for (const off of VHDX_REGION_OFFSETS) {
     const b = new Uint8Array(REGION_TABLE_SIZE);
     await dev.read(b, off);
-    const ok = ascii(b, 0, 4) === 'regi' && crcOk(b, 4);
-    valid.push(ok);
-    if (ok && !table) table = parseRegionTable(b, off).entries;
+    copies.push(b);
   }
-  if (!table) throw new CorruptImageError('VHDX region table', VHDX_REGION_OFFSETS[0], "a 'regi' table with a valid CRC32C in either copy", 'none');
+  const chosen = chooseCopy(copies, 'regi', 4, 'region table', VHDX_REGION_OFFSETS, (a, b) => a - b);
+  if (!chosen) throw new CorruptImageError('VHDX region table', VHDX_REGION_OFFSETS[0], "a 'regi' table with a valid CRC32C in either copy", 'none');
+  const { valid, warnings } = chosen;
+  const table = parseRegionTable(copies[chosen.index]!, VHDX_REGION_OFFSETS[chosen.index]!).entries;
   for (const r of table) {
-    if (r.guid !== GUIDS.bat && r.guid !== GUIDS.metadata && r.required) throw new UnsupportedFeatureError(`VHDX region ${r.guid} is required but unknown`);
+    if (r.guid !== GUIDS.bat && r.guid !== GUIDS.metadata && r.required) {
+      // From a copy whose CRC failed, an unknown region is damage, not a feature diskit lacks.
+      if (!valid[chosen.index]) throw new CorruptImageError('VHDX region table', VHDX_REGION_OFFSETS[chosen.index]!, 'known required regions', r.guid);
+      throw new UnsupportedFeatureError(`VHDX region ${r.guid} is required but unknown`);
+    }
     if (r.fileOffset % MiB || r.fileOffset < MiB) throw new CorruptImageError('VHDX region table', VHDX_REGION_OFFSETS[0], 'regions aligned to 1 MiB', `${r.guid} at ${r.fileOffset}`);
     if (r.fileOffset + r.length > dev.size) throw new TruncatedImageError(`VHDX region ${GUID_NAMES[r.guid] ?? r.guid}`, r.fileOffset, r.length, dev.size);
   }
   const bat = table.find((r) => r.guid === GUIDS.bat);
   const metadata = table.find((r) => r.guid === GUIDS.metadata);
   if (!bat || !metadata) throw new CorruptImageError('VHDX region table', VHDX_REGION_OFFSETS[0], 'BAT and metadata regions', table.map((r) => r.guid).join(', '));
-  return { regions: table, valid, bat, metadata };
+  return { regions: table, valid, warnings, bat, metadata };
 }
