@@ -87,43 +87,20 @@ export class VhdImage extends ParentedImage implements Image {
 
   private async openParent(opts: OpenOptions, chain: ChainContext): Promise<void> {
     const h = this.header!;
-    if (!opts.openRelative) throw new UnsupportedFeatureError(`differencing VHD needs its parent '${h.parentUnicodeName}', and files cannot be opened here`);
-    const tried: string[] = [];
-    let mismatch: unknown;
-    for (const c of await this.parentCandidates()) {
-      if (tried.includes(c.name)) continue;
-      tried.push(c.name);
-      let pf: BlockDevice;
-      try {
-        pf = await opts.openRelative(c.name);
-      } catch {
-        continue;
-      }
-      let parent: VhdImage | undefined;
-      try {
-        parent = await VhdImage.open(pf, { name: c.name, openRelative: opts.openRelative }, chain);
-      } catch (e) {
-        await pf.close().catch(() => {});
-        throw e;
-      }
-      if (parent.footer.uniqueId !== h.parentUniqueId) {
-        // Another disk under that name: try the other locators before giving up.
-        mismatch ??= new CorruptImageError('VHD dynamic header', Number(this.footer.dataOffset) + 40, `parent unique id ${h.parentUniqueId}`, `${parent.footer.uniqueId} in ${c.name}`);
-        await parent.close();
-        await pf.close().catch(() => {});
-        continue;
-      }
-      if (parent.size < this.size) {
-        // A parent smaller than the child reads as zeros past its end.
-        this.openProblems.push({ severity: 'warning', structure: 'VHD parent', message: `parent ${c.name} is smaller (${parent.size}) than the child (${this.size})` });
-      }
-      this.parent = parent;
-      this.parentFile = pf;
-      this.parentName = c.name;
-      return;
+    const openRelative = opts.openRelative;
+    if (!openRelative) throw new UnsupportedFeatureError(`differencing VHD needs its parent '${h.parentUnicodeName}', and files cannot be opened here`);
+    const parent = await this.adoptParent(
+      async () => (await this.parentCandidates()).map((c) => c.name),
+      { ...opts, openRelative },
+      (file, o) => VhdImage.open(file, o, chain),
+      (p, name) => p.footer.uniqueId === h.parentUniqueId ? undefined
+        : new CorruptImageError('VHD dynamic header', Number(this.footer.dataOffset) + 40, `parent unique id ${h.parentUniqueId}`, `${p.footer.uniqueId} in ${name}`),
+      (tried) => new CorruptImageError('VHD parent locator', Number(this.footer.dataOffset) + 576, `a readable parent (${h.parentUnicodeName})`, `none of ${JSON.stringify(tried)} could be opened`),
+    );
+    if (parent.size < this.size) {
+      // A parent smaller than the child reads as zeros past its end.
+      this.openProblems.push({ severity: 'warning', structure: 'VHD parent', message: `parent ${this.parentName} is smaller (${parent.size}) than the child (${this.size})` });
     }
-    if (mismatch) throw mismatch;
-    throw new CorruptImageError('VHD parent locator', Number(this.footer.dataOffset) + 576, `a readable parent (${h.parentUnicodeName})`, `none of ${JSON.stringify(tried)} could be opened`);
   }
 
   private blockDataOffset(blk: number): number {

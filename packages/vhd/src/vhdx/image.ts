@@ -76,37 +76,25 @@ export class VhdxImage extends ParentedImage implements Image {
     const loc = this.parentLocator;
     if (!loc) throw new CorruptImageError('VHDX metadata', this.metadataOffset, 'a parent locator item in a differencing image', 'none');
     if (loc.type !== VHDX_PARENT_TYPE) throw new UnsupportedFeatureError(`VHDX parent locator type ${loc.type} (only VHDX parents are supported)`);
-    if (!opts.openRelative) throw new UnsupportedFeatureError('differencing VHDX needs its parent, and files cannot be opened here');
+    const openRelative = opts.openRelative;
+    if (!openRelative) throw new UnsupportedFeatureError('differencing VHDX needs its parent, and files cannot be opened here');
     const linkage = parentLinkage(loc.entries);
     if (!linkage.length) throw new CorruptImageError('VHDX parent locator', this.metadataOffset, 'a parent_linkage entry', 'none');
-    const tried: string[] = [];
-    for (const name of parentNames(loc.entries)) {
-      if (tried.includes(name)) continue;
-      tried.push(name);
-      let pf: BlockDevice;
-      try {
-        pf = await opts.openRelative(name);
-      } catch {
-        continue;
-      }
-      try {
-        const parent = await VhdxImage.open(pf, { name, openRelative: opts.openRelative }, chain);
-        if (!linkage.includes(parent.header.dataWriteGuid)) {
-          throw new CorruptImageError('VHDX parent locator', this.metadataOffset, `a parent with DataWriteGuid ${linkage.join(' or ')}`, `${parent.header.dataWriteGuid} in ${name}`);
+    await this.adoptParent(
+      async () => parentNames(loc.entries),
+      { ...opts, openRelative },
+      (file, o) => VhdxImage.open(file, o, chain),
+      (p, name) => {
+        if (!linkage.includes(p.header.dataWriteGuid)) {
+          return new CorruptImageError('VHDX parent locator', this.metadataOffset, `a parent with DataWriteGuid ${linkage.join(' or ')}`, `${p.header.dataWriteGuid} in ${name}`);
         }
-        if (parent.size !== this.size || parent.logicalSectorSize !== this.logicalSectorSize) {
-          throw new CorruptImageError('VHDX parent', this.metadataOffset, `a parent of ${this.size} bytes with ${this.logicalSectorSize}-byte sectors`, `${parent.size} bytes, ${parent.logicalSectorSize}-byte sectors`);
+        if (p.size !== this.size || p.logicalSectorSize !== this.logicalSectorSize) {
+          return new CorruptImageError('VHDX parent', this.metadataOffset, `a parent of ${this.size} bytes with ${this.logicalSectorSize}-byte sectors`, `${p.size} bytes, ${p.logicalSectorSize}-byte sectors`);
         }
-        this.parent = parent;
-        this.parentFile = pf;
-        this.parentName = name;
-        return;
-      } catch (err) {
-        await pf.close().catch(() => {});
-        throw err;
-      }
-    }
-    throw new CorruptImageError('VHDX parent locator', this.metadataOffset, 'a readable parent', `none of ${JSON.stringify(tried)} could be opened`);
+        return undefined;
+      },
+      (tried) => new CorruptImageError('VHDX parent locator', this.metadataOffset, 'a readable parent', `none of ${JSON.stringify(tried)} could be opened`),
+    );
   }
 
   /** (Re)read every structure: identifier, headers, log, region tables, metadata, BAT. */
