@@ -12,6 +12,7 @@ export class SocketWire implements Wire {
   private buffered = 0;
   private ended = false;
   private waiter?: () => void;
+  private drained?: Promise<void>;
 
   constructor(private readonly socket: Socket) {
     socket.setNoDelay(true);
@@ -80,19 +81,23 @@ export class SocketWire implements Wire {
     if (this.socket.destroyed) return Promise.reject(new Error('connection closed'));
     let ok = true;
     for (const p of parts) ok = this.socket.write(p);
-    if (ok) return Promise.resolve();
-    return new Promise((resolve, reject) => {
+    if (ok && !this.drained) return Promise.resolve();
+    // Every writer waiting on a full socket shares one wait for 'drain'.
+    this.drained ??= new Promise<void>((resolve, reject) => {
       const done = () => {
         this.socket.off('close', fail);
+        this.drained = undefined;
         resolve();
       };
       const fail = () => {
         this.socket.off('drain', done);
+        this.drained = undefined;
         reject(new Error('connection closed'));
       };
       this.socket.once('drain', done);
       this.socket.once('close', fail);
     });
+    return this.drained;
   }
 
   close(): void {

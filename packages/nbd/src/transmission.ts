@@ -144,7 +144,9 @@ async function blockStatus(wire: Wire, dev: BlockDevice, req: Request, context: 
   const body = new Out().u32(context);
   let n = 0;
   for await (const e of coalesceExtents(dev.extents(req.offset, req.length))) {
-    body.u32(e.length).u32(e.kind === 'data' ? 0 : e.kind === 'zero' ? STATE_ZERO : STATE_HOLE | STATE_ZERO);
+    // Neither 'zero' nor 'unallocated' runs are stored in the image (a sparse hole, a VHDX ZERO block, a
+    // DMG zero chunk): both are holes that read as zeros, which is also what qemu-nbd reports for them.
+    body.u32(e.length).u32(e.kind === 'data' ? 0 : STATE_HOLE | STATE_ZERO);
     if (++n >= max) break;
   }
   await wire.write(chunkHeader(req.handle, REPLY_FLAG_DONE, REPLY_TYPE.BLOCK_STATUS, body.length), body.bytes());
