@@ -80,7 +80,10 @@ export class SocketWire implements Wire {
   write(...parts: Uint8Array[]): Promise<void> {
     if (this.socket.destroyed) return Promise.reject(new Error('connection closed'));
     let ok = true;
+    // Corked, a reply's header and payload leave in one writev.
+    if (parts.length > 1) this.socket.cork();
     for (const p of parts) ok = this.socket.write(p);
+    if (parts.length > 1) this.socket.uncork();
     if (ok && !this.drained) return Promise.resolve();
     // Every writer waiting on a full socket shares one wait for 'drain'.
     this.drained ??= new Promise<void>((resolve, reject) => {

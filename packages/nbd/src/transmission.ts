@@ -8,7 +8,7 @@ import { Out, view, type Wire } from './wire.js';
 import type { Negotiated } from './handshake.js';
 
 /** Bytes of requests being served at once; past it the next request waits (bounded memory). */
-const MAX_IN_FLIGHT_BYTES = 64 << 20;
+const MAX_IN_FLIGHT_BYTES = 16 << 20;
 /** BLOCK_STATUS answers at most this many descriptors; the client asks again for the rest. */
 const MAX_DESCRIPTORS = 8192;
 const ZEROS = new Uint8Array(1 << 20);
