@@ -100,14 +100,15 @@ describeWithTools(['qemu-img', 'qemu-io', 'qemu-nbd', 'nbdinfo', 'nbdcopy', 'xor
     }
   });
 
-  it('nbdinfo --list and --content, socket activation, and holes sent as hole chunks', () => {
+  it('nbdinfo --list and --content, and socket activation', () => {
     const vhd = images.find((i) => i.name === 'vhd dynamic')!.path;
     expect(served(vhd, 'nbdinfo --list "$uri"', '--export', 'mydisk')).toMatch(/export="mydisk"/);
     const fat = join(dir, 'fat.img');
     run('mkfs.fat', ['-C', fat, '1440']);
     expect(served(fat, 'nbdinfo --content "$uri"')).toMatch(/content: DOS\/MBR boot sector/);
     const activated = run('nbdinfo', ['--json', '--', '[', 'node', cli, 'serve', vhd, ']']);
-    expect(JSON.parse(activated).exports[0]['export-size']).toBe(statSync(join(dir, 'ref.raw')).size > 0 ? JSON.parse(served(vhd, 'qemu-img info --output=json "$uri"'))['virtual-size'] : 0);
+    const qemuSize = JSON.parse(run('qemu-img', ['info', '--output=json', '-f', 'vpc', vhd]))['virtual-size'];
+    expect(JSON.parse(activated).exports[0]['export-size']).toBe(qemuSize);
   });
 
   it('--writable --overlay: qemu-io writes change what is read, the image stays byte-identical, the overlay converts', () => {
