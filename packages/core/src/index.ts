@@ -2,6 +2,7 @@ export * from './errors.js';
 export * from './device.js';
 export * from './driver.js';
 export * from './volume.js';
+export * from './walk.js';
 export * from './partition.js';
 export * from './registry.js';
 export * from './copy.js';
