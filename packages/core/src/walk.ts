@@ -47,20 +47,26 @@ function problemOf(path: string, error: DiskitError): WalkProblem {
   return p;
 }
 
+/**
+ * One directory's entries, the walker's way: with `onError`, damage is reported and what could be
+ * read is returned (nothing, or a partial directory's readable entries).
+ */
+export async function readDirectory(vol: Volume, path: string, opts: WalkOptions = {}, depth = 0): Promise<FileEntry[]> {
+  try {
+    const maxDepth = opts.maxDepth ?? MAX_DEPTH;
+    if (depth > maxDepth) throw new CorruptImageError('directory tree', 0, `a depth of at most ${maxDepth}`, `${path} deeper`);
+    return await vol.readdir(path);
+  } catch (e) {
+    // Usage errors and bugs are not damage: they end the walk.
+    if (!opts.onError || !(e instanceof DiskitError) || e instanceof UsageError) throw e;
+    opts.onError(problemOf(path, e));
+    return e instanceof PartialDirectoryError ? e.entries : [];
+  }
+}
+
 /** Pre-order: each directory's entry comes right before its contents. */
 export async function* walkTree(vol: Volume, root = '/', opts: WalkOptions = {}): AsyncIterable<WalkStep> {
-  const maxDepth = opts.maxDepth ?? MAX_DEPTH;
-  const read = async (path: string, depth: number): Promise<FileEntry[]> => {
-    try {
-      if (depth > maxDepth) throw new CorruptImageError('directory tree', 0, `a depth of at most ${maxDepth}`, `${path} deeper`);
-      return await vol.readdir(path);
-    } catch (e) {
-      // Usage errors and bugs are not damage: they end the walk.
-      if (!opts.onError || !(e instanceof DiskitError) || e instanceof UsageError) throw e;
-      opts.onError(problemOf(path, e));
-      return e instanceof PartialDirectoryError ? e.entries : [];
-    }
-  };
+  const read = (path: string, depth: number) => readDirectory(vol, path, opts, depth);
   const stack: { entries: FileEntry[]; next: number; depth: number }[] = [{ entries: await read(normalizePath(root), 0), next: 0, depth: 0 }];
   while (stack.length) {
     const top = stack[stack.length - 1]!;
