@@ -5,6 +5,7 @@ export * from './volume.js';
 export * from './walk.js';
 export * from './partition.js';
 export * from './registry.js';
+export * from './foreign.js';
 export * from './copy.js';
 export * from './zero.js';
 export * from './checksum.js';
