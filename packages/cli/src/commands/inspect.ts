@@ -50,7 +50,7 @@ export async function info(args: string[]): Promise<number> {
       allocatedSize: await allocatedBytes(path),
       partitionScheme,
       hybridIso,
-      partitions: partitions.map((p) => ({ index: p.index, start: p.start, size: p.size, type: p.type, name: p.name, uuid: p.uuid, kind: p.kind, bootable: p.bootable })),
+      partitions: partitions.map((p) => ({ index: p.index, start: p.start, size: p.size, type: p.type, name: p.name, uuid: p.uuid, kind: p.kind, bootable: p.bootable, reachable: p.reachable, truncated: p.truncated })),
       ...(filesystem ? { filesystem } : {}),
       ...extra,
     };
