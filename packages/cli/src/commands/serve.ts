@@ -9,7 +9,7 @@ import { createCowOverlay, openCowOverlay, type NbdExport } from '@diskit/nbd';
 import { activationFd, listenNbd, type ListenOn } from '@diskit/nbd/node';
 import { defaultRegistry } from '../registry.js';
 import { openImage, partitionTableOf, type Opened } from '../open.js';
-import { parse } from '../main.js';
+import { parse } from '../args.js';
 
 export const SERVE_USAGE = `usage: diskit serve <img> [-f FMT] [--partition N] [--listen HOST:PORT | --socket PATH]
                     [--export NAME] [--writable [--overlay FILE]] [--once] [--run 'CMD $uri']
