@@ -10,10 +10,10 @@ import { CorruptImageError, DiskitError, UnsupportedFeatureError } from './error
 export interface HttpOptions {
   /** Extra request headers (authentication); never printed. */
   headers?: Record<string, string>;
-  /** Cache block size (default 64 KiB) and how many blocks the cache holds (default 512: 32 MiB). */
+  /** Cache block size (default 32 KiB) and how many blocks the cache holds (default 1,024: 32 MiB). */
   blockSize?: number;
   cacheBlocks?: number;
-  /** At most this many blocks fetched past a run of sequential reads (default 64). */
+  /** At most this many blocks fetched past a run of sequential reads (default 128). */
   readAhead?: number;
   /** Attempts for a transient failure (network error, 5xx, 429), with exponential backoff (default 4). */
   attempts?: number;
@@ -27,6 +27,8 @@ export interface HttpOptions {
 export interface HttpStats {
   requests: number;
   bytesFetched: number;
+  /** Bytes the callers asked for (what the command had to read): bytesFetched / bytesRead is the overhead. */
+  bytesRead: number;
 }
 
 /** The server or the network failed in a way retrying did not mend. */
@@ -37,7 +39,7 @@ export class RemoteImageError extends DiskitError {
 const MAX_REQUEST = 16 << 20;
 
 export class HttpDevice extends ReadOnlyDevice {
-  readonly stats: HttpStats = { requests: 0, bytesFetched: 0 };
+  readonly stats: HttpStats = { requests: 0, bytesFetched: 0, bytesRead: 0 };
   private readonly cache = new Map<number, Uint8Array>();
   private readonly pending = new Map<number, Promise<void>>();
   private lastBlock = -2;
@@ -53,13 +55,13 @@ export class HttpDevice extends ReadOnlyDevice {
     private readonly opts: HttpOptions,
   ) {
     super();
-    this.blockSize = opts.blockSize ?? 64 << 10;
-    this.cacheBlocks = Math.max(4, opts.cacheBlocks ?? 512);
+    this.blockSize = opts.blockSize ?? 32 << 10;
+    this.cacheBlocks = Math.max(4, opts.cacheBlocks ?? 1024);
   }
 
   /** Find the size (HEAD, else a one-byte range), pin the final URL, check that ranges are served. */
   static async open(url: string, opts: HttpOptions = {}): Promise<HttpDevice> {
-    const stats: HttpStats = { requests: 0, bytesFetched: 0 };
+    const stats = { requests: 0, bytesFetched: 0 };
     const probe = await withRetries(opts, () => {
       stats.requests++;
       return send(opts, url, { method: 'GET', headers: { Range: 'bytes=0-0' } });
@@ -82,14 +84,16 @@ export class HttpDevice extends ReadOnlyDevice {
   async read(into: Uint8Array, offset: number): Promise<void> {
     checkRange(this, offset, into.length);
     if (into.length === 0) return;
+    this.stats.bytesRead += into.length;
     const bs = this.blockSize;
     const first = Math.floor(offset / bs);
     const last = Math.floor((offset + into.length - 1) / bs);
-    // Reads that follow each other fetch ahead, twice as far each time (up to `readAhead` blocks);
-    // scattered metadata reads fetch only what they need.
+    // Bulk reads that follow each other (a copy, a file extraction) fetch ahead, twice as far each
+    // time, up to `readAhead` blocks (default 128: 4 MiB); metadata reads, however sequential, fetch only what they need.
     const sequential = first === this.lastBlock || first === this.lastBlock + 1;
-    this.streak = sequential ? Math.min(this.streak + 1, 16) : 0;
-    const ahead = sequential ? Math.min(this.opts.readAhead ?? 64, 2 ** this.streak - 1) : 0;
+    const bulk = into.length >= 4 * bs;
+    this.streak = sequential && bulk ? Math.min(this.streak + 1, 16) : 0;
+    const ahead = this.streak ? Math.min(this.opts.readAhead ?? 128, (last - first + 1) * 2 ** (this.streak - 1)) : 0;
     this.lastBlock = last;
     const needed = this.fetchBlocks(first, last);
     const lastAhead = Math.min(last + ahead, Math.ceil(this.size / bs) - 1);
