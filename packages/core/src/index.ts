@@ -11,3 +11,4 @@ export * from './zero.js';
 export * from './checksum.js';
 export * from './struct.js';
 export * from './binary-parser.js';
+export * from './http.js';
