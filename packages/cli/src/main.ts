@@ -22,6 +22,7 @@ Exit codes: 0 ok, 1 image problem (corrupt, unsupported, check failed), 2 usage 
 Add --debug for stack traces.`;
 
 export { commonOptions, parse } from './args.js';
+import { printRemoteStats, takeRemoteFlags } from './remote.js';
 
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
@@ -47,11 +48,12 @@ export async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSigint);
   try {
-    return await cmd(rest);
+    return await cmd(takeRemoteFlags(rest));
   } catch (e) {
     return reportError(e, debug);
   } finally {
     process.off('SIGINT', onSigint);
+    printRemoteStats();
   }
 }
 

@@ -1,12 +1,13 @@
 import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
-import { DiskitError, SliceDevice, UnsupportedFeatureError, UsageError, type BlockDevice, type FormatDriver, type Image, type Partition, type Registry, type Volume } from '@diskit/core';
+import { DiskitError, HttpDevice, SliceDevice, UnsupportedFeatureError, UsageError, type BlockDevice, type FormatDriver, type Image, type Partition, type Registry, type Volume } from '@diskit/core';
 import { FileDevice, relativeOpener } from '@diskit/core/node';
 import { readPartitionTable, type PartitionTable } from '@diskit/raw';
 
 export interface Opened {
   path: string;
-  file: FileDevice;
+  /** The image file: a local file, or a remote one read by HTTP ranges. */
+  file: BlockDevice;
   driver: FormatDriver;
   image: Image;
   close(): Promise<void>;
@@ -14,17 +15,20 @@ export interface Opened {
 
 /** Open an image file read-only (unless `writable`), detecting its format unless `format` is given. */
 export async function openImage(reg: Registry, path: string, opts: { format?: string; writable?: boolean; depth?: number } = {}): Promise<Opened> {
-  const file = await FileDevice.open(path, { writable: opts.writable });
+  const url = isUrl(path);
+  if (url && opts.writable) throw new UsageError(`${path}: remote images are read-only`);
+  const file = url ? await openRemote(path) : await FileDevice.open(path, { writable: opts.writable });
   try {
     const driver = opts.format ? reg.format(opts.format) : (await reg.detect(file, path)).driver;
     const depth = opts.depth ?? 0;
     // An overlay's base is itself any image (never writable through it); the depth bound stops cycles.
     const openRelativeImage = async (name: string): Promise<BlockDevice> => {
       if (depth >= 8) throw new UsageError(`${path}: more than 8 nested base images`);
-      const base = await openImage(reg, isAbsolute(name) ? name : join(dirname(path), name), { depth: depth + 1 });
+      const base = await openImage(reg, beside(path, name), { depth: depth + 1 });
       return closingWith(base.image, base.close);
     };
-    const image = await driver.open(file, { name: path, openRelative: relativeOpener(path), openRelativeImage, writable: opts.writable });
+    const openRelative = url ? (name: string) => openRemote(beside(path, name)) : relativeOpener(path);
+    const image = await driver.open(file, { name: path, openRelative, openRelativeImage, writable: opts.writable });
     return {
       path, file, driver, image,
       async close() {
@@ -38,8 +42,26 @@ export async function openImage(reg: Registry, path: string, opts: { format?: st
   }
 }
 
-/** Bytes the image file occupies on the host's disk (qemu-img's actual-size). */
-export async function allocatedBytes(path: string): Promise<number> {
+/** How remote images are fetched: headers (authentication, never printed) and whether to print costs. */
+export const remote: { headers: Record<string, string>; stats: boolean; opened: HttpDevice[] } = { headers: {}, stats: false, opened: [] };
+
+const isUrl = (p: string) => /^https?:\/\//i.test(p);
+
+/** A name beside an image: a parent disk, a .cue's track, an overlay's base (URLs resolve as URLs). */
+function beside(image: string, name: string): string {
+  if (isUrl(image)) return new URL(name, image).href;
+  return isAbsolute(name) ? name : join(dirname(image), name);
+}
+
+async function openRemote(url: string): Promise<HttpDevice> {
+  const dev = await HttpDevice.open(url, { headers: remote.headers });
+  remote.opened.push(dev);
+  return dev;
+}
+
+/** Bytes the image file occupies on the host's disk (qemu-img's actual-size); a remote file's size. */
+export async function allocatedBytes(path: string, file: BlockDevice): Promise<number> {
+  if (isUrl(path)) return file.size;
   const st = await stat(path);
   return Math.min(st.blocks * 512, st.size);
 }

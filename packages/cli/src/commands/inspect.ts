@@ -47,7 +47,7 @@ export async function info(args: string[]): Promise<number> {
       variant: image.variant,
       virtualSize: image.size,
       fileSize: file.size,
-      allocatedSize: await allocatedBytes(path),
+      allocatedSize: await allocatedBytes(path, file),
       partitionScheme,
       hybridIso,
       partitions: partitions.map((p) => ({ index: p.index, start: p.start, size: p.size, type: p.type, name: p.name, uuid: p.uuid, kind: p.kind, bootable: p.bootable, reachable: p.reachable, truncated: p.truncated })),
