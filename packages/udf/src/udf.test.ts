@@ -44,6 +44,34 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** Cut the ISO9660 and Joliet root directories after the entry named `keep`: a stub tree, UDF left whole. */
+function stubIso9660(img: Uint8Array, keep: string): void {
+  const v = new DataView(img.buffer, img.byteOffset);
+  for (let s = 16; s < 64; s++) {
+    const d = s * 2048;
+    const type = img[d]!;
+    if (type === 255) break;
+    if (type !== 1 && type !== 2) continue;
+    const joliet = type === 2;
+    const extent = v.getUint32(d + 156 + 2, true) * 2048;
+    const length = v.getUint32(d + 156 + 10, true);
+    const kept: Uint8Array[] = [];
+    for (let at = extent, i = 0; at < extent + length && img[at]! > 0; at += img[at]!, i++) {
+      const nameLen = img[at + 32]!;
+      const raw = img.subarray(at + 33, at + 33 + nameLen);
+      const name = joliet ? String.fromCharCode(...Array.from({ length: nameLen / 2 }, (_, k) => (raw[2 * k]! << 8) | raw[2 * k + 1]!)) : String.fromCharCode(...raw);
+      // '.' and '..' stay, and the one entry kept; the root's other records are cut out.
+      if (i < 2 || name.split(';')[0] === keep) kept.push(img.slice(at, at + img[at]!));
+    }
+    img.fill(0, extent, extent + length);
+    let at = extent;
+    for (const r of kept) {
+      img.set(r, at);
+      at += r.length;
+    }
+  }
+}
+
 /** `7z l -slt` as path → size (files) or -1 (folders). */
 function sevenZip(path: string, type?: string): Map<string, number> {
   const out = run('7z', ['l', '-slt', ...(type ? [`-t${type}`] : []), path]);
@@ -72,7 +100,7 @@ describeWithTools(['genisoimage', '7z', 'mkudffs', 'udfinfo'], 'UDF', () => {
     expect((await vol.info()).udfRevision).toBe('1.02');
   });
 
-  it('diskit ls/extract through the CLI list UDF first on a bridge disc (as 7-Zip does); --fs iso9660 picks the other tree', () => {
+  it('diskit ls/extract through the CLI list UDF first on a bridge disc (as 7-Zip does)', () => {
     const listed = JSON.parse(diskit('ls', '-R', '--json', bridge)) as { path: string; type: string; size: number }[];
     expect(listed.filter((e) => e.type === 'file').length).toBe(files.size + 1);
     const out = join(dir, 'x');
@@ -80,6 +108,20 @@ describeWithTools(['genisoimage', '7z', 'mkudffs', 'udfinfo'], 'UDF', () => {
     expect(sha(readFileSync(join(out, 'install.wim')))).toBe(sha(files.get('/sources/install.wim')!));
     const info = JSON.parse(diskit('info', '--json', bridge));
     expect(JSON.stringify(info)).toMatch(/"udf"/);
+  });
+
+  it('a hybrid whose ISO9660 side holds only a README (as Windows install media) lists the UDF tree by default', () => {
+    const img = new Uint8Array(readFileSync(bridge));
+    stubIso9660(img, 'README.TXT');
+    const stub = join(dir, 'stub.iso');
+    writeFileSync(stub, img);
+    const paths = (args: string[]) => (JSON.parse(diskit('ls', '-R', '--json', ...args, stub)) as { path: string }[]).map((e) => e.path);
+    expect(paths([])).toContain('/sources/install.wim');
+    expect(paths(['--fs', 'iso9660'])).toEqual(['/README.TXT']);
+    expect(sevenZip(stub).has('/sources/install.wim')).toBe(true); // 7-Zip's choice too
+    const info = diskit('info', '--json', stub);
+    expect(info).toMatch(/"udf"/);
+    expect(info).toMatch(/"iso9660"/);
   });
 
   it('mkudffs volumes of every revision and media type (VAT, sparable) mount, and agree with udfinfo', async () => {
