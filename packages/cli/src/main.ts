@@ -56,7 +56,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   // Ctrl-C during a conversion: remove temporary outputs, never leave a partial file.
   const onSigint = () => {
-    for (const t of liveTempOutputs()) rmSync(t, { force: true });
+    for (const t of liveTempOutputs()) rmSync(t, { force: true, recursive: true });
     process.stderr.write('\ndiskit: interrupted\n');
     process.exit(130);
   };

@@ -9,3 +9,4 @@ export * from './zero.js';
 export * from './checksum.js';
 export * from './struct.js';
 export * from './binary-parser.js';
+export * from './directory.js';

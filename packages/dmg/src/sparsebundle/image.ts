@@ -1,0 +1,121 @@
+/**
+ * An opened `.sparsebundle` folder: Info.plist (or its copy Info.bckup) gives the band size and
+ * the disk size; the disk is the BundleDevice over `bands/`.
+ */
+import {
+  CorruptImageError, TruncatedImageError, UnsupportedFeatureError, readBytes, ascii,
+  type CheckReport, type DirectorySource, type Extent, type Image, type Inspection, type Problem,
+} from '@diskit/core';
+import { BundleDevice } from './device.js';
+import { parseBundleInfo, type BundleInfo } from './info-plist.js';
+
+/** Info.plist is a few hundred bytes; anything past this is not one. */
+const MAX_PLIST = 1 << 20;
+
+async function readText(dir: DirectorySource, path: string): Promise<string | undefined> {
+  const dev = await dir.open(path);
+  if (!dev) return undefined;
+  try {
+    if (dev.size > MAX_PLIST) throw new CorruptImageError(`sparse bundle ${path}`, 0, `at most ${MAX_PLIST} bytes`, `${dev.size} bytes`);
+    return new TextDecoder('utf-8', { fatal: false }).decode(await readBytes(dev, 0, dev.size));
+  } finally {
+    await dev.close();
+  }
+}
+
+export class SparseBundleImage implements Image {
+  readonly format = 'sparsebundle';
+  readonly variant = 'UDSB';
+  readonly readOnly = true;
+
+  private constructor(
+    readonly dir: DirectorySource,
+    readonly info_: BundleInfo,
+    /** Where the info came from: Info.plist, or Info.bckup when Info.plist is missing. */
+    readonly infoFile: string,
+    readonly bands: BundleDevice,
+    /** Names in bands/ that are not band files; bands past the disk's end. */
+    readonly foreign: string[],
+    readonly beyond: number[],
+    readonly backupDiffers: boolean,
+  ) {}
+
+  static async open(dir: DirectorySource): Promise<SparseBundleImage> {
+    const plist = await readText(dir, 'Info.plist');
+    const backup = await readText(dir, 'Info.bckup');
+    const text = plist ?? backup;
+    if (text === undefined) throw new CorruptImageError(`sparse bundle ${dir.name}`, 0, 'an Info.plist (or Info.bckup)', 'neither');
+    const infoFile = plist !== undefined ? 'Info.plist' : 'Info.bckup';
+    const info = parseBundleInfo(text, infoFile);
+    const { bands, foreign } = BundleDevice.bandNames(await dir.list('bands'));
+    const bandCount = Math.ceil(info.size / info.bandSize);
+    const beyond = [...bands.keys()].filter((b) => b >= bandCount).sort((a, b) => a - b);
+    for (const b of beyond) bands.delete(b);
+    const dev = new BundleDevice(dir, info.size, info.bandSize, bands);
+    const image = new SparseBundleImage(dir, info, infoFile, dev, foreign, beyond, plist !== undefined && backup !== undefined && plist !== backup);
+    if (dev.size >= 8 && ascii(await readBytes(dev, 0, 8), 0, 8) === 'encrcdsa') {
+      await dev.close();
+      throw new UnsupportedFeatureError('encrypted sparse bundle (encrcdsa in its bands): decrypt it first');
+    }
+    return image;
+  }
+
+  get size(): number {
+    return this.bands.size;
+  }
+
+  read(into: Uint8Array, offset: number): Promise<void> {
+    return this.bands.read(into, offset);
+  }
+  write(): Promise<void> {
+    return this.bands.write();
+  }
+  extents(offset?: number, length?: number): AsyncIterable<Extent> {
+    return this.bands.extents(offset, length);
+  }
+
+  async inspect(): Promise<Inspection> {
+    return {
+      format: this.format,
+      variant: this.variant,
+      virtualSize: this.size,
+      bandSize: this.bands.bandSize,
+      structures: [
+        { name: this.infoFile, offset: 0, size: 0, fields: { ...this.info_.raw } },
+        { name: 'bands/', offset: 0, size: 0, fields: { files: this.bands.present.length, bands: Math.ceil(this.size / this.bands.bandSize) } },
+      ],
+    };
+  }
+
+  async info(): Promise<Record<string, unknown>> {
+    return {
+      bandSize: this.bands.bandSize,
+      bands: Math.ceil(this.size / this.bands.bandSize),
+      bandFiles: this.bands.present.length,
+      backingStoreVersion: this.info_.version,
+    };
+  }
+
+  async check(): Promise<CheckReport> {
+    const problems: Problem[] = [];
+    if (this.infoFile !== 'Info.plist') problems.push({ severity: 'warning', message: 'Info.plist is missing; read Info.bckup', structure: 'Info.plist' });
+    if (this.backupDiffers) problems.push({ severity: 'warning', message: 'Info.bckup differs from Info.plist', structure: 'Info.bckup' });
+    for (const name of this.foreign) problems.push({ severity: 'warning', message: `bands/${name} is not a band file name (lowercase hex)`, structure: 'bands/' });
+    for (const b of this.beyond) problems.push({ severity: 'warning', message: `bands/${b.toString(16)} lies past the disk's end (ignored)`, structure: 'bands/' });
+    // Every band file opens and fits in its band.
+    for (const band of this.bands.present) {
+      try {
+        await this.bands.read(new Uint8Array(1), band * this.bands.bandSize);
+      } catch (e) {
+        if (!(e instanceof CorruptImageError || e instanceof TruncatedImageError)) throw e;
+        problems.push({ severity: 'error', message: e.message, structure: e.structure, offset: e.offset });
+      }
+    }
+    return { problems };
+  }
+
+  async flush(): Promise<void> {}
+  close(): Promise<void> {
+    return this.bands.close();
+  }
+}
