@@ -2,23 +2,30 @@ import { stat } from 'node:fs/promises';
 import { SliceDevice, UsageError, type BlockDevice, type FormatDriver, type Image, type Registry, type Volume } from '@diskit/core';
 import { FileDevice, relativeOpener } from '@diskit/core/node';
 import { readPartitionTable, type PartitionTable } from '@diskit/raw';
+import { openDirectoryImage } from './open-directory.js';
 
 export interface Opened {
   path: string;
-  file: FileDevice;
+  /** The image file (for a folder image: the image itself). */
+  file: BlockDevice;
   driver: FormatDriver;
   image: Image;
+  /** Bytes of the image file(s), and what they occupy on the host's disk. */
+  fileSize: number;
+  allocatedSize: number;
   close(): Promise<void>;
 }
 
 /** Open an image file read-only (unless `writable`), detecting its format unless `format` is given. */
 export async function openImage(reg: Registry, path: string, opts: { format?: string; writable?: boolean } = {}): Promise<Opened> {
+  // A folder is a folder image (a .sparsebundle); its driver reads the files in it.
+  if ((await stat(path).catch(() => undefined))?.isDirectory()) return openDirectoryImage(reg, path, opts);
   const file = await FileDevice.open(path, { writable: opts.writable });
   try {
     const driver = opts.format ? reg.format(opts.format) : (await reg.detect(file, path)).driver;
     const image = await driver.open(file, { name: path, openRelative: relativeOpener(path), writable: opts.writable });
     return {
-      path, file, driver, image,
+      path, file, driver, image, fileSize: file.size, allocatedSize: await allocatedBytes(path),
       async close() {
         await image.close().catch(() => {});
         await file.close().catch(() => {});
