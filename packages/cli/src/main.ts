@@ -18,6 +18,8 @@ Usage:
   diskit create iso <dir> <out.iso> [options]    (diskit create iso --help)
   diskit create vhd|vhdx --parent <base> <child>  a differencing child (the parent is never modified)
 
+An <img> may be a .sparsebundle directory; -O sparsebundle writes one.
+
 Exit codes: 0 ok, 1 image problem (corrupt, unsupported, check failed), 2 usage error.
 Add --debug for stack traces.`;
 
