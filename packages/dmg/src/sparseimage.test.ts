@@ -118,6 +118,53 @@ describe('writing', () => {
     expect((await img.check()).problems).toEqual([]);
   });
 
+  it('a 3 TiB disk (more than 2^32 sectors) with data in two places: both sector counts, holes never read', async () => {
+    const size = 3 * 2 ** 40;
+    const spots = [12345 * 512, size - 4096];
+    const fill = (into: Uint8Array, offset: number) => {
+      into.fill(0);
+      for (const s of spots) for (let i = Math.max(s, offset); i < Math.min(s + 4096, offset + into.length); i++) into[i - offset] = (i % 251) + 1;
+    };
+    const huge: BlockDevice = {
+      size, readOnly: true,
+      async read(into, offset) {
+        fill(into, offset);
+      },
+      async write() {},
+      async *extents(offset = 0, length = size - offset) {
+        // Only the two data places are data; all else was never written.
+        let pos = offset;
+        for (const s of spots) {
+          const a = Math.max(pos, s - (s % 65536));
+          const e = Math.min(offset + length, s + 65536);
+          if (e <= a) continue;
+          if (a > pos) yield { offset: pos, length: a - pos, kind: 'unallocated' as const };
+          yield { offset: a, length: e - a, kind: 'data' as const };
+          pos = e;
+        }
+        if (pos < offset + length) yield { offset: pos, length: offset + length - pos, kind: 'unallocated' as const };
+      },
+      async flush() {},
+      async close() {},
+    };
+    const sink = new MemoryDevice(0, { growable: true });
+    await createSparseImage(huge, sink, {});
+    expect(sink.size).toBe(4096 + 2 * (1 << 20));
+    const h = parseSparseHeader(sink.bytes);
+    expect(h.sectorCount).toBe(size / 512);
+    expect(new DataView(sink.bytes.buffer).getUint32(16)).toBe((size / 512) % 2 ** 32);
+    const img = await SparseImage.open(new MemoryDevice(sink.bytes, { readOnly: true }));
+    for (const s of spots) {
+      const n = Math.min(8192, size - (s - 2048));
+      const got = new Uint8Array(n);
+      const want = new Uint8Array(n);
+      await img.read(got, s - 2048);
+      fill(want, s - 2048);
+      expect(sha(got)).toBe(sha(want));
+    }
+    expect((await collectExtents(img)).length).toBe(4);
+  });
+
   it('refuses unknown options and bad band sizes', async () => {
     await expect(write(new Uint8Array(512), { nope: '1' })).rejects.toThrow(/unknown option/);
     await expect(write(new Uint8Array(512), { 'band-size': '1000' })).rejects.toThrow(/multiple of 512/);
