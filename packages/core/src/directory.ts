@@ -32,7 +32,11 @@ export interface DirectorySink {
 export interface DirectoryFormatDriver extends FormatDriver {
   /** 0 = not mine, 100 = certain. Must not throw. */
   probeDirectory(dir: DirectorySource): Promise<number>;
-  openDirectory(dir: DirectorySource): Promise<Image>;
+  /**
+   * Open the folder. `unwrap` is the decryption layer for a folder whose bytes are encrypted
+   * (an encrcdsa sparse bundle): it gets the folder's device and returns the decrypted disk.
+   */
+  openDirectory(dir: DirectorySource, opts?: { unwrap?: (dev: BlockDevice) => Promise<BlockDevice> }): Promise<Image>;
   /** Write `source` as a new folder image into `out`. */
   createDirectory(source: BlockDevice, out: DirectorySink, opts?: CreateOptions): Promise<void>;
 }

@@ -4,7 +4,7 @@
  */
 import {
   CorruptImageError, TruncatedImageError, UnsupportedFeatureError, readBytes, ascii,
-  type CheckReport, type DirectorySource, type Extent, type Image, type Inspection, type Problem,
+  type BlockDevice, type CheckReport, type DirectorySource, type Extent, type Image, type Inspection, type Problem,
 } from '@diskit/core';
 import { BundleDevice } from './device.js';
 import { parseBundleInfo, type BundleInfo } from './info-plist.js';
@@ -23,9 +23,16 @@ async function readText(dir: DirectorySource, path: string): Promise<string | un
   }
 }
 
+export interface BundleOpenOptions {
+  /**
+   * The decryption layer for an encrypted bundle (its bands joined start with `encrcdsa`): given
+   * the BundleDevice, the decrypted disk. Without it such a bundle is refused.
+   */
+  unwrap?: (bands: BlockDevice) => Promise<BlockDevice>;
+}
+
 export class SparseBundleImage implements Image {
   readonly format = 'sparsebundle';
-  readonly variant = 'UDSB';
   readonly readOnly = true;
 
   private constructor(
@@ -38,9 +45,15 @@ export class SparseBundleImage implements Image {
     readonly foreign: string[],
     readonly beyond: number[],
     readonly backupDiffers: boolean,
+    /** The disk: the bands themselves, or the decrypted device on them. */
+    readonly disk: BlockDevice,
   ) {}
 
-  static async open(dir: DirectorySource): Promise<SparseBundleImage> {
+  get variant(): string {
+    return this.disk === this.bands ? 'UDSB' : 'UDSB (encrypted)';
+  }
+
+  static async open(dir: DirectorySource, opts: BundleOpenOptions = {}): Promise<SparseBundleImage> {
     const plist = await readText(dir, 'Info.plist');
     const backup = await readText(dir, 'Info.bckup');
     const text = plist ?? backup;
@@ -52,26 +65,29 @@ export class SparseBundleImage implements Image {
     const beyond = [...bands.keys()].filter((b) => b >= bandCount).sort((a, b) => a - b);
     for (const b of beyond) bands.delete(b);
     const dev = new BundleDevice(dir, info.size, info.bandSize, bands);
-    const image = new SparseBundleImage(dir, info, infoFile, dev, foreign, beyond, plist !== undefined && backup !== undefined && plist !== backup);
+    let disk: BlockDevice = dev;
     if (dev.size >= 8 && ascii(await readBytes(dev, 0, 8), 0, 8) === 'encrcdsa') {
-      await dev.close();
-      throw new UnsupportedFeatureError('encrypted sparse bundle (encrcdsa in its bands): decrypt it first');
+      if (!opts.unwrap) {
+        await dev.close();
+        throw new UnsupportedFeatureError('encrypted sparse bundle (encrcdsa in its bands): no decryption layer given');
+      }
+      disk = await opts.unwrap(dev);
     }
-    return image;
+    return new SparseBundleImage(dir, info, infoFile, dev, foreign, beyond, plist !== undefined && backup !== undefined && plist !== backup, disk);
   }
 
   get size(): number {
-    return this.bands.size;
+    return this.disk.size;
   }
 
   read(into: Uint8Array, offset: number): Promise<void> {
-    return this.bands.read(into, offset);
+    return this.disk.read(into, offset);
   }
   write(): Promise<void> {
     return this.bands.write();
   }
   extents(offset?: number, length?: number): AsyncIterable<Extent> {
-    return this.bands.extents(offset, length);
+    return this.disk.extents(offset, length);
   }
 
   async inspect(): Promise<Inspection> {
@@ -82,7 +98,7 @@ export class SparseBundleImage implements Image {
       bandSize: this.bands.bandSize,
       structures: [
         { name: this.infoFile, offset: 0, size: 0, fields: { ...this.info_.raw } },
-        { name: 'bands/', offset: 0, size: 0, fields: { files: this.bands.present.length, bands: Math.ceil(this.size / this.bands.bandSize) } },
+        { name: 'bands/', offset: 0, size: 0, fields: { files: this.bands.present.length, bands: Math.ceil(this.bands.size / this.bands.bandSize) } },
       ],
     };
   }
@@ -90,7 +106,7 @@ export class SparseBundleImage implements Image {
   async info(): Promise<Record<string, unknown>> {
     return {
       bandSize: this.bands.bandSize,
-      bands: Math.ceil(this.size / this.bands.bandSize),
+      bands: Math.ceil(this.bands.size / this.bands.bandSize),
       bandFiles: this.bands.present.length,
       backingStoreVersion: this.info_.version,
     };
@@ -115,7 +131,8 @@ export class SparseBundleImage implements Image {
   }
 
   async flush(): Promise<void> {}
-  close(): Promise<void> {
-    return this.bands.close();
+  async close(): Promise<void> {
+    if (this.disk !== this.bands) await this.disk.close();
+    await this.bands.close();
   }
 }

@@ -36,6 +36,6 @@ export const sparsebundleDriver: DirectoryFormatDriver = {
       return 0;
     }
   },
-  openDirectory: (dir) => SparseBundleImage.open(dir),
+  openDirectory: (dir, opts) => SparseBundleImage.open(dir, opts),
   createDirectory: createSparseBundle,
 };
