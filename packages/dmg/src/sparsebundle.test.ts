@@ -29,7 +29,7 @@ function scattered(size: number, places: [number, number][]): Uint8Array {
   return b;
 }
 
-/** hdiutil's Info.plist for an 8 MiB-band, 100 MiB bundle, as found on a Mac. */
+/** hdiutil's Info.plist for an 8 MiB-band, 100 MiB bundle (tabs, this key order, a final newline). */
 const HDIUTIL_PLIST = `<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
 <plist version="1.0">
@@ -70,6 +70,10 @@ async function writeBundle(name: string, disk: Uint8Array, options: Record<strin
 describe('Info.plist', () => {
   it('is written as hdiutil writes it, and parses back', () => {
     expect(buildBundleInfo(8 * MiB, 100 * MiB)).toBe(HDIUTIL_PLIST);
+    // The same layout as the hdiutil Info.plist in libyal/libmodi's tests/data/sparse_bundle_xml_plist.1 (494 bytes).
+    const libyal = HDIUTIL_PLIST.replace('104857600', '4194304');
+    expect(libyal.length).toBe(494);
+    expect(buildBundleInfo(8 * MiB, 4 * MiB)).toBe(libyal);
     expect(parseBundleInfo(HDIUTIL_PLIST)).toMatchObject({ bandSize: 8 * MiB, size: 100 * MiB, version: 1 });
   });
   it('refuses what is not a sparse bundle, or has no usable sizes', () => {

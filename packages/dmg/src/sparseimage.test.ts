@@ -75,6 +75,16 @@ describe('header and index node structures', () => {
     expect(Buffer.compare(again.subarray(0, 0x1c), b.subarray(0, 0x1c))).toBe(0);
     expect(Buffer.compare(again.subarray(0x24), b.subarray(0x24))).toBe(0);
   });
+  it('decode → encode is byte-exact on a header hdiutil wrote (libyal/libmodi tests/data/sparse_image_header.1)', () => {
+    // A 4 MiB image, 1 MiB bands, flags 1, both sector counts, bands stored in the order written (0, 3, 1, 2).
+    const b = new Uint8Array(4096);
+    b.set(Buffer.from('73707273000000030000080000000001000020000000000000000000000000000000200000000000000000000000000000000000000000000000000000000000000000010000000400000002' + '00000003', 'hex'));
+    const h = parseSparseHeader(b);
+    expect(h).toMatchObject({ version: 3, sectorsPerBand: 2048, flags: 1, sectorCount: 8192, nextIndexNode: 0 });
+    expect(h.bands.slice(0, 5)).toEqual([1, 4, 2, 3, 0]);
+    expect(Buffer.compare(encodeSparseHeader(h), b)).toBe(0);
+  });
+
   it('index nodes round trip; the 64-bit count must agree with the 32-bit one', () => {
     const n = { number: 4, flags: 1, next: 123456789012, bands: Array.from({ length: INDEX_SLOTS }, (_, i) => i * 3) };
     expect(parseIndexNode(encodeIndexNode(n), 0)).toEqual(n);
