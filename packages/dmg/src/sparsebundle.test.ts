@@ -82,6 +82,7 @@ describe('Info.plist', () => {
     expect(() => parseBundleInfo(HDIUTIL_PLIST.replace('<key>size</key>', '<key>sighs</key>'))).toThrow(/size/);
     expect(() => parseBundleInfo(HDIUTIL_PLIST.replace('<integer>1</integer>', '<integer>7</integer>'))).toThrow(/backingstore-version 7/);
     expect(() => parseBundleInfo('<plist><array></array></plist>')).toThrow(CorruptImageError);
+    expect(() => parseBundleInfo('bplist00\u00d1\u0001')).toThrow(/binary property list/);
   });
 });
 

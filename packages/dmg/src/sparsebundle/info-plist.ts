@@ -31,6 +31,7 @@ function integer(d: PlistDict, key: string, where: string): number {
 
 /** Parse Info.plist text; `where` names the file in messages. */
 export function parseBundleInfo(text: string, where = 'Info.plist'): BundleInfo {
+  if (text.startsWith('bplist')) throw new UnsupportedFeatureError(`${where} is a binary property list (hdiutil writes XML)`);
   const root = parsePlist(text);
   if (!isDict(root)) throw new CorruptImageError(where, 0, 'a <dict>', typeof root);
   const type = root['diskimage-bundle-type'];
