@@ -5,7 +5,7 @@
  */
 import { beforeAll, afterAll, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
@@ -111,6 +111,30 @@ describeWithTools(['qemu-img', '7z', 'xorriso'], 'diskit CLI on sparse images an
     const out = mkdtempSync(join(dir, 'out-'));
     diskit('extract', bundle, '/blob.bin', out);
     expect(sha(readFileSync(join(out, 'blob.bin')))).toBe(sha(blob));
+  });
+
+  it('a damaged sparse image or bundle exits 1 with one line naming the structure and offset', () => {
+    const img = join(dir, 'cut.sparseimage');
+    diskit('convert', '-O', 'sparseimage', '--force', src, img);
+    truncateSync(img, 4096 + (1 << 20) + 10);
+    const r = spawnSync('node', [cli, 'info', img], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/sparseimage band \d+ at offset \d+/);
+    const bundle = join(dir, 'long.sparsebundle');
+    diskit('convert', '-O', 'sparsebundle', '-o', 'band-size=1m', '--force', src, bundle);
+    writeFileSync(join(bundle, 'bands/1e'), Buffer.alloc((1 << 20) + 1, 1));
+    const c = spawnSync('node', [cli, 'check', bundle], { encoding: 'utf8' });
+    expect(c.status).toBe(1);
+    expect(c.stdout).toMatch(/error: sparse bundle band file bands\/1e at offset 31457280: expected at most 1048576 bytes/);
+    const x = spawnSync('node', [cli, 'convert', '-O', 'raw', bundle, join(dir, 'never.raw')], { encoding: 'utf8' });
+    expect(x.status).toBe(1);
+    expect(existsSync(join(dir, 'never.raw'))).toBe(false);
+    // Band 0 is read when the bundle opens (is it encrypted?): a broken one stops every command.
+    writeFileSync(join(bundle, 'bands/0'), Buffer.alloc((1 << 20) + 1, 1));
+    const i = spawnSync('node', [cli, 'info', bundle], { encoding: 'utf8' });
+    expect(i.status).toBe(1);
+    expect(i.stderr.trim()).toMatch(/^diskit: CorruptImageError: sparse bundle band file bands\/0 at offset 0/);
   });
 
   it('a directory that is no image is a usage error', () => {
