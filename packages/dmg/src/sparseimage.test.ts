@@ -60,6 +60,7 @@ describe('the shared synthetic sparseimage (dmg-forensic)', () => {
     const ins = await img.inspect();
     expect(ins.structures[0]).toMatchObject({ name: 'sprs header', offset: 0, size: 4096, fields: { version: 3, sectorsPerBand: 2, sectorCount: 6, usedSlots: 2 } });
     expect((await img.check()).problems).toEqual([]);
+    expect(await SparseImage.holds(file)).toBe(true);
     await img.close();
   });
 });

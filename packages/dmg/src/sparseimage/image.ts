@@ -4,10 +4,10 @@
  * read. Holes the host left in the file inside a band come through as `zero`.
  */
 import {
-  CorruptImageError, DeviceRangeError, TruncatedImageError, checkRange, extentWindow, readBytes,
+  CorruptImageError, DeviceRangeError, TruncatedImageError, ascii, checkRange, extentWindow, readBytes,
   type BlockDevice, type CheckReport, type Extent, type Image, type Inspection, type Problem,
 } from '@diskit/core';
-import { NODE_SIZE, SPRS_SECTOR, parseSparseHeader, type SparseHeader } from './header.js';
+import { NODE_SIZE, SPRS, SPRS_SECTOR, parseSparseHeader, type SparseHeader } from './header.js';
 import { readBandMap, type BandMap, type NodePlace } from './band-map.js';
 
 /** Bands larger than this are refused: hdiutil's are 1 MiB (2,048 sectors) by default. */
@@ -25,6 +25,13 @@ export class SparseImage implements Image {
     readonly map: BandMap,
     readonly nodes: NodePlace[],
   ) {}
+
+  /** Whether `dev` starts like a sparse image: for a decryption layer choosing what to open on its output. */
+  static async holds(dev: BlockDevice): Promise<boolean> {
+    if (dev.size < NODE_SIZE) return false;
+    const head = await readBytes(dev, 0, 8);
+    return ascii(head, 0, 4) === SPRS && head[4] === 0 && head[5] === 0;
+  }
 
   static async open(file: BlockDevice): Promise<SparseImage> {
     if (file.size < NODE_SIZE) throw new TruncatedImageError('sparseimage header', 0, NODE_SIZE, file.size);
