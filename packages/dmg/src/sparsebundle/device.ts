@@ -18,6 +18,8 @@ interface OpenBand {
 
 export class BundleDevice implements BlockDevice {
   readonly readOnly = true;
+  /** Band numbers with a file, ascending. */
+  readonly present: Float64Array;
   private readonly open = new Map<number, OpenBand>();
 
   /** `names`: band number → file name in `bands/`, for the bands that have a file. */
@@ -29,8 +31,6 @@ export class BundleDevice implements BlockDevice {
   ) {
     this.present = Float64Array.from([...names.keys()].sort((a, b) => a - b));
   }
-  /** Band numbers with a file, ascending. */
-  readonly present: Float64Array;
 
   /** Band numbers from the names in `bands/`: lowercase hex, as hdiutil writes them; other names are ignored. */
   static bandNames(names: string[]): { bands: Map<number, string>; foreign: string[] } {

@@ -37,7 +37,7 @@ export class SparseBundleImage implements Image {
 
   private constructor(
     readonly dir: DirectorySource,
-    readonly info_: BundleInfo,
+    readonly bundleInfo: BundleInfo,
     /** Where the info came from: Info.plist, or Info.bckup when Info.plist is missing. */
     readonly infoFile: string,
     readonly bands: BundleDevice,
@@ -97,7 +97,7 @@ export class SparseBundleImage implements Image {
       virtualSize: this.size,
       bandSize: this.bands.bandSize,
       structures: [
-        { name: this.infoFile, offset: 0, size: 0, fields: { ...this.info_.raw } },
+        { name: this.infoFile, offset: 0, size: 0, fields: { ...this.bundleInfo.raw } },
         { name: 'bands/', offset: 0, size: 0, fields: { files: this.bands.present.length, bands: Math.ceil(this.bands.size / this.bands.bandSize) } },
       ],
     };
@@ -108,7 +108,7 @@ export class SparseBundleImage implements Image {
       bandSize: this.bands.bandSize,
       bands: Math.ceil(this.bands.size / this.bands.bandSize),
       bandFiles: this.bands.present.length,
-      backingStoreVersion: this.info_.version,
+      backingStoreVersion: this.bundleInfo.version,
     };
   }
 
