@@ -155,6 +155,21 @@ describe('writing and reading bundles', () => {
     await bad.close();
   });
 
+  it('many concurrent reads over more band files than stay open (16) agree with the disk', async () => {
+    const disk = scattered(200 * 4096, Array.from({ length: 200 }, (_, i) => [i * 4096 + (i % 9), 4000] as [number, number]));
+    const path = await writeBundle('many.sparsebundle', disk, { 'band-size': '4k' });
+    const img = await SparseBundleImage.open(directorySource(path));
+    let x = 12345;
+    const reads = Array.from({ length: 400 }, () => {
+      x = (x * 1103515245 + 12345) >>> 0;
+      const off = x % (disk.length - 20000);
+      const buf = new Uint8Array(1 + (x % 19000));
+      return img.read(buf, off).then(() => sha(buf) === sha(disk.subarray(off, off + buf.length)));
+    });
+    expect((await Promise.all(reads)).every(Boolean)).toBe(true);
+    await img.close();
+  });
+
   it('reads from a set of Blobs, as a browser gives a dropped folder', async () => {
     const disk = scattered(3 * MiB, [[10, 100], [2 * MiB + 5, 100]]);
     const path = await writeBundle('c.sparsebundle', disk, { 'band-size': '512k' });
