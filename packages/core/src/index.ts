@@ -12,3 +12,4 @@ export * from './checksum.js';
 export * from './struct.js';
 export * from './binary-parser.js';
 export * from './http.js';
+export * from './directory.js';
