@@ -18,6 +18,8 @@ Usage:
   diskit create vhd|vhdx --parent <base> <child>  a differencing child (the parent is never modified)
   diskit serve <img> [--socket P | --listen H:P] [--writable [--overlay F]] [--run CMD]   NBD export (diskit serve --help)
 
+An <img> may be a .sparsebundle directory; -O sparsebundle writes one.
+
 Exit codes: 0 ok, 1 image problem (corrupt, unsupported, check failed), 2 usage error.
 Add --debug for stack traces.`;
 
@@ -42,7 +44,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   // Ctrl-C during a conversion: remove temporary outputs, never leave a partial file.
   const onSigint = () => {
-    for (const t of liveTempOutputs()) rmSync(t, { force: true });
+    for (const t of liveTempOutputs()) rmSync(t, { force: true, recursive: true });
     process.stderr.write('\ndiskit: interrupted\n');
     process.exit(130);
   };

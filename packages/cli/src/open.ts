@@ -3,13 +3,17 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { DiskitError, HttpDevice, SliceDevice, UnsupportedFeatureError, UsageError, type BlockDevice, type FormatDriver, type Image, type Partition, type Registry, type Volume } from '@diskit/core';
 import { FileDevice, relativeOpener } from '@diskit/core/node';
 import { readPartitionTable, type PartitionTable } from '@diskit/raw';
+import { openDirectoryImage } from './open-directory.js';
 
 export interface Opened {
   path: string;
-  /** The image file: a local file, or a remote one read by HTTP ranges. */
+  /** The image file: a local file, a remote one read by HTTP ranges, or (a folder image) the image itself. */
   file: BlockDevice;
   driver: FormatDriver;
   image: Image;
+  /** Bytes of the image file(s), and what they occupy on the host's disk. */
+  fileSize: number;
+  allocatedSize: number;
   close(): Promise<void>;
 }
 
@@ -17,6 +21,8 @@ export interface Opened {
 export async function openImage(reg: Registry, path: string, opts: { format?: string; writable?: boolean; depth?: number } = {}): Promise<Opened> {
   const url = isUrl(path);
   if (url && opts.writable) throw new UsageError(`${path}: remote images are read-only`);
+  // A folder is a folder image (a .sparsebundle); its driver reads the files in it.
+  if (!url && (await stat(path).catch(() => undefined))?.isDirectory()) return openDirectoryImage(reg, path, opts);
   const file = url ? await openRemote(path) : await FileDevice.open(path, { writable: opts.writable });
   try {
     const driver = opts.format ? reg.format(opts.format) : (await reg.detect(file, path)).driver;
@@ -30,7 +36,7 @@ export async function openImage(reg: Registry, path: string, opts: { format?: st
     const openRelative = url ? (name: string) => openRemote(beside(path, name)) : relativeOpener(path);
     const image = await driver.open(file, { name: path, openRelative, openRelativeImage, writable: opts.writable });
     return {
-      path, file, driver, image,
+      path, file, driver, image, fileSize: file.size, allocatedSize: await allocatedBytes(path, file),
       async close() {
         await image.close().catch(() => {});
         await file.close().catch(() => {});

@@ -13,3 +13,4 @@ export * from './struct.js';
 export * from './binary-parser.js';
 export * from './mapped.js';
 export * from './http.js';
+export * from './directory.js';

@@ -1,6 +1,6 @@
 import { collectExtents, walk, UsageError, type Partition, type Problem } from '@diskit/core';
 import { defaultRegistry } from '../registry.js';
-import { allocatedBytes, findVolumes, openImage, openVolume, partitionTableOf, type Opened } from '../open.js';
+import { findVolumes, openImage, openVolume, partitionTableOf, type Opened } from '../open.js';
 import { parse } from '../args.js';
 import { humanSize, printStructures, toJson } from '../format.js';
 
@@ -21,7 +21,7 @@ async function withImage<T>(path: string, format: string | undefined, fn: (o: Op
 export async function info(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {});
   const path = onePath(positionals, 'info');
-  return withImage(path, values.format, async ({ image, file }) => {
+  return withImage(path, values.format, async ({ image, fileSize, allocatedSize }) => {
     const reg = defaultRegistry();
     let partitions: Partition[] = [];
     let partitionScheme = 'none';
@@ -46,8 +46,8 @@ export async function info(args: string[]): Promise<number> {
       format: image.format,
       variant: image.variant,
       virtualSize: image.size,
-      fileSize: file.size,
-      allocatedSize: await allocatedBytes(path, file),
+      fileSize,
+      allocatedSize,
       partitionScheme,
       hybridIso,
       partitions: partitions.map((p) => ({ index: p.index, start: p.start, size: p.size, type: p.type, name: p.name, uuid: p.uuid, kind: p.kind, bootable: p.bootable, reachable: p.reachable, truncated: p.truncated })),
