@@ -1,7 +1,7 @@
-import { collectExtents, UsageError, type Partition } from '@diskit/core';
+import { collectExtents, walk, UsageError, type Partition, type Problem } from '@diskit/core';
 import { defaultRegistry } from '../registry.js';
-import { allocatedBytes, backingOption, describeProblem, openImage, openOptionSpec, openVolume, partitionTableOf, type Opened } from '../open.js';
-import { parse } from '../main.js';
+import { backingOption, findVolumes, openImage, openOptionSpec, openVolume, partitionTableOf, type Opened } from '../open.js';
+import { parse } from '../args.js';
 import { humanSize, printStructures, toJson } from '../format.js';
 
 function onePath(positionals: string[], cmd: string): string {
@@ -22,7 +22,7 @@ async function withImage<T>(path: string, values: { format?: string; options?: s
 export async function info(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, openOptionSpec);
   const path = onePath(positionals, 'info');
-  return withImage(path, values, async ({ image, file }) => {
+  return withImage(path, values, async ({ image, fileSize, allocatedSize }) => {
     const reg = defaultRegistry();
     let partitions: Partition[] = [];
     let partitionScheme = 'none';
@@ -47,11 +47,11 @@ export async function info(args: string[]): Promise<number> {
       format: image.format,
       variant: image.variant,
       virtualSize: image.size,
-      fileSize: file.size,
-      allocatedSize: await allocatedBytes(path),
+      fileSize,
+      allocatedSize,
       partitionScheme,
       hybridIso,
-      partitions: partitions.map((p) => ({ index: p.index, start: p.start, size: p.size, type: p.type, name: p.name, uuid: p.uuid, kind: p.kind, bootable: p.bootable })),
+      partitions: partitions.map((p) => ({ index: p.index, start: p.start, size: p.size, type: p.type, name: p.name, uuid: p.uuid, kind: p.kind, bootable: p.bootable, reachable: p.reachable, truncated: p.truncated })),
       ...(filesystem ? { filesystem } : {}),
       ...extra,
     };
@@ -120,18 +120,41 @@ export async function check(args: string[]): Promise<number> {
       if (!report.problems.some((p) => p.severity === 'error' && p.structure === w.structure && p.offset === w.offset)) report.problems.push({ ...w, severity: 'error' });
     }
     // The partition table inside the disk, whatever the container: one place for every format.
+    let partitions: Partition[] = [];
     try {
-      report.problems.push(...(await partitionTableOf(image, false)).problems);
+      const table = await partitionTableOf(image, false);
+      report.problems.push(...table.problems);
+      partitions = table.partitions;
     } catch (e) {
       report.problems.push({ severity: 'error', message: (e as Error).message, structure: 'partition table' });
     }
+    report.problems.push(...(await checkFilesystems(image, partitions)));
     const errors = report.problems.filter((p) => p.severity === 'error').length;
     if (values.json) process.stdout.write(toJson({ ok: errors === 0, ...report }) + '\n');
     else {
-      for (const p of report.problems) process.stdout.write(`${p.severity}: ${describeProblem(p)}\n`);
+      for (const p of report.problems) {
+        const named = p.structure && !p.message.startsWith(p.structure) ? `${p.structure}: ` : '';
+        process.stdout.write(`${p.severity}: ${named}${p.message}${p.offset !== undefined ? ` (offset ${p.offset})` : ''}\n`);
+      }
       for (const r of report.repaired ?? []) process.stdout.write(`repaired: ${r}\n`);
       process.stdout.write(errors === 0 ? `No errors were found on the image.\n` : `${errors} error(s) found.\n`);
     }
     return errors === 0 ? 0 : 1;
   }, { writable: values.repair === true });
+}
+
+/** Every filesystem on the disk, walked: a directory that cannot be read is an error of the image. */
+async function checkFilesystems(image: Opened['image'], partitions: Partition[]): Promise<Problem[]> {
+  const problems: Problem[] = [];
+  for (const v of await findVolumes(defaultRegistry(), image, partitions)) {
+    const where = `${v.fs}${v.partition ? ` on partition ${v.partition.index}` : ''}`;
+    if (!v.volume) {
+      problems.push({ severity: 'error', structure: where, message: `${where}: cannot mount: ${v.error?.message}` });
+      continue;
+    }
+    for await (const _ of walk(v.volume, '/', {
+      onError: (p) => problems.push({ severity: 'error', structure: p.structure ?? where, offset: p.offset === undefined ? undefined : p.offset + (v.partition?.start ?? 0), message: `${where}: directory ${p.path} skipped: ${p.error.message}` }),
+    })) void _;
+  }
+  return problems;
 }
