@@ -20,11 +20,12 @@ export async function convert(args: string[]): Promise<number> {
   const target = reg.format(values['output-format'] ?? 'raw');
   if (!target.create && !isDirectoryDriver(target)) throw new UsageError(`diskit cannot write ${target.name} images`);
   if (resolve(input) === resolve(output)) throw new UsageError('output would overwrite the input');
-  const options = parseOptions(values.options);
+  // `backing` names the input's parent (a differencing image whose parent was moved); the rest are the output's.
+  const { backing, ...options } = parseOptions(values.options);
 
   const sidecars = (target.sidecars?.(basename(output)) ?? []).map((s) => ({ ...s, path: join(dirname(output), s.name) }));
   if (!values.force) for (const s of sidecars) if (existsSync(s.path)) throw new UsageError(`${s.path} exists (use --force to overwrite)`);
-  const src = await openImage(reg, input, { format: values.format });
+  const src = await openImage(reg, input, { format: values.format, backing: backing === undefined ? undefined : resolve(backing) });
   if (isDirectoryDriver(target)) {
     try {
       return await convertToFolder(target, src.image, output, options, values.force, values.progress || process.stdout.isTTY ? progressBar(`${src.image.format} → ${target.name}`) : undefined);

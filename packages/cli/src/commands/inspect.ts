@@ -1,6 +1,6 @@
 import { collectExtents, walk, UsageError, type Partition, type Problem } from '@diskit/core';
 import { defaultRegistry } from '../registry.js';
-import { findVolumes, openImage, openVolume, partitionTableOf, type Opened } from '../open.js';
+import { backingOption, findVolumes, openImage, openOptionSpec, openVolume, partitionTableOf, type Opened } from '../open.js';
 import { parse } from '../args.js';
 import { humanSize, printStructures, toJson } from '../format.js';
 
@@ -9,8 +9,9 @@ function onePath(positionals: string[], cmd: string): string {
   return positionals[0]!;
 }
 
-async function withImage<T>(path: string, format: string | undefined, fn: (o: Opened) => Promise<T>, writable = false): Promise<T> {
-  const o = await openImage(defaultRegistry(), path, { format, writable });
+/** `check` (writable or not) reports the image's warnings as errors instead of printing them. */
+async function withImage<T>(path: string, values: { format?: string; options?: string[] }, fn: (o: Opened) => Promise<T>, check?: { writable: boolean }): Promise<T> {
+  const o = await openImage(defaultRegistry(), path, { format: values.format, backing: backingOption(values.options), writable: check?.writable, warn: !check });
   try {
     return await fn(o);
   } finally {
@@ -19,9 +20,9 @@ async function withImage<T>(path: string, format: string | undefined, fn: (o: Op
 }
 
 export async function info(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, {});
+  const { values, positionals } = parse(args, openOptionSpec);
   const path = onePath(positionals, 'info');
-  return withImage(path, values.format, async ({ image, fileSize, allocatedSize }) => {
+  return withImage(path, values, async ({ image, fileSize, allocatedSize }) => {
     const reg = defaultRegistry();
     let partitions: Partition[] = [];
     let partitionScheme = 'none';
@@ -75,9 +76,9 @@ export async function info(args: string[]): Promise<number> {
 }
 
 export async function map(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, {});
+  const { values, positionals } = parse(args, openOptionSpec);
   const path = onePath(positionals, 'map');
-  return withImage(path, values.format, async ({ image }) => {
+  return withImage(path, values, async ({ image }) => {
     const extents = await collectExtents(image);
     const rows = extents.map((e) => ({
       start: e.offset, length: e.length, depth: 0,
@@ -94,9 +95,9 @@ export async function map(args: string[]): Promise<number> {
 }
 
 export async function dump(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, {});
+  const { values, positionals } = parse(args, openOptionSpec);
   const path = onePath(positionals, 'dump');
-  return withImage(path, values.format, async ({ image }) => {
+  return withImage(path, values, async ({ image }) => {
     const ins = await image.inspect();
     if (values.json) process.stdout.write(toJson(ins) + '\n');
     else {
@@ -110,14 +111,18 @@ export async function dump(args: string[]): Promise<number> {
 }
 
 export async function check(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { repair: { type: 'boolean' } });
+  const { values, positionals } = parse(args, { ...openOptionSpec, repair: { type: 'boolean' } });
   const path = onePath(positionals, 'check');
-  return withImage(path, values.format, async ({ image }) => {
+  return withImage(path, values, async ({ image }) => {
     const report = (await image.check?.({ repair: values.repair })) ?? { problems: [] };
+    // What open() read around is an error here, for drivers whose check() does not list it already.
+    for (const w of image.warnings ?? []) {
+      if (!report.problems.some((p) => p.severity === 'error' && p.structure === w.structure && p.offset === w.offset)) report.problems.push({ ...w, severity: 'error' });
+    }
     // The partition table inside the disk, whatever the container: one place for every format.
     let partitions: Partition[] = [];
     try {
-      const table = await partitionTableOf(image);
+      const table = await partitionTableOf(image, false);
       report.problems.push(...table.problems);
       partitions = table.partitions;
     } catch (e) {
@@ -127,12 +132,15 @@ export async function check(args: string[]): Promise<number> {
     const errors = report.problems.filter((p) => p.severity === 'error').length;
     if (values.json) process.stdout.write(toJson({ ok: errors === 0, ...report }) + '\n');
     else {
-      for (const p of report.problems) process.stdout.write(`${p.severity}: ${p.message}${p.offset !== undefined ? ` (offset ${p.offset})` : ''}\n`);
+      for (const p of report.problems) {
+        const named = p.structure && !p.message.startsWith(p.structure) ? `${p.structure}: ` : '';
+        process.stdout.write(`${p.severity}: ${named}${p.message}${p.offset !== undefined ? ` (offset ${p.offset})` : ''}\n`);
+      }
       for (const r of report.repaired ?? []) process.stdout.write(`repaired: ${r}\n`);
       process.stdout.write(errors === 0 ? `No errors were found on the image.\n` : `${errors} error(s) found.\n`);
     }
     return errors === 0 ? 0 : 1;
-  }, values.repair === true);
+  }, { writable: values.repair === true });
 }
 
 /** Every filesystem on the disk, walked: a directory that cannot be read is an error of the image. */
