@@ -17,6 +17,7 @@ Usage:
   diskit extract <img> <path> <dest> [--partition N] [--force]
   diskit create iso <dir> <out.iso> [options]    (diskit create iso --help)
   diskit create vhd|vhdx --parent <base> <child>  a differencing child (the parent is never modified)
+  diskit serve <img> [--socket P | --listen H:P] [--writable [--overlay F]] [--run CMD]   NBD export (diskit serve --help)
 
 diskit COMMAND --help shows a command's options and an example; convert -O FMT -o help lists
 the output format's options. Exit codes: 0 ok, 1 image problem (corrupt, unsupported, check

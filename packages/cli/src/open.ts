@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import { dirname, isAbsolute, join } from 'node:path';
 import { DiskitError, SliceDevice, UnsupportedFeatureError, UsageError, type BlockDevice, type FormatDriver, type Image, type Partition, type Registry, type Volume } from '@diskit/core';
 import { FileDevice, relativeOpener } from '@diskit/core/node';
 import { readPartitionTable, type PartitionTable } from '@diskit/raw';
@@ -12,11 +13,18 @@ export interface Opened {
 }
 
 /** Open an image file read-only (unless `writable`), detecting its format unless `format` is given. */
-export async function openImage(reg: Registry, path: string, opts: { format?: string; writable?: boolean } = {}): Promise<Opened> {
+export async function openImage(reg: Registry, path: string, opts: { format?: string; writable?: boolean; depth?: number } = {}): Promise<Opened> {
   const file = await FileDevice.open(path, { writable: opts.writable });
   try {
     const driver = opts.format ? reg.format(opts.format) : (await reg.detect(file, path)).driver;
-    const image = await driver.open(file, { name: path, openRelative: relativeOpener(path), writable: opts.writable });
+    const depth = opts.depth ?? 0;
+    // An overlay's base is itself any image (never writable through it); the depth bound stops cycles.
+    const openRelativeImage = async (name: string): Promise<BlockDevice> => {
+      if (depth >= 8) throw new UsageError(`${path}: more than 8 nested base images`);
+      const base = await openImage(reg, isAbsolute(name) ? name : join(dirname(path), name), { depth: depth + 1 });
+      return closingWith(base.image, base.close);
+    };
+    const image = await driver.open(file, { name: path, openRelative: relativeOpener(path), openRelativeImage, writable: opts.writable });
     return {
       path, file, driver, image,
       async close() {
@@ -102,4 +110,17 @@ export async function findVolumes(reg: Registry, image: BlockDevice, partitions:
     await tryMount(new SliceDevice(image, p.start, Math.min(p.size, image.size - p.start)), p);
   }
   return found;
+}
+
+/** The image as a device whose close() also closes the file under it. */
+function closingWith(image: Image, close: () => Promise<void>): BlockDevice {
+  return {
+    get size() { return image.size; },
+    get readOnly() { return image.readOnly; },
+    read: (into, offset) => image.read(into, offset),
+    write: (from, offset) => image.write(from, offset),
+    extents: (offset, length) => image.extents(offset, length),
+    flush: () => image.flush(),
+    close,
+  };
 }
