@@ -18,7 +18,7 @@ describe('help', () => {
       const r = diskit(name, '--help');
       expect(r.status, name).toBe(0);
       expect(r.stdout).toMatch(new RegExp(`^usage: diskit ${name}`));
-      expect(r.stdout).toMatch(/\nexample: diskit /);
+      expect(r.stdout).toMatch(/\nexample:\s+diskit /i);
     }
     expect(diskit('ls', '-h').stdout).toMatch(/--recursive/);
     expect(diskit('create', 'iso', '--help').stdout).toMatch(/--volid/);

@@ -1,4 +1,5 @@
 /** Per-command help (`diskit COMMAND --help`), output-format options (`-o help`), command suggestions. */
+import { SERVE_USAGE } from './commands/serve.js';
 
 const IMG_OPTS = `  -f, --format FMT   the image's format instead of detecting it (raw reads any file as a raw disk)
   --json             machine-readable output
@@ -86,6 +87,7 @@ create iso: an ISO9660 image of a folder (Rock Ridge, Joliet, El Torito).
 create vhd|vhdx: an empty differencing child that reads through to <base> (never modified).
 
 example: diskit create vhdx --parent base.vhdx child.vhdx`,
+  serve: SERVE_USAGE,
 };
 
 interface FormatOption {
