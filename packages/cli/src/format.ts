@@ -55,23 +55,6 @@ export function progressBar(label: string): (done: number, total: number) => voi
   };
 }
 
-/** Print an inspect() structure tree. */
-export function printStructures(structures: { name: string; offset: number; size: number; fields: Record<string, unknown>; children?: unknown[] }[], indent = ''): string {
-  let out = '';
-  for (const s of structures) {
-    out += `${indent}${s.name} @ ${s.offset} (${s.size} bytes)\n`;
-    for (const [k, v] of Object.entries(s.fields)) out += `${indent}  ${k}: ${fieldText(v)}\n`;
-    if (s.children?.length) out += printStructures(s.children as typeof structures, indent + '    ');
-  }
-  return out;
-}
-
-function fieldText(v: unknown): string {
-  if (v instanceof Uint8Array) return Array.from(v.subarray(0, 32), (b) => b.toString(16).padStart(2, '0')).join(' ') + (v.length > 32 ? ' …' : '');
-  if (typeof v === 'object' && v !== null) return JSON.stringify(v, jsonReplacer);
-  return String(v);
-}
-
 /** JSON.stringify replacer: bigint as number when safe, bytes as hex, Dates as ISO strings. */
 export function jsonReplacer(_k: string, v: unknown): unknown {
   if (typeof v === 'bigint') return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();

@@ -37,7 +37,11 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
+/** info (and dump) in human form: never JSON. */
 function humanInfo(img: string): string {
+  const d = diskit('dump', img);
+  expect(d.status, d.stderr).toBe(0);
+  expect(d.stdout).not.toMatch(/[{}]|\[\{|"\w+":/);
   const r = diskit('info', img);
   expect(r.status, r.stderr).toBe(0);
   expect(r.stdout).not.toMatch(/[{}]|\[\{|"\w+":/);

@@ -2,8 +2,8 @@ import { collectExtents, walk, UsageError, type Partition, type Problem } from '
 import { defaultRegistry } from '../registry.js';
 import { allocatedBytes, findVolumes, openImage, partitionTableOf, type FoundVolume, type Opened } from '../open.js';
 import { parse } from '../args.js';
-import { printStructures, toJson } from '../format.js';
-import { factLines, table as table_ } from '../info-text.js';
+import { toJson } from '../format.js';
+import { factLines, printStructures, table as table_ } from '../info-text.js';
 import { partitionTypeName, type PartitionTable } from '@diskit/raw';
 
 function onePath(positionals: string[], cmd: string): string {
@@ -118,9 +118,7 @@ export async function dump(args: string[]): Promise<number> {
     if (values.json) process.stdout.write(toJson(ins) + '\n');
     else {
       const { structures, ...head } = ins;
-      let s = '';
-      for (const [k, v] of Object.entries(head)) s += `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}\n`;
-      process.stdout.write(s + printStructures(structures));
+      process.stdout.write(factLines(head, '', true).map((l) => l + '\n').join('') + printStructures(structures));
     }
     return 0;
   });
