@@ -18,7 +18,8 @@ const isByteKey = (key: string) => /(size|length)$/i.test(key) && !/spacesize$/i
 const isRecord = (v: unknown): v is Facts => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date) && !(v instanceof Uint8Array);
 const isScalar = (v: unknown) => !isRecord(v) && !Array.isArray(v);
 /** {type: 'crc32', value: 'da5cb92f', …}: a checksum, shown as "crc32 da5cb92f". */
-const isChecksum = (v: Facts) => typeof v.type === 'string' && v.value !== undefined && Object.keys(v).every((k) => ['type', 'value', 'bits'].includes(k));
+const isChecksum = (v: Facts) => typeof v.type === 'string' && Object.keys(v).every((k) => ['type', 'value', 'bits'].includes(k));
+const checksumText = (v: Facts) => (v.value === undefined ? String(v.type) : `${v.type} ${v.value}`);
 
 function scalarText(key: string, v: unknown, short = false, raw = false): string {
   if (typeof v === 'boolean') return raw ? String(v) : v ? 'yes' : 'no';
@@ -34,7 +35,7 @@ function cellText(key: string, v: unknown, raw = false): string {
   if (v === undefined || v === null) return '';
   if (Array.isArray(v)) return v.map((x) => cellText(key, x, raw)).join(', ');
   if (isRecord(v)) {
-    if (isChecksum(v)) return `${v.type} ${v.value}`;
+    if (isChecksum(v)) return checksumText(v);
     return Object.entries(v).filter(([, x]) => x !== undefined).map(([k, x]) => `${k} ${cellText(k, x, raw)}`).join(', ');
   }
   return scalarText(key, v, true, raw);
@@ -70,7 +71,7 @@ export function factLines(facts: Facts, indent = '', rawKeys = false): string[] 
     } else if (Array.isArray(v)) {
       out.push(`${label} ${v.length ? v.map((x) => cellText(k, x, rawKeys)).join(', ') : '(none)'}`);
     } else if (isRecord(v)) {
-      if (isChecksum(v)) out.push(`${label} ${v.type} ${v.value}`);
+      if (isChecksum(v)) out.push(`${label} ${checksumText(v)}`);
       else if (Object.keys(v).length === 0) out.push(`${label} (none)`);
       else out.push(`${indent}${words(k)}:`, ...factLines(v, indent + '  ', rawKeys));
     } else if (isScalar(v)) {
