@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
-import { DiskitError, SliceDevice, UnsupportedFeatureError, UsageError, type BlockDevice, type FormatDriver, type Image, type Partition, type Registry, type Volume } from '@diskit/core';
+import { DiskitError, SliceDevice, TruncatedImageError, UnsupportedFeatureError, UsageError, type BlockDevice, type FormatDriver, type Image, type Partition, type Registry, type Volume } from '@diskit/core';
 import { FileDevice, relativeOpener } from '@diskit/core/node';
 import { readPartitionTable, type PartitionTable } from '@diskit/raw';
 
@@ -58,6 +58,7 @@ export async function openVolume(reg: Registry, image: BlockDevice, opts: { part
     const table = await readPartitionTable(image);
     const p = table.partitions.find((x) => x.index === opts.partition && x.kind !== 'extended');
     if (!p) throw new UsageError(`no partition ${opts.partition} (have: ${table.partitions.map((x) => x.index).join(', ') || 'none'})`);
+    if (p.start >= image.size) throw new TruncatedImageError(`partition ${p.index}`, p.start, p.size, image.size);
     return mountFirst(reg, [slice(p)], opts.mount);
   }
   // The whole disk first: an (isohybrid) ISO is a filesystem even when it also carries a table.
