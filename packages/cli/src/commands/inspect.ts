@@ -63,7 +63,7 @@ export async function info(args: string[]): Promise<number> {
       format: `${out.format}${out.variant && out.variant !== out.format ? ` (${out.variant})` : ''}`,
       virtualSize: out.virtualSize, fileSize: out.fileSize, allocatedSize: out.allocatedSize, ...extra,
     });
-    lines.push(`partition table: ${table ? `${out.partitionScheme}${out.hybridIso ? ' (isohybrid)' : ''}` : `could not be read: ${tableError}`}`);
+    lines.push(`partition table: ${table ? `${out.partitionScheme}${out.hybridIso && out.partitionScheme !== 'none' ? ' (isohybrid)' : ''}` : `could not be read: ${tableError}`}`);
     if (out.partitions.length) {
       lines.push(...table_(out.partitions.map((p) => ({
         index: p.index, start: p.start, size: p.size, type: partitionTypeName(p.type) ?? p.type, name: p.name,
