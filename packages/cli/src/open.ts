@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { DiskitError, HttpDevice, SliceDevice, UnsupportedFeatureError, UsageError, type BlockDevice, type FormatDriver, type Image, type Partition, type Problem, type Registry, type Volume } from '@diskit/core';
+import { DiskitError, HttpDevice, SliceDevice, TruncatedImageError, UnsupportedFeatureError, UsageError, type BlockDevice, type FormatDriver, type Image, type Partition, type Problem, type Registry, type Volume } from '@diskit/core';
 import { FileDevice, relativeOpener } from '@diskit/core/node';
 import { readPartitionTable, type PartitionTable } from '@diskit/raw';
 import { openDirectoryImage } from './open-directory.js';
@@ -114,6 +114,7 @@ export async function openVolume(reg: Registry, image: BlockDevice, opts: { part
     const table = await partitionTableOf(image);
     const p = table.partitions.find((x) => x.index === opts.partition && x.kind !== 'extended');
     if (!p) throw new UsageError(`no partition ${opts.partition} (have: ${table.partitions.map((x) => x.index).join(', ') || 'none'})`);
+    if (p.start >= image.size) throw new TruncatedImageError(`partition ${p.index}`, p.start, p.size, image.size);
     return mountFirst(reg, [slice(p)], opts.mount, opts.fs);
   }
   // The whole disk first: an (isohybrid) ISO is a filesystem even when it also carries a table.

@@ -6,6 +6,7 @@ import { defaultRegistry } from '../registry.js';
 import { openImage } from '../open.js';
 import { parse, parseOptions } from '../args.js';
 import { progressBar } from '../format.js';
+import { formatOptionsHelp } from '../help.js';
 
 export async function convert(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
@@ -14,10 +15,15 @@ export async function convert(args: string[]): Promise<number> {
     progress: { type: 'boolean', short: 'p' },
     force: { type: 'boolean' },
   });
-  if (positionals.length !== 2) throw new UsageError('usage: diskit convert [-f FMT] -O FMT [-o k=v,...] [-p] <in> <out>');
-  const [input, output] = positionals as [string, string];
   const reg = defaultRegistry();
   const target = reg.format(values['output-format'] ?? 'raw');
+  // -o help: the output format's options (qemu-img's convention); no files needed
+  if ((values.options as string[] | undefined)?.some((o) => o.split(',').includes('help'))) {
+    process.stdout.write(formatOptionsHelp(target.name) + '\n');
+    return 0;
+  }
+  if (positionals.length !== 2) throw new UsageError('usage: diskit convert [-f FMT] -O FMT [-o k=v,...] [-p] <in> <out>');
+  const [input, output] = positionals as [string, string];
   if (!target.create && !isDirectoryDriver(target)) throw new UsageError(`diskit cannot write ${target.name} images`);
   if (resolve(input) === resolve(output)) throw new UsageError('output would overwrite the input');
   // `backing` names the input's parent (a differencing image whose parent was moved); the rest are the output's.

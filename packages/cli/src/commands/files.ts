@@ -1,6 +1,6 @@
-import { lstat, mkdir, symlink, utimes, lutimes, chmod } from 'node:fs/promises';
+import { lstat, mkdir, rm, symlink, utimes, lutimes, chmod } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import { UsageError, CorruptImageError, pumpDataRuns, normalizePath, readDirectory, walk, walkTree, type FileEntry, type Volume, type WalkOptions } from '@diskit/core';
+import { UsageError, CorruptImageError, DiskitError, pumpDataRuns, normalizePath, readDirectory, walk, walkTree, type FileEntry, type Volume, type WalkOptions } from '@diskit/core';
 import { FileDevice } from '@diskit/core/node';
 import { defaultRegistry } from '../registry.js';
 import { backingOption, openImage, openOptionSpec, openVolume } from '../open.js';
@@ -171,7 +171,7 @@ export async function extractTree(vol: Volume, src: string, destArg: string, opt
       await symlink(e.target ?? '', target);
       if (e.mtime) await lutimes(target, e.mtime, e.mtime).catch(() => {});
     } else if (e.type === 'file') {
-      await writeFile(vol, e, target, opts.force === true);
+      if (!(await writeFile(vol, e, target, opts.force === true))) skipped++;
     } else {
       skipped++;
     }
@@ -207,12 +207,17 @@ export async function extractTree(vol: Volume, src: string, destArg: string, opt
   return { skipped: skipped + report.skipped };
 }
 
-async function writeFile(vol: Volume, e: FileEntry, target: string, force: boolean): Promise<void> {
+/**
+ * One file's bytes into `target`. A file whose data cannot be read (a damaged extent, a bad
+ * compressed block) is named on stderr and removed, and false returned: the rest is still extracted.
+ */
+async function writeFile(vol: Volume, e: FileEntry, target: string, force: boolean): Promise<boolean> {
   if (force) {
     const st = await lstat(target).catch(() => null);
     if (st?.isSymbolicLink()) throw new CorruptImageError('file', 0, 'a regular file target', `${target} is a symlink`);
   }
   const out = await FileDevice.create(target, { exclusive: !force, noFollow: true });
+  let ok = false;
   try {
     const dev = await vol.openFile(e.path);
     try {
@@ -223,7 +228,13 @@ async function writeFile(vol: Volume, e: FileEntry, target: string, force: boole
     }
     if (e.mode !== undefined) await out.handle.chmod(e.mode & 0o777);
     if (e.mtime) await out.handle.utimes(e.mtime, e.mtime);
+    ok = true;
+  } catch (err) {
+    if (!(err instanceof DiskitError) || err instanceof UsageError) throw err;
+    process.stderr.write(`diskit: skipped ${e.path}: ${err.name}: ${err.message}\n`);
   } finally {
     await out.close();
+    if (!ok) await rm(target, { force: true });
   }
+  return ok;
 }
