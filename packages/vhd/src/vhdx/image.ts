@@ -162,7 +162,8 @@ export class VhdxImage extends ParentedImage implements Image {
     if (off < MiB || off + bytes > this.dev.size) throw new TruncatedImageError(`VHDX sector bitmap (BAT entry ${idx})`, off, bytes, this.dev.size);
     b = new Uint8Array(bytes);
     await this.dev.read(b, off);
-    if (this.bitmaps.size > 4096) this.bitmaps.clear();
+    // Bounded: 4096 bitmaps, and no more than 16 MiB of them.
+    if (this.bitmaps.size > Math.min(4096, (16 << 20) / bytes)) this.bitmaps.clear();
     this.bitmaps.set(blk, b);
     return b;
   }
