@@ -1,6 +1,6 @@
 import { collectExtents, walk, UsageError, type Partition, type Problem } from '@diskit/core';
 import { defaultRegistry } from '../registry.js';
-import { backingOption, findVolumes, openImage, openOptionSpec, partitionTableOf, type FoundVolume, type Opened } from '../open.js';
+import { backingOption, findVolumes, openImage, openOptionSpec, partitionTableOf, printWarnings, type FoundVolume, type Opened } from '../open.js';
 import { parse } from '../args.js';
 import { toJson } from '../format.js';
 import { factLines, printStructures, table as table_ } from '../info-text.js';
@@ -35,6 +35,7 @@ export async function info(args: string[]): Promise<number> {
     }
     const partitions = table?.partitions ?? [];
     const volumes = await findVolumes(defaultRegistry(), image, partitions);
+    for (const v of volumes) printWarnings(v.volume?.warnings);
     const onPartition = (p: Partition) => volumes.find((v) => v.partition === p);
     // The filesystem of the disk: the whole disk's, else the first partition's.
     const main = volumes.find((v) => !v.partition && v.volume) ?? volumes.find((v) => v.volume);
@@ -167,6 +168,7 @@ async function checkFilesystems(image: Opened['image'], partitions: Partition[])
       problems.push({ severity: 'error', structure: where, message: `${where}: cannot mount: ${v.error?.message}` });
       continue;
     }
+    for (const w of v.volume.warnings ?? []) problems.push({ ...w, severity: 'error', offset: w.offset === undefined ? undefined : w.offset + (v.partition?.start ?? 0) });
     for await (const _ of walk(v.volume, '/', {
       onError: (p) => problems.push({ severity: 'error', structure: p.structure ?? where, offset: p.offset === undefined ? undefined : p.offset + (v.partition?.start ?? 0), message: `${where}: directory ${p.path} skipped: ${p.error.message}` }),
     })) void _;
