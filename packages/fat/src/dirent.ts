@@ -1,0 +1,90 @@
+/** FAT directory entries: the 32-byte short (8.3) entry, its attributes, times and NT case flags (spec §6). */
+
+export const ENTRY_SIZE = 32;
+export const ATTR_READ_ONLY = 0x01;
+export const ATTR_HIDDEN = 0x02;
+export const ATTR_SYSTEM = 0x04;
+export const ATTR_VOLUME_ID = 0x08;
+export const ATTR_DIRECTORY = 0x10;
+export const ATTR_ARCHIVE = 0x20;
+export const ATTR_LONG_NAME = 0x0f;
+/** Byte 12 (NTRes): Windows NT keeps an all-lower-case base name / extension as a flag, not an LFN. */
+export const NT_LOWER_BASE = 0x08;
+export const NT_LOWER_EXT = 0x10;
+
+export const DELETED = 0xe5;
+
+/** OEM code page 437 for bytes 0x80–0xFF of short names (Linux's default codepage). */
+const CP437_HIGH = 'ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■ ';
+
+export interface ShortEntry {
+  /** The 11 name bytes as stored (0x05 in byte 0 already turned back into 0xE5). */
+  raw: Uint8Array;
+  name: string;
+  attributes: number;
+  ntFlags: number;
+  firstCluster: number;
+  size: number;
+  mtime?: Date;
+  ctime?: Date;
+  atime?: Date;
+}
+
+function oemChar(b: number): string {
+  return b < 0x80 ? String.fromCharCode(b) : CP437_HIGH[b - 0x80]!;
+}
+
+/** The 8.3 name as displayed: "NAME.EXT", lower-cased where the NT flags say so. */
+export function shortName(raw: Uint8Array, ntFlags: number): string {
+  let base = '';
+  let ext = '';
+  for (let i = 0; i < 8; i++) base += oemChar(i === 0 && raw[0] === 0x05 ? 0xe5 : raw[i]!);
+  for (let i = 8; i < 11; i++) ext += oemChar(raw[i]!);
+  base = base.replace(/ +$/, '');
+  ext = ext.replace(/ +$/, '');
+  if (ntFlags & NT_LOWER_BASE) base = base.toLowerCase();
+  if (ntFlags & NT_LOWER_EXT) ext = ext.toLowerCase();
+  return ext ? `${base}.${ext}` : base;
+}
+
+/** A DOS date and time (local time as stored: returned as that wall-clock time in UTC), or undefined when unset or invalid. */
+export function dosTime(date: number, time: number, hundredths = 0): Date | undefined {
+  if (date === 0) return undefined;
+  const day = date & 31;
+  const month = (date >>> 5) & 15;
+  const year = 1980 + (date >>> 9);
+  const sec = (time & 31) * 2;
+  const min = (time >>> 5) & 63;
+  const hour = time >>> 11;
+  if (day < 1 || month < 1 || month > 12 || hour > 23 || min > 59 || sec > 59) return undefined;
+  return new Date(Date.UTC(year, month - 1, day, hour, min, sec) + hundredths * 10);
+}
+
+/** Decode the short entry at `off` of a directory buffer. */
+export function parseShortEntry(b: Uint8Array, off: number): ShortEntry {
+  const v = new DataView(b.buffer, b.byteOffset + off, ENTRY_SIZE);
+  const raw = b.subarray(off, off + 11);
+  const ntFlags = b[off + 12]!;
+  const tenths = b[off + 13]!;
+  return {
+    raw,
+    name: shortName(raw, ntFlags),
+    attributes: b[off + 11]!,
+    ntFlags,
+    firstCluster: (v.getUint16(20, true) << 16) | v.getUint16(26, true),
+    size: v.getUint32(28, true),
+    ctime: dosTime(v.getUint16(16, true), v.getUint16(14, true), tenths <= 199 ? tenths : 0),
+    atime: dosTime(v.getUint16(18, true), 0),
+    mtime: dosTime(v.getUint16(24, true), v.getUint16(22, true)),
+  };
+}
+
+/** The attribute flags by name, for FileEntry.attributes. */
+export function attributeNames(a: number): string[] {
+  const out: string[] = [];
+  if (a & ATTR_READ_ONLY) out.push('readonly');
+  if (a & ATTR_HIDDEN) out.push('hidden');
+  if (a & ATTR_SYSTEM) out.push('system');
+  if (a & ATTR_ARCHIVE) out.push('archive');
+  return out;
+}

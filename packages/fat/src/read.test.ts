@@ -1,0 +1,47 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeWithTools } from '../../../test/tools.js';
+import { FatVolume, fatFilesystem } from './index.js';
+import {
+  tempDir, makeTree, makeFat, fragment, hostList, sevenZipList, volumeList, hostHashes, volumeHashes, openDevice, readAll, sha256, sh,
+} from './test/helpers.js';
+
+const cases = [
+  { name: 'FAT12 1.44 MB floppy', bits: 12 as const, kib: 1440, extra: [], cluster: 512 },
+  { name: 'FAT16 32 MiB', bits: 16 as const, kib: 32 << 10, extra: ['-s', '4'], cluster: 2048 },
+  { name: 'FAT32 64 MiB', bits: 32 as const, kib: 64 << 10, extra: ['-s', '1'], cluster: 512 },
+];
+
+describeWithTools(['mkfs.fat', 'mcopy', 'mdel', 'mdir', '7z'], 'FAT volumes made by mkfs.fat + mcopy', () => {
+  const dir = tempDir('read');
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  for (const c of cases) {
+    it(`${c.name}: listing equals the source tree and 7z l; every file's sha256 equals the source's`, async () => {
+      const src = join(dir, `src${c.bits}`);
+      makeTree(src, c.cluster);
+      const img = join(dir, `fat${c.bits}.img`);
+      makeFat(img, c.kib, c.bits, src, c.extra);
+      const frag = fragment(img, src, c.cluster);
+      const dev = await openDevice(img);
+      try {
+        expect(await fatFilesystem.probe(dev)).toBeGreaterThan(50);
+        const vol = await FatVolume.mount(dev);
+        expect(vol.layout.type).toBe(`FAT${c.bits}`);
+        expect(vol.layout.clusterSize).toBe(c.cluster);
+        const ours = await volumeList(vol);
+        expect(ours).toEqual(hostList(src));
+        expect(ours).toEqual(sevenZipList(img));
+        expect(await volumeHashes(vol)).toEqual(hostHashes(src));
+        // the fragmented file really is in more than one run, and reads back whole
+        const n = (await vol.node(`/${frag.name}`))!;
+        const chain = (await vol.fileChain(`/${frag.name}`, n))!;
+        expect(chain.runs.length).toBeGreaterThan(1);
+        expect(sha256(await readAll(await vol.openFile(`/${frag.name}`)))).toBe(sha256(frag.data));
+      } finally {
+        await dev.close();
+      }
+    });
+  }
+});

@@ -1,0 +1,269 @@
+/** A mounted FAT12/16/32 volume: directories read on demand through a bounded cache, files as devices over their chains. */
+import {
+  CorruptImageError, TruncatedImageError, UsageError, normalizePath,
+  type BlockDevice, type FileEntry, type Volume, type FilesystemDriver,
+} from '@diskit/core';
+import { fatLayout, dos1Layout, decodeBpb, bpbProblem, bpbFields, type FatLayout } from './bpb.js';
+import { parseFsInfo, type FsInfo } from './fsinfo.js';
+import { FatTable, type Chain } from './fat-table.js';
+import { ClusterFile, dataRuns, type DataRun } from './cluster-file.js';
+import { parseDirectory, nodeName, type DirNode } from './directory.js';
+import { attributeNames } from './dirent.js';
+
+/** The spec's limit: a directory holds at most 65,536 entries. */
+const MAX_DIR_BYTES = 65536 * 32;
+const MAX_CACHED_DIRS = 512;
+
+interface Dir {
+  nodes: DirNode[];
+  byName: Map<string, DirNode>;
+  label?: string;
+  orphanLfn: number;
+}
+
+/** What a directory is: the root region of FAT12/16, or a cluster chain. */
+type DirRef = { root: true } | { cluster: number; path: string; entryOffset: number };
+
+export class FatVolume implements Volume {
+  readonly type = 'fat';
+  readonly fats: FatTable[];
+  private dirs = new Map<string, Dir>();
+  /** Which directory path owns each directory cluster: a second owner is a loop or a cross-link. */
+  private dirOwners = new Map<number, string>();
+  fsInfo?: FsInfo;
+
+  private constructor(readonly dev: BlockDevice, readonly layout: FatLayout) {
+    const bits = layout.type === 'FAT12' ? 12 : layout.type === 'FAT16' ? 16 : 32;
+    this.fats = [];
+    for (let i = 0; i < layout.numFats; i++) {
+      this.fats.push(new FatTable(dev, layout.fatOffset + i * layout.fatSectors * layout.bytesPerSector, bits, layout.clusterCount));
+    }
+  }
+
+  /** The FAT that reading follows: the active one, or the first of mirrored copies. */
+  get fat(): FatTable {
+    return this.fats[this.layout.activeFat ?? 0]!;
+  }
+
+  static async mount(dev: BlockDevice): Promise<FatVolume> {
+    const layout = await readLayout(dev);
+    if (layout.type !== 'FAT32' && layout.rootDirOffset + layout.rootDirBytes > dev.size) {
+      throw new TruncatedImageError('FAT root directory', layout.rootDirOffset, layout.rootDirBytes, dev.size);
+    }
+    const vol = new FatVolume(dev, layout);
+    if (layout.type === 'FAT32' && layout.raw.fsInfoSector > 0 && layout.raw.fsInfoSector < layout.raw.reservedSectors) {
+      const s = new Uint8Array(512);
+      await dev.read(s, layout.raw.fsInfoSector * layout.bytesPerSector);
+      vol.fsInfo = parseFsInfo(s);
+    }
+    if (layout.type === 'FAT32') vol.dirOwners.set(layout.rootCluster, '/');
+    return vol;
+  }
+
+  clusterOffset(cluster: number): number {
+    return this.layout.dataOffset + (cluster - 2) * this.layout.clusterSize;
+  }
+
+  /** The root directory's data runs. */
+  private async dirRuns(ref: DirRef): Promise<{ runs: DataRun[]; bytes: number }> {
+    const l = this.layout;
+    if ('root' in ref && l.type !== 'FAT32') return { runs: [{ fileOffset: 0, devOffset: l.rootDirOffset, length: l.rootDirBytes }], bytes: l.rootDirBytes };
+    const cluster = 'root' in ref ? l.rootCluster : ref.cluster;
+    const what = 'root' in ref ? 'root directory' : `directory ${ref.path}`;
+    const max = Math.ceil(MAX_DIR_BYTES / l.clusterSize);
+    const chain = await this.fat.chain(cluster, max, what);
+    if (chain.longer) throw new CorruptImageError(`${what}: cluster chain`, this.fat.entryOffset(cluster), `at most ${MAX_DIR_BYTES} bytes (65,536 entries)`, 'a longer chain');
+    const bytes = chain.clusters * l.clusterSize;
+    const runs = dataRuns(chain.runs, bytes, l.clusterSize, l.dataOffset);
+    for (const r of runs) if (r.devOffset + r.length > this.dev.size) throw new TruncatedImageError(what, r.devOffset, r.length, this.dev.size);
+    return { runs, bytes };
+  }
+
+  private async readDir(path: string, ref: DirRef): Promise<Dir> {
+    const cached = this.dirs.get(path);
+    if (cached) return cached;
+    if (!('root' in ref)) {
+      const owner = this.dirOwners.get(ref.cluster);
+      if (owner !== undefined && owner !== path) {
+        throw new CorruptImageError(`directory ${path}`, ref.entryOffset, `a first cluster no other directory uses`, `cluster ${ref.cluster}, also ${owner} (a directory loop or cross-link)`);
+      }
+      this.dirOwners.set(ref.cluster, path);
+    }
+    const { runs, bytes } = await this.dirRuns(ref);
+    const data = new Uint8Array(bytes);
+    await Promise.all(runs.map((r) => this.dev.read(data.subarray(r.fileOffset, r.fileOffset + r.length), r.devOffset)));
+    const parsed = parseDirectory(data, runs, this.layout.type === 'FAT32', path === '/' ? 'root directory' : `directory ${path}`);
+    const byName = new Map<string, DirNode>();
+    for (const n of parsed.nodes) {
+      const name = nodeName(n);
+      if (!byName.has(name)) byName.set(name, n);
+    }
+    const dir: Dir = { nodes: parsed.nodes, byName, label: parsed.label, orphanLfn: parsed.orphanLfn };
+    if (this.dirs.size >= MAX_CACHED_DIRS) this.dirs.delete(this.dirs.keys().next().value!);
+    this.dirs.set(path, dir);
+    return dir;
+  }
+
+  /** The node at `path` (undefined for the root), matching names exactly, then case-insensitively as FAT does. */
+  private async lookup(path: string): Promise<DirNode | undefined> {
+    return (await this.resolve(path)).node;
+  }
+
+  /** The node at `path` and its path as stored (names as listed). */
+  private async resolve(path: string): Promise<{ node?: DirNode; path: string }> {
+    const parts = normalizePath(path).split('/').filter(Boolean);
+    let node: DirNode | undefined;
+    let cur = '/';
+    for (const part of parts) {
+      if (node && !node.isDirectory) throw new UsageError(`${cur}: not a directory`);
+      const dir = await this.readDir(cur, this.refOf(node, cur));
+      let next = dir.byName.get(part);
+      if (!next) {
+        const up = part.toUpperCase();
+        next = dir.nodes.find((n) => nodeName(n).toUpperCase() === up || n.name.toUpperCase() === up);
+      }
+      if (!next) throw new UsageError(`${normalizePath(path)}: no such file or directory`);
+      node = next;
+      cur = cur === '/' ? `/${nodeName(next)}` : `${cur}/${nodeName(next)}`;
+    }
+    return { node, path: cur };
+  }
+
+  private refOf(node: DirNode | undefined, path: string): DirRef {
+    if (!node) return { root: true };
+    if (node.firstCluster === 0) {
+      throw new CorruptImageError(`directory ${path}`, node.entryOffset, 'a directory with a first cluster', 'cluster 0');
+    }
+    return { cluster: node.firstCluster, path, entryOffset: node.entryOffset };
+  }
+
+  private entry(n: DirNode | undefined, path: string): FileEntry {
+    if (!n) return { path: '/', name: '', type: 'directory', size: 0 };
+    const e: FileEntry = {
+      path, name: nodeName(n), type: n.isDirectory ? 'directory' : 'file', size: n.isDirectory ? 0 : n.size,
+      attributes: attributeNames(n.attributes),
+    };
+    if (n.mtime) e.mtime = n.mtime;
+    if (n.atime) e.atime = n.atime;
+    if (n.ctime) e.birthtime = n.ctime;
+    return e;
+  }
+
+  async stat(path: string): Promise<FileEntry> {
+    const { node, path: p } = await this.resolve(path);
+    return this.entry(node, p);
+  }
+
+  async readdir(path: string): Promise<FileEntry[]> {
+    const { node, path: p } = await this.resolve(path);
+    if (node && !node.isDirectory) throw new UsageError(`${p}: not a directory`);
+    const dir = await this.readDir(p, this.refOf(node, p));
+    const prefix = p === '/' ? '/' : `${p}/`;
+    return dir.nodes.map((n) => this.entry(n, prefix + nodeName(n)));
+  }
+
+  /** A file's cluster chain, checked against its size: a chain too short for the size is an error. */
+  async fileChain(path: string, n: DirNode): Promise<Chain | undefined> {
+    const what = `file ${path}`;
+    if (n.size === 0) return undefined;
+    if (n.firstCluster === 0) throw new CorruptImageError(what, n.entryOffset, `a first cluster for ${n.size} bytes`, 'cluster 0');
+    const needed = Math.ceil(n.size / this.layout.clusterSize);
+    const chain = await this.fat.chain(n.firstCluster, needed, what);
+    if (chain.clusters < needed) {
+      throw new CorruptImageError(`${what}: cluster chain`, this.fat.entryOffset(n.firstCluster), `${needed} clusters for ${n.size} bytes`, `${chain.clusters}`);
+    }
+    return chain;
+  }
+
+  async openFile(path: string): Promise<BlockDevice> {
+    const { node: n, path: p } = await this.resolve(path);
+    if (!n || n.isDirectory) throw new UsageError(`${p}: is a directory`);
+    const chain = await this.fileChain(p, n);
+    const runs = chain ? dataRuns(chain.runs, n.size, this.layout.clusterSize, this.layout.dataOffset) : [];
+    return new ClusterFile(this.dev, runs, n.size, n.size, `file ${p}`);
+  }
+
+  /** The label Windows shows: the root directory's volume entry, else the boot sector's. */
+  async label(): Promise<string | undefined> {
+    const root = await this.readDir('/', { root: true });
+    const l = root.label ?? this.layout.label;
+    return l === 'NO NAME' ? undefined : l;
+  }
+
+  /** Free clusters counted in the FAT (up to 16 Mi clusters), else FSInfo's count. */
+  async freeClusters(): Promise<number | undefined> {
+    if (this.layout.clusterCount > 1 << 24) return this.fsInfo?.valid && this.fsInfo.freeCount <= this.layout.clusterCount ? this.fsInfo.freeCount : undefined;
+    let free = 0;
+    for (let c = 2; c <= this.fat.maxCluster; c++) if ((await this.fat.get(c)) === 0) free++;
+    return free;
+  }
+
+  async info(): Promise<Record<string, unknown>> {
+    const l = this.layout;
+    const free = await this.freeClusters();
+    const serial = l.serial === undefined ? undefined : `${(l.serial >>> 16).toString(16).padStart(4, '0')}-${(l.serial & 0xffff).toString(16).padStart(4, '0')}`.toUpperCase();
+    return {
+      fatType: l.type, label: await this.label(), bootSectorLabel: l.label, serial, oemName: l.raw.oemName.trimEnd(),
+      sectorSize: l.bytesPerSector, clusterSize: l.clusterSize, clusterCount: l.clusterCount,
+      volumeSize: l.volumeBytes, dataSize: l.clusterCount * l.clusterSize,
+      freeSize: free === undefined ? undefined : free * l.clusterSize,
+      usedSize: free === undefined ? undefined : (l.clusterCount - free) * l.clusterSize,
+      fats: l.numFats, activeFat: l.activeFat, media: `0x${l.raw.media.toString(16)}`,
+      ...(l.dos1 ? { dos1: true } : {}),
+      ...(this.fsInfo ? { fsInfo: { valid: this.fsInfo.valid, freeCount: this.fsInfo.freeCount, nextFree: this.fsInfo.nextFree } } : {}),
+    };
+  }
+
+  /** BPB and FSInfo with their offsets, for `dump`-like output. */
+  structures(): { name: string; offset: number; size: number; fields: Record<string, unknown> }[] {
+    const out = [{ name: 'boot sector (BPB)', offset: 0, size: this.layout.bytesPerSector, fields: bpbFields(this.layout) }];
+    if (this.fsInfo) out.push({ name: 'FSInfo', offset: this.layout.raw.fsInfoSector * this.layout.bytesPerSector, size: 512, fields: { ...this.fsInfo } });
+    return out;
+  }
+
+  /** The node behind a path, for check. */
+  node(path: string): Promise<DirNode | undefined> {
+    return this.lookup(path);
+  }
+}
+
+/** The layout from sector 0, or a DOS 1.x floppy's from its media byte. */
+async function readLayout(dev: BlockDevice): Promise<FatLayout> {
+  if (dev.size < 2048) throw new TruncatedImageError('FAT boot sector', 0, 2048, dev.size);
+  const s = new Uint8Array(1024);
+  await dev.read(s, 0);
+  const raw = decodeBpb(s);
+  if (bpbProblem(raw)) {
+    const dos1 = dos1Layout(s, s.subarray(512), dev.size);
+    if (dos1) return dos1;
+  }
+  return fatLayout(s);
+}
+
+/** Probe score for a FAT boot sector (0 when it is not one). */
+export async function probeFat(dev: BlockDevice): Promise<number> {
+  if (dev.size < 2048) return 0;
+  const s = new Uint8Array(1024);
+  await dev.read(s, 0);
+  if (s[3] === 0x45 && s[4] === 0x58 && s[5] === 0x46 && s[6] === 0x41 && s[7] === 0x54) return 0; // "EXFAT"
+  let layout: FatLayout;
+  try {
+    layout = (bpbProblem(decodeBpb(s)) ? dos1Layout(s, s.subarray(512), dev.size) : undefined) ?? fatLayout(s);
+  } catch {
+    return 0;
+  }
+  if (layout.dos1) return 40;
+  const jumpOk = s[0] === 0xeb || s[0] === 0xe9;
+  const sigOk = s[510] === 0x55 && s[511] === 0xaa;
+  // The first FAT entry repeats the media byte: a good check where jump or signature is missing.
+  const fat0 = new Uint8Array(1);
+  if (layout.fatOffset < dev.size) await dev.read(fat0, layout.fatOffset);
+  const mediaOk = fat0[0] === layout.raw.media;
+  return (jumpOk ? 30 : 0) + (sigOk ? 30 : 0) + (mediaOk ? 30 : 0) + (layout.volumeBytes <= dev.size ? 5 : 0);
+}
+
+export const fatFilesystem: FilesystemDriver = {
+  name: 'fat',
+  probe: (dev) => probeFat(dev).then((s) => (s >= 60 ? s : 0)).catch(() => 0),
+  mount: (dev) => FatVolume.mount(dev),
+};
