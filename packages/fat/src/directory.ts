@@ -1,6 +1,6 @@
 /** One FAT directory's entries decoded: long names bound to short entries, labels, deleted and dot entries skipped. */
 import { CorruptImageError } from '@diskit/core';
-import { ATTR_DIRECTORY, ATTR_LONG_NAME, ATTR_VOLUME_ID, DELETED, ENTRY_SIZE, parseShortEntry, type ShortEntry } from './dirent.js';
+import { labelText, ATTR_DIRECTORY, ATTR_LONG_NAME, ATTR_VOLUME_ID, DELETED, ENTRY_SIZE, parseShortEntry, type ShortEntry } from './dirent.js';
 import { LfnCollector } from './lfn.js';
 import type { DataRun } from './cluster-file.js';
 
@@ -50,7 +50,7 @@ export function parseDirectory(data: Uint8Array, runs: DataRun[], fat32: boolean
       const devOffset = run.devOffset + (at - run.fileOffset);
       if (attr & ATTR_VOLUME_ID) {
         lfn.drop();
-        if (!(attr & ATTR_DIRECTORY)) label ??= parseShortEntry(data, at).name;
+        if (!(attr & ATTR_DIRECTORY)) label ??= labelText(data.subarray(at, at + 11));
         continue;
       }
       if (first === 0x2e) {

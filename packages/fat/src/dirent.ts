@@ -47,6 +47,13 @@ export function shortName(raw: Uint8Array, ntFlags: number): string {
   return ext ? `${base}.${ext}` : base;
 }
 
+/** A volume label: all 11 bytes, no dot, trailing spaces dropped. */
+export function labelText(raw: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < 11; i++) s += oemChar(raw[i]!);
+  return s.replace(/ +$/, '');
+}
+
 /** A DOS date and time (local time as stored: returned as that wall-clock time in UTC), or undefined when unset or invalid. */
 export function dosTime(date: number, time: number, hundredths = 0): Date | undefined {
   if (date === 0) return undefined;

@@ -1,0 +1,133 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describeNeeding, describeWithTools, sharedImagesDir, hasTool } from '../../../test/tools.js';
+import { tempDir, makeTree, makeFat, hostList, sevenZipList, hostHashes, sorted, sh, type Listed } from './test/helpers.js';
+
+const cli = resolve(__dirname, '../../cli/bin/diskit.js');
+const diskit = (...args: string[]) => spawnSync('node', [cli, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
+
+function lsJson(img: string, ...extra: string[]): Listed[] {
+  const r = diskit('ls', '-R', '--json', ...extra, img);
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  return sorted((JSON.parse(r.stdout) as Listed[]).map((e) => ({ path: e.path, type: e.type, size: e.type === 'directory' ? 0 : e.size })));
+}
+
+function extracted(img: string, out: string, ...extra: string[]): Map<string, string> {
+  const r = diskit('extract', ...extra, img, '/', out);
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  return hostHashes(out);
+}
+
+let dir: string;
+let src: string;
+let part: string;
+const PART_START = 1 << 20;
+const PART_KIB = 40 << 10;
+
+describeWithTools(['mkfs.fat', 'mcopy', '7z', 'sfdisk', 'sgdisk', 'qemu-img'], 'diskit ls / extract / info on FAT through partition tables and containers', () => {
+  beforeAll(() => {
+    dir = tempDir('cli');
+    src = join(dir, 'src');
+    makeTree(src, 2048);
+    part = join(dir, 'part.img');
+    makeFat(part, PART_KIB, 16, src, ['-s', '4']);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** A disk with the FAT image at 1 MiB, in a partition of `type` made by `table`. */
+  function disk(name: string, table: 'mbr' | 'gpt', type: string): string {
+    const img = join(dir, name);
+    sh('truncate', ['-s', `${PART_KIB + 2048}K`, img]);
+    if (table === 'mbr') sh('sfdisk', ['-q', img], `label: dos\nstart=2048, size=${PART_KIB * 2}, type=${type}\n`);
+    else sh('sgdisk', ['-n', `1:2048:+${PART_KIB * 2 - 1}`, '-t', `1:${type}`, img]);
+    sh('dd', [`if=${part}`, `of=${img}`, 'bs=1M', `seek=${PART_START >> 20}`, 'conv=notrunc', 'status=none']);
+    return img;
+  }
+
+  it('a superfloppy (no partition table): ls -R --json equals the tree and 7z l; extract is byte-identical; info names FAT16', () => {
+    expect(lsJson(part)).toEqual(hostList(src));
+    expect(lsJson(part)).toEqual(sevenZipList(part));
+    expect(extracted(part, join(dir, 'x-super'))).toEqual(hostHashes(src));
+    const info = JSON.parse(diskit('info', '--json', part).stdout);
+    expect(info.filesystem).toMatchObject({ type: 'fat', fatType: 'FAT16', clusterSize: 2048 });
+  });
+
+  for (const [name, table, type] of [
+    ['mbr-06.img', 'mbr', '6'], ['mbr-0e.img', 'mbr', 'e'], ['mbr-0b.img', 'mbr', 'b'], ['mbr-0c.img', 'mbr', 'c'], ['mbr-ef.img', 'mbr', 'ef'],
+    ['gpt-basic.img', 'gpt', '0700'], ['gpt-esp.img', 'gpt', 'ef00'],
+  ] as const) {
+    it(`inside ${table.toUpperCase()} (type ${type}): ls -R --json equals the tree; extract is byte-identical`, () => {
+      const img = disk(name, table, type);
+      expect(lsJson(img)).toEqual(hostList(src));
+      expect(lsJson(img, '--partition', '1')).toEqual(hostList(src));
+      if (name === 'mbr-0e.img') expect(extracted(img, join(dir, `x-${name}`))).toEqual(hostHashes(src));
+    });
+  }
+
+  it('in a VHD made by qemu-img convert -O vpc (dynamic) and a VHDX: ls and extract equal the tree', () => {
+    const raw = disk('for-vhd.img', 'mbr', 'c');
+    const vhd = join(dir, 'disk.vhd');
+    sh('qemu-img', ['convert', '-f', 'raw', '-O', 'vpc', raw, vhd]);
+    expect(lsJson(vhd)).toEqual(hostList(src));
+    expect(extracted(vhd, join(dir, 'x-vhd'))).toEqual(hostHashes(src));
+    const vhdx = join(dir, 'disk.vhdx');
+    sh('qemu-img', ['convert', '-f', 'raw', '-O', 'vhdx', raw, vhdx]);
+    expect(lsJson(vhdx)).toEqual(hostList(src));
+  });
+
+  it('in a DMG written by diskit (UDZO): ls equals the tree', () => {
+    const raw = disk('for-dmg.img', 'mbr', 'c');
+    const dmg = join(dir, 'disk.dmg');
+    const r = diskit('convert', '-O', 'dmg', raw, dmg);
+    expect(r.status, r.stderr).toBe(0);
+    expect(lsJson(dmg)).toEqual(hostList(src));
+  });
+});
+
+const dmgDir = join(sharedImagesDir(), 'dmg');
+const compression = hasTool('7z') ? readdirSafe(dmgDir).filter((f) => /^compression-.*\.dmg$/.test(f)) : [];
+function readdirSafe(d: string): string[] {
+  try {
+    return readdirSync(d);
+  } catch {
+    return [];
+  }
+}
+
+describeNeeding([...(hasTool('7z') ? [] : ['7z']), ...(compression.length ? [] : [dmgDir])], 'the real FAT partitions in hdiutil DMGs list as 7-Zip lists them', () => {
+  let out: string;
+  beforeAll(() => {
+    out = tempDir('dmg');
+    sh('7z', ['x', '-tdmg', `-o${out}`, join(dmgDir, 'compression-zlib.dmg')]);
+  });
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it('each partition of every compression-*.dmg equals 7z l of the partition 7z x -tdmg took out', () => {
+    const parts = readdirSync(out).filter((f) => /Windows_FAT/.test(f)).sort();
+    expect(parts.length).toBe(2);
+    for (const f of compression) {
+      parts.forEach((p, i) => {
+        const theirs = sevenZipList(join(out, p));
+        expect(theirs.length).toBeGreaterThan(2);
+        expect(lsJson(join(dmgDir, f), '--partition', String(i + 1)), `${f} partition ${i + 1}`).toEqual(theirs);
+      });
+    }
+    // and the bytes: README.txt of the second partition as 7-Zip extracts it
+    const x = tempDir('dmgx');
+    sh('7z', ['x', `-o${x}`, join(out, parts[1]!)]);
+    const ours = join(x, 'ours');
+    const r = diskit('extract', '--partition', '2', join(dmgDir, 'compression-lzfse.dmg'), '/', ours);
+    expect(r.status, r.stderr).toBe(0);
+    expect(readFileSync(join(ours, 'README.txt')).equals(readFileSync(join(x, 'README.txt')))).toBe(true);
+    rmSync(x, { recursive: true, force: true });
+  });
+
+  it('info reports FAT12 by cluster count although hdiutil named the partitions FAT_16', () => {
+    const info = JSON.parse(diskit('info', '--json', join(dmgDir, 'compression-zlib.dmg')).stdout);
+    expect(info.filesystem).toMatchObject({ type: 'fat', fatType: 'FAT12', label: 'NEW VOLUME', clusterSize: 512 });
+  });
+});
