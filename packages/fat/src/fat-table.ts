@@ -81,7 +81,7 @@ export class FatTable {
     const at = cluster * bytes;
     const w = await this.window(Math.floor(at / WINDOW));
     const i = at % WINDOW;
-    return bytes === 2 ? w[i]! | (w[i + 1]! << 8) : ((w[i]! | (w[i + 1]! << 8) | (w[i + 2]! << 16) | (w[i + 3]! << 24)) >>> 0) & this.mask;
+    return bytes === 2 ? w[i]! | (w[i + 1]! << 8) : ((w[i]! | (w[i + 1]! << 8) | (w[i + 2]! << 16) | (w[i + 3]! << 24)) & this.mask) >>> 0;
   }
 
   isValidCluster(c: number): boolean {

@@ -1,38 +1,24 @@
 /** A mounted FAT12/16/32 volume: directories read on demand through a bounded cache, files as devices over their chains. */
-import {
-  CorruptImageError, TruncatedImageError, UsageError, normalizePath,
-  type BlockDevice, type FileEntry, type Volume, type FilesystemDriver,
-} from '@diskit/core';
+import { CorruptImageError, TruncatedImageError, type BlockDevice, type FileEntry, type Volume, type FilesystemDriver } from '@diskit/core';
 import { fatLayout, dos1Layout, decodeBpb, bpbProblem, bpbFields, type FatLayout } from './bpb.js';
 import { parseFsInfo, type FsInfo } from './fsinfo.js';
 import { FatTable, type Chain } from './fat-table.js';
 import { ClusterFile, dataRuns, type DataRun } from './cluster-file.js';
 import { parseDirectory, nodeName, type DirNode } from './directory.js';
 import { attributeNames } from './dirent.js';
+import { TreeVolume } from './tree.js';
 
 /** The spec's limit: a directory holds at most 65,536 entries. */
 const MAX_DIR_BYTES = 65536 * 32;
-const MAX_CACHED_DIRS = 512;
 
-interface Dir {
-  nodes: DirNode[];
-  byName: Map<string, DirNode>;
-  label?: string;
-  orphanLfn: number;
-}
-
-/** What a directory is: the root region of FAT12/16, or a cluster chain. */
-type DirRef = { root: true } | { cluster: number; path: string; entryOffset: number };
-
-export class FatVolume implements Volume {
+export class FatVolume extends TreeVolume<DirNode> implements Volume {
   readonly type = 'fat';
   readonly fats: FatTable[];
-  private dirs = new Map<string, Dir>();
-  /** Which directory path owns each directory cluster: a second owner is a loop or a cross-link. */
-  private dirOwners = new Map<number, string>();
   fsInfo?: FsInfo;
+  private rootLabel?: string;
 
   private constructor(readonly dev: BlockDevice, readonly layout: FatLayout) {
+    super();
     const bits = layout.type === 'FAT12' ? 12 : layout.type === 'FAT16' ? 16 : 32;
     this.fats = [];
     for (let i = 0; i < layout.numFats; i++) {
@@ -60,18 +46,13 @@ export class FatVolume implements Volume {
     return vol;
   }
 
-  clusterOffset(cluster: number): number {
-    return this.layout.dataOffset + (cluster - 2) * this.layout.clusterSize;
-  }
-
-  /** The root directory's data runs. */
-  private async dirRuns(ref: DirRef): Promise<{ runs: DataRun[]; bytes: number }> {
+  /** A directory's data runs: the fixed root region of FAT12/16, else its cluster chain. */
+  async dirRuns(path: string, node: DirNode | undefined): Promise<{ runs: DataRun[]; bytes: number }> {
     const l = this.layout;
-    if ('root' in ref && l.type !== 'FAT32') return { runs: [{ fileOffset: 0, devOffset: l.rootDirOffset, length: l.rootDirBytes }], bytes: l.rootDirBytes };
-    const cluster = 'root' in ref ? l.rootCluster : ref.cluster;
-    const what = 'root' in ref ? 'root directory' : `directory ${ref.path}`;
-    const max = Math.ceil(MAX_DIR_BYTES / l.clusterSize);
-    const chain = await this.fat.chain(cluster, max, what);
+    if (!node && l.type !== 'FAT32') return { runs: [{ fileOffset: 0, devOffset: l.rootDirOffset, length: l.rootDirBytes }], bytes: l.rootDirBytes };
+    const cluster = node ? node.firstCluster : l.rootCluster;
+    const what = node ? `directory ${path}` : 'root directory';
+    const chain = await this.fat.chain(cluster, Math.ceil(MAX_DIR_BYTES / l.clusterSize), what);
     if (chain.longer) throw new CorruptImageError(`${what}: cluster chain`, this.fat.entryOffset(cluster), `at most ${MAX_DIR_BYTES} bytes (65,536 entries)`, 'a longer chain');
     const bytes = chain.clusters * l.clusterSize;
     const runs = dataRuns(chain.runs, bytes, l.clusterSize, l.dataOffset);
@@ -79,66 +60,22 @@ export class FatVolume implements Volume {
     return { runs, bytes };
   }
 
-  private async readDir(path: string, ref: DirRef): Promise<Dir> {
-    const cached = this.dirs.get(path);
-    if (cached) return cached;
-    if (!('root' in ref)) {
-      const owner = this.dirOwners.get(ref.cluster);
-      if (owner !== undefined && owner !== path) {
-        throw new CorruptImageError(`directory ${path}`, ref.entryOffset, `a first cluster no other directory uses`, `cluster ${ref.cluster}, also ${owner} (a directory loop or cross-link)`);
-      }
-      this.dirOwners.set(ref.cluster, path);
-    }
-    const { runs, bytes } = await this.dirRuns(ref);
+  protected async readDirectory(path: string, node: DirNode | undefined): Promise<DirNode[]> {
+    const { runs, bytes } = await this.dirRuns(path, node);
     const data = new Uint8Array(bytes);
     await Promise.all(runs.map((r) => this.dev.read(data.subarray(r.fileOffset, r.fileOffset + r.length), r.devOffset)));
-    const parsed = parseDirectory(data, runs, this.layout.type === 'FAT32', path === '/' ? 'root directory' : `directory ${path}`);
-    const byName = new Map<string, DirNode>();
-    for (const n of parsed.nodes) {
-      const name = nodeName(n);
-      if (!byName.has(name)) byName.set(name, n);
-    }
-    const dir: Dir = { nodes: parsed.nodes, byName, label: parsed.label, orphanLfn: parsed.orphanLfn };
-    if (this.dirs.size >= MAX_CACHED_DIRS) this.dirs.delete(this.dirs.keys().next().value!);
-    this.dirs.set(path, dir);
-    return dir;
+    const parsed = parseDirectory(data, runs, this.layout.type === 'FAT32', node ? `directory ${path}` : 'root directory');
+    if (!node) this.rootLabel = parsed.label;
+    return parsed.nodes;
   }
 
-  /** The node at `path` (undefined for the root), matching names exactly, then case-insensitively as FAT does. */
-  private async lookup(path: string): Promise<DirNode | undefined> {
-    return (await this.resolve(path)).node;
+  protected nameOf(n: DirNode): string {
+    return nodeName(n);
   }
-
-  /** The node at `path` and its path as stored (names as listed). */
-  private async resolve(path: string): Promise<{ node?: DirNode; path: string }> {
-    const parts = normalizePath(path).split('/').filter(Boolean);
-    let node: DirNode | undefined;
-    let cur = '/';
-    for (const part of parts) {
-      if (node && !node.isDirectory) throw new UsageError(`${cur}: not a directory`);
-      const dir = await this.readDir(cur, this.refOf(node, cur));
-      let next = dir.byName.get(part);
-      if (!next) {
-        const up = part.toUpperCase();
-        next = dir.nodes.find((n) => nodeName(n).toUpperCase() === up || n.name.toUpperCase() === up);
-      }
-      if (!next) throw new UsageError(`${normalizePath(path)}: no such file or directory`);
-      node = next;
-      cur = cur === '/' ? `/${nodeName(next)}` : `${cur}/${nodeName(next)}`;
-    }
-    return { node, path: cur };
+  protected fold(name: string): string {
+    return name.toUpperCase();
   }
-
-  private refOf(node: DirNode | undefined, path: string): DirRef {
-    if (!node) return { root: true };
-    if (node.firstCluster === 0) {
-      throw new CorruptImageError(`directory ${path}`, node.entryOffset, 'a directory with a first cluster', 'cluster 0');
-    }
-    return { cluster: node.firstCluster, path, entryOffset: node.entryOffset };
-  }
-
-  private entry(n: DirNode | undefined, path: string): FileEntry {
-    if (!n) return { path: '/', name: '', type: 'directory', size: 0 };
+  protected toEntry(n: DirNode, path: string): FileEntry {
     const e: FileEntry = {
       path, name: nodeName(n), type: n.isDirectory ? 'directory' : 'file', size: n.isDirectory ? 0 : n.size,
       attributes: attributeNames(n.attributes),
@@ -147,19 +84,6 @@ export class FatVolume implements Volume {
     if (n.atime) e.atime = n.atime;
     if (n.ctime) e.birthtime = n.ctime;
     return e;
-  }
-
-  async stat(path: string): Promise<FileEntry> {
-    const { node, path: p } = await this.resolve(path);
-    return this.entry(node, p);
-  }
-
-  async readdir(path: string): Promise<FileEntry[]> {
-    const { node, path: p } = await this.resolve(path);
-    if (node && !node.isDirectory) throw new UsageError(`${p}: not a directory`);
-    const dir = await this.readDir(p, this.refOf(node, p));
-    const prefix = p === '/' ? '/' : `${p}/`;
-    return dir.nodes.map((n) => this.entry(n, prefix + nodeName(n)));
   }
 
   /** A file's cluster chain, checked against its size: a chain too short for the size is an error. */
@@ -176,8 +100,7 @@ export class FatVolume implements Volume {
   }
 
   async openFile(path: string): Promise<BlockDevice> {
-    const { node: n, path: p } = await this.resolve(path);
-    if (!n || n.isDirectory) throw new UsageError(`${p}: is a directory`);
+    const { node: n, path: p } = await this.fileNode(path);
     const chain = await this.fileChain(p, n);
     const runs = chain ? dataRuns(chain.runs, n.size, this.layout.clusterSize, this.layout.dataOffset) : [];
     return new ClusterFile(this.dev, runs, n.size, n.size, `file ${p}`);
@@ -185,8 +108,8 @@ export class FatVolume implements Volume {
 
   /** The label Windows shows: the root directory's volume entry, else the boot sector's. */
   async label(): Promise<string | undefined> {
-    const root = await this.readDir('/', { root: true });
-    const l = root.label ?? this.layout.label;
+    await this.dir('/', undefined);
+    const l = this.rootLabel ?? this.layout.label;
     return l === 'NO NAME' ? undefined : l;
   }
 
@@ -219,11 +142,6 @@ export class FatVolume implements Volume {
     const out = [{ name: 'boot sector (BPB)', offset: 0, size: this.layout.bytesPerSector, fields: bpbFields(this.layout) }];
     if (this.fsInfo) out.push({ name: 'FSInfo', offset: this.layout.raw.fsInfoSector * this.layout.bytesPerSector, size: 512, fields: { ...this.fsInfo } });
     return out;
-  }
-
-  /** The node behind a path, for check. */
-  node(path: string): Promise<DirNode | undefined> {
-    return this.lookup(path);
   }
 }
 

@@ -1,0 +1,92 @@
+/** Path lookup, a bounded directory cache and directory-loop detection, shared by the FAT and exFAT volumes. */
+import { CorruptImageError, UsageError, normalizePath, type FileEntry } from '@diskit/core';
+
+const MAX_CACHED_DIRS = 512;
+
+export interface TreeNode {
+  isDirectory: boolean;
+  firstCluster: number;
+  entryOffset: number;
+}
+
+interface CachedDir<N> {
+  nodes: N[];
+  byName: Map<string, N>;
+}
+
+export abstract class TreeVolume<N extends TreeNode> {
+  private dirs = new Map<string, CachedDir<N>>();
+  /** Which directory path owns each directory cluster: a second owner is a loop or a cross-link. */
+  protected dirOwners = new Map<number, string>();
+
+  /** The entries of directory `node` (undefined: the root) at `path`. */
+  protected abstract readDirectory(path: string, node: N | undefined): Promise<N[]>;
+  protected abstract nameOf(n: N): string;
+  /** The name as the filesystem compares it (upper case). */
+  protected abstract fold(name: string): string;
+  protected abstract toEntry(n: N, path: string): FileEntry;
+
+  protected async dir(path: string, node: N | undefined): Promise<CachedDir<N>> {
+    const cached = this.dirs.get(path);
+    if (cached) return cached;
+    if (node) {
+      if (node.firstCluster === 0) throw new CorruptImageError(`directory ${path}`, node.entryOffset, 'a directory with a first cluster', 'cluster 0');
+      const owner = this.dirOwners.get(node.firstCluster);
+      if (owner !== undefined && owner !== path) {
+        throw new CorruptImageError(`directory ${path}`, node.entryOffset, 'a first cluster no other directory uses', `cluster ${node.firstCluster}, also ${owner} (a directory loop or cross-link)`);
+      }
+      this.dirOwners.set(node.firstCluster, path);
+    }
+    const nodes = await this.readDirectory(path, node);
+    const byName = new Map<string, N>();
+    for (const n of nodes) if (!byName.has(this.nameOf(n))) byName.set(this.nameOf(n), n);
+    const d = { nodes, byName };
+    if (this.dirs.size >= MAX_CACHED_DIRS) this.dirs.delete(this.dirs.keys().next().value!);
+    this.dirs.set(path, d);
+    return d;
+  }
+
+  /** The node at `path` (none for the root) and the path spelled as stored. Exact names first, then case-insensitively. */
+  protected async resolve(path: string): Promise<{ node?: N; path: string }> {
+    let node: N | undefined;
+    let cur = '/';
+    for (const part of normalizePath(path).split('/').filter(Boolean)) {
+      if (node && !node.isDirectory) throw new UsageError(`${cur}: not a directory`);
+      const d = await this.dir(cur, node);
+      let next = d.byName.get(part);
+      if (!next) {
+        const want = this.fold(part);
+        next = d.nodes.find((n) => this.fold(this.nameOf(n)) === want);
+      }
+      if (!next) throw new UsageError(`${normalizePath(path)}: no such file or directory`);
+      node = next;
+      cur = cur === '/' ? `/${this.nameOf(next)}` : `${cur}/${this.nameOf(next)}`;
+    }
+    return { node, path: cur };
+  }
+
+  async stat(path: string): Promise<FileEntry> {
+    const { node, path: p } = await this.resolve(path);
+    return node ? this.toEntry(node, p) : { path: '/', name: '', type: 'directory', size: 0 };
+  }
+
+  async readdir(path: string): Promise<FileEntry[]> {
+    const { node, path: p } = await this.resolve(path);
+    if (node && !node.isDirectory) throw new UsageError(`${p}: not a directory`);
+    const d = await this.dir(p, node);
+    const prefix = p === '/' ? '/' : `${p}/`;
+    return d.nodes.map((n) => this.toEntry(n, prefix + this.nameOf(n)));
+  }
+
+  /** A file's node, for openFile. */
+  protected async fileNode(path: string): Promise<{ node: N; path: string }> {
+    const { node, path: p } = await this.resolve(path);
+    if (!node || node.isDirectory) throw new UsageError(`${p}: is a directory`);
+    return { node, path: p };
+  }
+
+  /** The node behind a path (undefined for the root). */
+  async node(path: string): Promise<N | undefined> {
+    return (await this.resolve(path)).node;
+  }
+}
