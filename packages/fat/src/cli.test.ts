@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { join, resolve } from 'node:path';
 import { describeNeeding, describeWithTools, sharedImagesDir, hasTool } from '../../../test/tools.js';
 import { tempDir, makeTree, makeFat, hostList, sevenZipList, hostHashes, sorted, sh, type Listed } from './test/helpers.js';
@@ -77,6 +78,36 @@ describeWithTools(['mkfs.fat', 'mcopy', '7z', 'sfdisk', 'sgdisk', 'qemu-img'], '
     const vhdx = join(dir, 'disk.vhdx');
     sh('qemu-img', ['convert', '-f', 'raw', '-O', 'vhdx', raw, vhdx]);
     expect(lsJson(vhdx)).toEqual(hostList(src));
+  });
+
+  it('check: clean on the image (exit 0); a planted cross-link is an error (exit 1)', () => {
+    let r = diskit('check', part);
+    expect(r.stdout).toMatch(/No errors/);
+    expect(r.status).toBe(0);
+    const bad = join(dir, 'crosslinked.img');
+    const b = readFileSync(part);
+    // the root directory of this FAT16: point the second file's first cluster at the first one's
+    const rootAt = (b.readUInt16LE(14) + b[16]! * b.readUInt16LE(22)) * 512;
+    const files: number[] = [];
+    for (let at = rootAt; files.length < 2; at += 32) if (b[at]! > 0x20 && b[at]! !== 0xe5 && (b[at + 11]! & 0x18) === 0 && b.readUInt32LE(at + 28) > 0) files.push(at);
+    b.writeUInt16LE(b.readUInt16LE(files[0]! + 26), files[1]! + 26);
+    writeFileSync(bad, b);
+    r = diskit('check', bad);
+    expect(r.stdout).toMatch(/error: fat: cross-link/);
+    expect(r.status).toBe(1);
+  });
+
+  it('exFAT inside MBR (type 07): ls -R --json equals the source tree of the fixture; info says exfat', () => {
+    const img = join(dir, 'exfat-mbr.img');
+    writeFileSync(join(dir, 'exfat.img'), gunzipSync(readFileSync(resolve(__dirname, '../../../test-images/exfat/small.img.gz'))));
+    sh('truncate', ['-s', '10M', img]);
+    sh('sfdisk', ['-q', img], 'label: dos\nstart=2048, size=16384, type=7\n');
+    sh('dd', [`if=${join(dir, 'exfat.img')}`, `of=${img}`, 'bs=1M', 'seek=1', 'conv=notrunc', 'status=none']);
+    const manifest = JSON.parse(readFileSync(resolve(__dirname, '../../../test-images/exfat/small.json'), 'utf8')) as Listed[];
+    expect(lsJson(img)).toEqual(sorted(manifest.map((m) => ({ path: m.path, type: m.type, size: m.size }))));
+    const info = JSON.parse(diskit('info', '--json', img).stdout);
+    expect(info.filesystem).toMatchObject({ type: 'exfat', label: 'DISKIT-EXF' });
+    expect(diskit('check', img).status).toBe(0);
   });
 
   it('in a DMG written by diskit (UDZO): ls equals the tree', () => {

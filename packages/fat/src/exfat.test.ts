@@ -88,6 +88,15 @@ describe('exFAT details', () => {
     await expect(ExfatVolume.mount(new MemoryDevice(img, { readOnly: true }))).rejects.toThrow(/boot checksum/);
   });
 
+  it('check: the fixture is clean; a planted cross-link and a cluster free in the bitmap are errors', async () => {
+    expect((await (await ExfatVolume.mount(new MemoryDevice(image(), { readOnly: true }))).check()).problems).toEqual([]);
+    const vol0 = await ExfatVolume.mount(new MemoryDevice(image(), { readOnly: true }));
+    const first = (await vol0.node('/contiguous.dat'))!.firstCluster;
+    const img = await withEntry('one-cluster.bin', (v, at) => v.setUint32(at + 32 + 20, first, true));
+    const r = await (await ExfatVolume.mount(new MemoryDevice(img, { readOnly: true }))).check();
+    expect(r.problems.some((p) => p.severity === 'error' && /cross-link: cluster \d+ of \/one-cluster\.bin|cross-link: cluster \d+ of \/contiguous\.dat/.test(p.message))).toBe(true);
+  });
+
   it('a file whose chain is shorter than its size is a CorruptImageError', async () => {
     const img = await withEntry('fragmented.bin', (v, at) => v.setBigUint64(at + 32 + 24, 200000n, true));
     const fixed = await withEntry('fragmented.bin', (v, at) => { v.setBigUint64(at + 32 + 24, 200000n, true); v.setBigUint64(at + 32 + 8, 200000n, true); });

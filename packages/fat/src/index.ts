@@ -5,6 +5,7 @@ import { exfatFilesystem, ExfatVolume } from './exfat/volume.js';
 export const filesystems: FilesystemDriver[] = [fatFilesystem, exfatFilesystem];
 
 export { fatFilesystem, exfatFilesystem, FatVolume, ExfatVolume, probeFat };
+export { checkFat, checkExfat } from './check.js';
 export { fatLayout, decodeBpb, dos1Layout, type FatLayout, type FatType, type RawBpb } from './bpb.js';
 export { parseFsInfo, type FsInfo } from './fsinfo.js';
 export { FatTable, type Chain, type ClusterRun } from './fat-table.js';

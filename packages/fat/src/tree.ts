@@ -85,6 +85,14 @@ export abstract class TreeVolume<N extends TreeNode> {
     return { node, path: p };
   }
 
+  /** A directory's nodes with their paths, for check. */
+  async children(path: string): Promise<{ path: string; node: N; isDirectory: boolean }[]> {
+    const { node, path: p } = await this.resolve(path);
+    const d = await this.dir(p, node);
+    const prefix = p === '/' ? '/' : `${p}/`;
+    return d.nodes.map((n) => ({ path: prefix + this.nameOf(n), node: n, isDirectory: n.isDirectory }));
+  }
+
   /** The node behind a path (undefined for the root). */
   async node(path: string): Promise<N | undefined> {
     return (await this.resolve(path)).node;

@@ -1,5 +1,5 @@
 /** A mounted FAT12/16/32 volume: directories read on demand through a bounded cache, files as devices over their chains. */
-import { CorruptImageError, TruncatedImageError, type BlockDevice, type FileEntry, type Volume, type FilesystemDriver } from '@diskit/core';
+import { CorruptImageError, TruncatedImageError, type CheckReport, type BlockDevice, type FileEntry, type Volume, type FilesystemDriver } from '@diskit/core';
 import { fatLayout, dos1Layout, decodeBpb, bpbProblem, bpbFields, type FatLayout } from './bpb.js';
 import { parseFsInfo, type FsInfo } from './fsinfo.js';
 import { FatTable, type Chain } from './fat-table.js';
@@ -7,6 +7,7 @@ import { ClusterFile, dataRuns, type DataRun } from './cluster-file.js';
 import { parseDirectory, nodeName, type DirNode } from './directory.js';
 import { attributeNames } from './dirent.js';
 import { TreeVolume } from './tree.js';
+import { checkFat } from './check.js';
 
 /** The spec's limit: a directory holds at most 65,536 entries. */
 const MAX_DIR_BYTES = 65536 * 32;
@@ -87,12 +88,14 @@ export class FatVolume extends TreeVolume<DirNode> implements Volume {
   }
 
   /** A file's cluster chain, checked against its size: a chain too short for the size is an error. */
-  async fileChain(path: string, n: DirNode): Promise<Chain | undefined> {
+  async fileChain(path: string, n: DirNode, whole = false): Promise<Chain | undefined> {
     const what = `file ${path}`;
     if (n.size === 0) return undefined;
     if (n.firstCluster === 0) throw new CorruptImageError(what, n.entryOffset, `a first cluster for ${n.size} bytes`, 'cluster 0');
     const needed = Math.ceil(n.size / this.layout.clusterSize);
-    const chain = await this.fat.chain(n.firstCluster, needed, what);
+    // Reading needs only the clusters the size covers; check follows the whole chain (a loop past them).
+    const chain = await this.fat.chain(n.firstCluster, whole ? this.layout.clusterCount : needed, what);
+    if (whole && chain.clusters > needed) chain.longer = true;
     if (chain.clusters < needed) {
       throw new CorruptImageError(`${what}: cluster chain`, this.fat.entryOffset(n.firstCluster), `${needed} clusters for ${n.size} bytes`, `${chain.clusters}`);
     }
@@ -137,6 +140,11 @@ export class FatVolume extends TreeVolume<DirNode> implements Volume {
     };
   }
 
+  /** The FAT copies agree, chains are sound, no cross-links; lost clusters and a stale FSInfo are warnings. */
+  check(): Promise<CheckReport> {
+    return checkFat(this);
+  }
+
   /** BPB and FSInfo with their offsets, for `dump`-like output. */
   structures(): { name: string; offset: number; size: number; fields: Record<string, unknown> }[] {
     const out = [{ name: 'boot sector (BPB)', offset: 0, size: this.layout.bytesPerSector, fields: bpbFields(this.layout) }];
@@ -170,7 +178,7 @@ export async function probeFat(dev: BlockDevice): Promise<number> {
   } catch {
     return 0;
   }
-  if (layout.dos1) return 40;
+  if (layout.dos1) return 60; // exact size, media byte and 0xFF 0xFF: specific enough
   const jumpOk = s[0] === 0xeb || s[0] === 0xe9;
   const sigOk = s[510] === 0x55 && s[511] === 0xaa;
   // The first FAT entry repeats the media byte: a good check where jump or signature is missing.

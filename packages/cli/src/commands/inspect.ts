@@ -120,6 +120,13 @@ export async function check(args: string[]): Promise<number> {
     } catch (e) {
       report.problems.push({ severity: 'error', message: (e as Error).message, structure: 'partition table' });
     }
+    // The filesystem diskit would list, when its driver can check itself.
+    try {
+      const vol = await openVolume(defaultRegistry(), image);
+      if (vol.check) for (const p of (await vol.check()).problems) report.problems.push({ ...p, message: `${vol.type}: ${p.message}` });
+    } catch (e) {
+      if (!(e instanceof UsageError)) report.problems.push({ severity: 'error', message: (e as Error).message, structure: 'filesystem' });
+    }
     const errors = report.problems.filter((p) => p.severity === 'error').length;
     if (values.json) process.stdout.write(toJson({ ok: errors === 0, ...report }) + '\n');
     else {

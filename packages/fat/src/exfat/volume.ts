@@ -1,6 +1,6 @@
 /** A mounted exFAT volume: boot region (checksummed), up-case table, bitmap, entry sets, files over chains or contiguous runs. */
-import { CorruptImageError, TruncatedImageError, type BlockDevice, type FileEntry, type Volume, type FilesystemDriver } from '@diskit/core';
-import { FatTable } from '../fat-table.js';
+import { CorruptImageError, TruncatedImageError, type CheckReport, type BlockDevice, type FileEntry, type Volume, type FilesystemDriver } from '@diskit/core';
+import { FatTable, type ClusterRun } from '../fat-table.js';
 import { ClusterFile, dataRuns, type DataRun } from '../cluster-file.js';
 import { attributeNames } from '../dirent.js';
 import { TreeVolume } from '../tree.js';
@@ -8,6 +8,7 @@ import { readBootRegion, isExfatName, type ExfatBoot } from './boot.js';
 import { parseEntrySets, type ExfatNode, type RootSpecials } from './entry-set.js';
 import { parseUpcase, upcaseName, type Upcase } from './upcase.js';
 import { AllocationBitmap } from './bitmap.js';
+import { checkExfat } from '../check.js';
 
 /** The spec's limit for a directory (§6.2): 256 MiB; far beyond any real one, so a longer chain is damage. */
 const MAX_DIR_BYTES = 256 << 20;
@@ -22,6 +23,8 @@ export class ExfatVolume extends TreeVolume<ExfatNode> implements Volume {
   bitmap?: AllocationBitmap;
   label?: string;
   usedBackupBoot = false;
+  /** The bitmap's and up-case table's clusters. */
+  specialRuns: { name: string; runs: ClusterRun[] }[] = [];
 
   private constructor(readonly dev: BlockDevice, readonly boot: ExfatBoot) {
     super();
@@ -45,10 +48,12 @@ export class ExfatVolume extends TreeVolume<ExfatNode> implements Volume {
     const up = specials.upcase;
     if (!up) throw new CorruptImageError('exFAT root directory', vol.clusterOffset(boot.rootCluster), 'an up-case table entry (0x82)', 'none');
     if (up.dataLength === 0 || up.dataLength > MAX_UPCASE_BYTES) throw new CorruptImageError('exFAT up-case table entry', up.offset, `a table of 1..${MAX_UPCASE_BYTES} bytes`, String(up.dataLength));
+    vol.specialRuns.push({ name: 'up-case table', runs: await vol.streamClusters(up.firstCluster, up.dataLength, false, 'up-case table') });
     const table = await vol.readStream(up.firstCluster, up.dataLength, false, 'up-case table');
     vol.upcase = parseUpcase(table, up.checksum, vol.clusterOffset(up.firstCluster));
     const bm = specials.bitmaps.find((b) => (b.flags & 1) === (boot.volumeFlags & 1 && boot.numFats === 2 ? 1 : 0)) ?? specials.bitmaps[0];
     if (!bm) throw new CorruptImageError('exFAT root directory', vol.clusterOffset(boot.rootCluster), 'an allocation bitmap entry (0x81)', 'none');
+    vol.specialRuns.push({ name: 'allocation bitmap', runs: await vol.streamClusters(bm.firstCluster, bm.dataLength, false, 'allocation bitmap') });
     const bmRuns = await vol.streamRuns(bm.firstCluster, bm.dataLength, false, 'allocation bitmap');
     vol.bitmap = new AllocationBitmap(dev, bmRuns, boot.clusterCount, bm.offset);
     vol.label = specials.label;
@@ -61,6 +66,14 @@ export class ExfatVolume extends TreeVolume<ExfatNode> implements Volume {
 
   /** Device runs of a stream of `length` bytes from `first`: contiguous (NoFatChain) or along the FAT, checked for length. */
   async streamRuns(first: number, length: number, contiguous: boolean, what: string, entryOffset = -1): Promise<DataRun[]> {
+    const runs = await this.streamClusters(first, length, contiguous, what, entryOffset);
+    const out = dataRuns(runs, length, this.clusterSize, this.heapOffset);
+    for (const r of out) if (r.devOffset + r.length > this.dev.size) throw new TruncatedImageError(what, r.devOffset, r.length, this.dev.size);
+    return out;
+  }
+
+  /** The clusters of a stream of `length` bytes. */
+  async streamClusters(first: number, length: number, contiguous: boolean, what: string, entryOffset = -1): Promise<ClusterRun[]> {
     if (length === 0) return [];
     const needed = Math.ceil(length / this.clusterSize);
     if (!this.fat.isValidCluster(first)) throw new CorruptImageError(`${what}: first cluster`, entryOffset, `a cluster in 2..${this.fat.maxCluster}`, String(first));
@@ -74,9 +87,12 @@ export class ExfatVolume extends TreeVolume<ExfatNode> implements Volume {
       if (chain.clusters < needed) throw new CorruptImageError(`${what}: cluster chain`, this.fat.entryOffset(first), `${needed} clusters for ${length} bytes`, String(chain.clusters));
       runs = chain.runs;
     }
-    const out = dataRuns(runs, length, this.clusterSize, this.heapOffset);
-    for (const r of out) if (r.devOffset + r.length > this.dev.size) throw new TruncatedImageError(what, r.devOffset, r.length, this.dev.size);
-    return out;
+    return runs;
+  }
+
+  /** A file's or directory's clusters, for check. */
+  clusterRuns(path: string, n: ExfatNode): Promise<ClusterRun[]> {
+    return this.streamClusters(n.firstCluster, n.dataLength, n.noFatChain, n.isDirectory ? `directory ${path}` : `file ${path}`, n.entryOffset);
   }
 
   private async readStream(first: number, length: number, contiguous: boolean, what: string): Promise<Uint8Array> {
@@ -134,6 +150,11 @@ export class ExfatVolume extends TreeVolume<ExfatNode> implements Volume {
     const { node, path: p } = await this.fileNode(path);
     const runs = await this.fileRuns(p, node);
     return new ClusterFile(this.dev, runs, node.dataLength, node.validDataLength, `file ${p}`);
+  }
+
+  /** Chains sound, no cross-links, every used cluster allocated in the bitmap. */
+  check(): Promise<CheckReport> {
+    return checkExfat(this);
   }
 
   async info(): Promise<Record<string, unknown>> {
