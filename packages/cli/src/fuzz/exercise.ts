@@ -49,6 +49,7 @@ async function readFiles(reg: Registry, image: BlockDevice, budget: number): Pro
   const fs = await reg.detectFilesystem(image);
   if (!fs) return;
   const vol = await fs.mount(image);
+  await vol.check?.();
   let n = 0;
   for await (const e of walk(vol)) {
     if (++n > MAX_ENTRIES) break;
