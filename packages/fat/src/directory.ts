@@ -64,8 +64,11 @@ export function parseDirectory(data: Uint8Array, runs: DataRun[], fat32: boolean
       if (badName(e.name)) {
         throw new CorruptImageError(`${what}: directory entry`, devOffset, 'an 8.3 name without "/" or NUL', JSON.stringify(e.name));
       }
-      const isDirectory = (attr & ATTR_DIRECTORY) !== 0;
-      nodes.push({ ...e, longName: longName !== undefined && !badName(longName) ? longName : undefined, isDirectory, entryOffset: devOffset });
+      const n = e as DirNode;
+      n.longName = longName !== undefined && !badName(longName) ? longName : undefined;
+      n.isDirectory = (attr & ATTR_DIRECTORY) !== 0;
+      n.entryOffset = devOffset;
+      nodes.push(n);
     }
   }
   lfn.drop();

@@ -36,12 +36,14 @@ function oemChar(b: number): string {
 
 /** The 8.3 name as displayed: "NAME.EXT", lower-cased where the NT flags say so. */
 export function shortName(raw: Uint8Array, ntFlags: number): string {
+  let baseEnd = 8;
+  while (baseEnd > 0 && raw[baseEnd - 1] === 0x20) baseEnd--;
+  let extEnd = 11;
+  while (extEnd > 8 && raw[extEnd - 1] === 0x20) extEnd--;
   let base = '';
+  for (let i = 0; i < baseEnd; i++) base += oemChar(i === 0 && raw[0] === 0x05 ? 0xe5 : raw[i]!);
   let ext = '';
-  for (let i = 0; i < 8; i++) base += oemChar(i === 0 && raw[0] === 0x05 ? 0xe5 : raw[i]!);
-  for (let i = 8; i < 11; i++) ext += oemChar(raw[i]!);
-  base = base.replace(/ +$/, '');
-  ext = ext.replace(/ +$/, '');
+  for (let i = 8; i < extEnd; i++) ext += oemChar(raw[i]!);
   if (ntFlags & NT_LOWER_BASE) base = base.toLowerCase();
   if (ntFlags & NT_LOWER_EXT) ext = ext.toLowerCase();
   return ext ? `${base}.${ext}` : base;
@@ -69,20 +71,20 @@ export function dosTime(date: number, time: number, hundredths = 0): Date | unde
 
 /** Decode the short entry at `off` of a directory buffer. */
 export function parseShortEntry(b: Uint8Array, off: number): ShortEntry {
-  const v = new DataView(b.buffer, b.byteOffset + off, ENTRY_SIZE);
-  const raw = b.subarray(off, off + 11);
+  const u16 = (at: number) => b[off + at]! | (b[off + at + 1]! << 8);
   const ntFlags = b[off + 12]!;
   const tenths = b[off + 13]!;
+  const raw = b.subarray(off, off + 11);
   return {
     raw,
     name: shortName(raw, ntFlags),
     attributes: b[off + 11]!,
     ntFlags,
-    firstCluster: (v.getUint16(20, true) << 16) | v.getUint16(26, true),
-    size: v.getUint32(28, true),
-    ctime: dosTime(v.getUint16(16, true), v.getUint16(14, true), tenths <= 199 ? tenths : 0),
-    atime: dosTime(v.getUint16(18, true), 0),
-    mtime: dosTime(v.getUint16(24, true), v.getUint16(22, true)),
+    firstCluster: u16(20) * 65536 + u16(26),
+    size: (u16(28) + u16(30) * 65536),
+    ctime: dosTime(u16(16), u16(14), tenths <= 199 ? tenths : 0),
+    atime: dosTime(u16(18), 0),
+    mtime: dosTime(u16(24), u16(22)),
   };
 }
 

@@ -2,6 +2,8 @@
 import { CorruptImageError, UsageError, normalizePath, type FileEntry } from '@diskit/core';
 
 const MAX_CACHED_DIRS = 512;
+/** Directory reads kept in flight ahead of a walk. */
+const PREFETCH = 4;
 
 export interface TreeNode {
   isDirectory: boolean;
@@ -27,6 +29,48 @@ export abstract class TreeVolume<N extends TreeNode> {
   protected abstract toEntry(n: N, path: string): FileEntry;
 
   protected async dir(path: string, node: N | undefined): Promise<CachedDir<N>> {
+    const d = this.dirs.get(path) ?? (await this.pending.get(path)?.catch(() => undefined)) ?? (await this.load(path, node));
+    if (!this.prefetched.has(d)) {
+      this.prefetched.add(d);
+      this.prefetch(path, d);
+    }
+    return d;
+  }
+
+  private prefetched = new WeakSet<CachedDir<N>>();
+
+  /** Directories being read ahead of the walk: reads overlap instead of waiting one by one. */
+  private pending = new Map<string, Promise<CachedDir<N>>>();
+  private queue: [string, N][] = [];
+  private inFlight = 0;
+
+  /** Queue a directory's subdirectories for reading while the caller works through this one. */
+  private prefetch(path: string, d: CachedDir<N>): void {
+    const prefix = path === '/' ? '/' : `${path}/`;
+    for (const n of d.nodes) {
+      if (this.queue.length + this.pending.size + this.dirs.size >= MAX_CACHED_DIRS / 2) break;
+      if (n.isDirectory) this.queue.push([prefix + this.nameOf(n), n]);
+    }
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.inFlight < PREFETCH && this.queue.length) {
+      const [p, n] = this.queue.shift()!;
+      if (this.dirs.has(p) || this.pending.has(p)) continue;
+      this.inFlight++;
+      // Errors are not reported here: the walk's own read of the directory repeats and reports them.
+      const job = this.load(p, n);
+      this.pending.set(p, job);
+      job.catch(() => undefined).finally(() => {
+        this.pending.delete(p);
+        this.inFlight--;
+        this.pump();
+      });
+    }
+  }
+
+  private async load(path: string, node: N | undefined): Promise<CachedDir<N>> {
     const cached = this.dirs.get(path);
     if (cached) return cached;
     if (node) {
