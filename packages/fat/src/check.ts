@@ -83,7 +83,7 @@ async function lostClusters(fat: FatTable, marks: ClusterMarks): Promise<{ lost:
   let lost = 0;
   let free = 0;
   for (let c = 2; c <= fat.maxCluster; c++) {
-    const v = await fat.get(c);
+    const v = fat.peek(c) ?? (await fat.get(c));
     if (v === 0) free++;
     else if (v !== fat.bad && !marks.has(c)) lost++;
   }

@@ -120,7 +120,7 @@ export class FatVolume extends TreeVolume<DirNode> implements Volume {
   async freeClusters(): Promise<number | undefined> {
     if (this.layout.clusterCount > 1 << 24) return this.fsInfo?.valid && this.fsInfo.freeCount <= this.layout.clusterCount ? this.fsInfo.freeCount : undefined;
     let free = 0;
-    for (let c = 2; c <= this.fat.maxCluster; c++) if ((await this.fat.get(c)) === 0) free++;
+    for (let c = 2; c <= this.fat.maxCluster; c++) if ((this.fat.peek(c) ?? (await this.fat.get(c))) === 0) free++;
     return free;
   }
 
