@@ -1,5 +1,5 @@
 import type { BlockDevice } from './device.js';
-import type { CheckReport } from './driver.js';
+import type { CheckReport, Structure } from './driver.js';
 
 export type EntryType = 'file' | 'directory' | 'symlink' | 'other';
 
@@ -52,6 +52,8 @@ export interface Volume {
   openStream?(path: string, name: string): Promise<BlockDevice>;
   /** Consistency checks of the filesystem's own structures, for `diskit check`. */
   check?(): Promise<CheckReport>;
+  /** The filesystem's own structures for `diskit dump` (offsets within the filesystem's device). */
+  structures?(): Promise<Structure[]>;
 }
 
 export interface FilesystemDriver {

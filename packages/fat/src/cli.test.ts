@@ -29,7 +29,7 @@ let part: string;
 const PART_START = 1 << 20;
 const PART_KIB = 40 << 10;
 
-describeWithTools(['mkfs.fat', 'mcopy', '7z', 'sfdisk', 'sgdisk', 'qemu-img'], 'diskit ls / extract / info on FAT through partition tables and containers', () => {
+describeWithTools(['mkfs.fat', 'mcopy', 'minfo', '7z', 'sfdisk', 'sgdisk', 'qemu-img'], 'diskit ls / extract / info on FAT through partition tables and containers', () => {
   beforeAll(() => {
     dir = tempDir('cli');
     src = join(dir, 'src');
@@ -55,6 +55,17 @@ describeWithTools(['mkfs.fat', 'mcopy', '7z', 'sfdisk', 'sgdisk', 'qemu-img'], '
     expect(extracted(part, join(dir, 'x-super'))).toEqual(hostHashes(src));
     const info = JSON.parse(diskit('info', '--json', part).stdout);
     expect(info.filesystem).toMatchObject({ type: 'fat', fatType: 'FAT16', clusterSize: 2048 });
+    // dump: the BPB as mkfs.fat wrote it (minfo reads the same fields)
+    const dump = JSON.parse(diskit('dump', '--json', part).stdout);
+    expect(dump.filesystem.structures.map((s: { name: string }) => s.name)).toEqual(['boot sector (BPB)', 'FAT 1', 'FAT 2', 'root directory', 'FAT summary']);
+    const bpb = dump.filesystem.structures[0].fields;
+    const minfo = sh('minfo', ['-i', part, '::']);
+    expect(minfo).toContain(`sector size: ${bpb.bytesPerSector} bytes`);
+    expect(minfo).toContain(`cluster size: ${bpb.sectorsPerCluster} sectors`);
+    expect(minfo).toContain(`reserved (boot) sectors: ${bpb.reservedSectors}`);
+    expect(minfo).toContain(`sectors per fat: ${bpb.fatSize16}`);
+    expect(minfo).toContain(`max available root directory slots: ${bpb.rootEntries}`);
+    expect(minfo).toContain(`serial number: ${info.filesystem.serial.replace("-", "")}`);
   });
 
   for (const [name, table, type] of [

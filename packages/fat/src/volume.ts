@@ -1,5 +1,5 @@
 /** A mounted FAT12/16/32 volume: directories read on demand through a bounded cache, files as devices over their chains. */
-import { CorruptImageError, TruncatedImageError, type CheckReport, type BlockDevice, type FileEntry, type Volume, type FilesystemDriver } from '@diskit/core';
+import { CorruptImageError, TruncatedImageError, type CheckReport, type Structure, type BlockDevice, type FileEntry, type Volume, type FilesystemDriver } from '@diskit/core';
 import { fatLayout, dos1Layout, decodeBpb, bpbProblem, bpbFields, type FatLayout } from './bpb.js';
 import { parseFsInfo, type FsInfo } from './fsinfo.js';
 import { FatTable, type Chain } from './fat-table.js';
@@ -145,11 +145,29 @@ export class FatVolume extends TreeVolume<DirNode> implements Volume {
     return checkFat(this);
   }
 
-  /** BPB and FSInfo with their offsets, for `dump`-like output. */
-  structures(): { name: string; offset: number; size: number; fields: Record<string, unknown> }[] {
-    const out = [{ name: 'boot sector (BPB)', offset: 0, size: this.layout.bytesPerSector, fields: bpbFields(this.layout) }];
-    if (this.fsInfo) out.push({ name: 'FSInfo', offset: this.layout.raw.fsInfoSector * this.layout.bytesPerSector, size: 512, fields: { ...this.fsInfo } });
+  /** Boot sector (BPB), FSInfo, backup boot sector, the FAT copies and the root directory, for `dump`. */
+  async structures(): Promise<Structure[]> {
+    const l = this.layout;
+    const out: Structure[] = [{ name: 'boot sector (BPB)', offset: 0, size: l.bytesPerSector, fields: bpbFields(l) }];
+    if (this.fsInfo) out.push({ name: 'FSInfo', offset: l.raw.fsInfoSector * l.bytesPerSector, size: 512, fields: { ...this.fsInfo } });
+    if (l.type === 'FAT32' && l.raw.backupBootSector > 0 && l.raw.backupBootSector < l.raw.reservedSectors) {
+      out.push({ name: 'backup boot sector', offset: l.raw.backupBootSector * l.bytesPerSector, size: l.bytesPerSector, fields: {} });
+    }
+    for (const [i, f] of this.fats.entries()) {
+      out.push({
+        name: `FAT ${i + 1}`, offset: f.offset, size: l.fatSectors * l.bytesPerSector,
+        fields: { bits: f.bits, entries: l.clusterCount + 2, usedBytes: f.usedBytes, active: (l.activeFat ?? i) === i, entry0: `0x${(await f.get(0)).toString(16)}` },
+      });
+    }
+    if (l.type === 'FAT32') out.push({ name: 'root directory', offset: this.clusterOffset(l.rootCluster), size: l.clusterSize, fields: { firstCluster: l.rootCluster } });
+    else out.push({ name: 'root directory', offset: l.rootDirOffset, size: l.rootDirBytes, fields: { entries: l.raw.rootEntries } });
+    const free = await this.freeClusters();
+    out.push({ name: 'FAT summary', offset: this.fat.offset, size: this.fat.usedBytes, fields: { clusters: l.clusterCount, free, used: free === undefined ? undefined : l.clusterCount - free } });
     return out;
+  }
+
+  clusterOffset(cluster: number): number {
+    return this.layout.dataOffset + (cluster - 2) * this.layout.clusterSize;
   }
 }
 

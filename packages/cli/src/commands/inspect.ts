@@ -1,4 +1,4 @@
-import { collectExtents, UsageError, type Partition } from '@diskit/core';
+import { collectExtents, UsageError, type Partition, type Structure } from '@diskit/core';
 import { defaultRegistry } from '../registry.js';
 import { allocatedBytes, openImage, openVolume, partitionTableOf, type Opened } from '../open.js';
 import { parse } from '../main.js';
@@ -98,12 +98,22 @@ export async function dump(args: string[]): Promise<number> {
   const path = onePath(positionals, 'dump');
   return withImage(path, values.format, async ({ image }) => {
     const ins = await image.inspect();
-    if (values.json) process.stdout.write(toJson(ins) + '\n');
+    // The filesystem diskit would list, when its driver dumps its own structures (BPB, superblock…).
+    let filesystem: { type: string; structures: Structure[] } | undefined;
+    try {
+      const vol = await openVolume(defaultRegistry(), image);
+      if (vol.structures) filesystem = { type: vol.type, structures: await vol.structures() };
+    } catch {
+      /* no filesystem, or a damaged one: `check` and `ls` report it */
+    }
+    if (values.json) process.stdout.write(toJson(filesystem ? { ...ins, filesystem } : ins) + '\n');
     else {
       const { structures, ...head } = ins;
       let s = '';
       for (const [k, v] of Object.entries(head)) s += `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}\n`;
-      process.stdout.write(s + printStructures(structures));
+      s += printStructures(structures);
+      if (filesystem) s += `filesystem ${filesystem.type} (offsets within the filesystem):\n` + printStructures(filesystem.structures, '  ');
+      process.stdout.write(s);
     }
     return 0;
   });

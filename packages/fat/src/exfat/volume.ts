@@ -1,5 +1,5 @@
 /** A mounted exFAT volume: boot region (checksummed), up-case table, bitmap, entry sets, files over chains or contiguous runs. */
-import { CorruptImageError, TruncatedImageError, type CheckReport, type BlockDevice, type FileEntry, type Volume, type FilesystemDriver } from '@diskit/core';
+import { CorruptImageError, TruncatedImageError, type CheckReport, type Structure, type BlockDevice, type FileEntry, type Volume, type FilesystemDriver } from '@diskit/core';
 import { FatTable, type ClusterRun } from '../fat-table.js';
 import { ClusterFile, dataRuns, type DataRun } from '../cluster-file.js';
 import { attributeNames } from '../dirent.js';
@@ -155,6 +155,21 @@ export class ExfatVolume extends TreeVolume<ExfatNode> implements Volume {
   /** Chains sound, no cross-links, every used cluster allocated in the bitmap. */
   check(): Promise<CheckReport> {
     return checkExfat(this);
+  }
+
+  /** Boot region, FAT, bitmap, up-case table and root directory, for `dump`. */
+  async structures(): Promise<Structure[]> {
+    const b = this.boot;
+    const ss = 1 << b.bytesPerSectorShift;
+    const at = (runs: ClusterRun[]) => (runs[0] ? this.clusterOffset(runs[0].first) : 0);
+    const out: Structure[] = [
+      { name: 'main boot region', offset: 0, size: 12 * ss, fields: { ...b, checksumSector: 11 } },
+      { name: 'backup boot region', offset: 12 * ss, size: 12 * ss, fields: {} },
+      { name: 'FAT', offset: this.fat.offset, size: b.fatLength * ss, fields: { entries: b.clusterCount + 2 } },
+      ...this.specialRuns.map((s) => ({ name: s.name, offset: at(s.runs), size: s.runs.reduce((n, r) => n + r.count, 0) * this.clusterSize, fields: { runs: s.runs } })),
+      { name: 'root directory', offset: this.clusterOffset(b.rootCluster), size: this.clusterSize, fields: { firstCluster: b.rootCluster, label: this.label } },
+    ];
+    return out;
   }
 
   async info(): Promise<Record<string, unknown>> {
