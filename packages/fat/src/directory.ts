@@ -1,6 +1,6 @@
 /** One FAT directory's entries decoded: long names bound to short entries, labels, deleted and dot entries skipped. */
 import { CorruptImageError } from '@diskit/core';
-import { labelText, ATTR_DIRECTORY, ATTR_LONG_NAME, ATTR_VOLUME_ID, DELETED, ENTRY_SIZE, parseShortEntry, type ShortEntry } from './dirent.js';
+import { labelText, type CodePage, ATTR_DIRECTORY, ATTR_LONG_NAME, ATTR_VOLUME_ID, DELETED, ENTRY_SIZE, parseShortEntry, type ShortEntry } from './dirent.js';
 import { LfnCollector } from './lfn.js';
 import type { DataRun } from './cluster-file.js';
 
@@ -27,7 +27,7 @@ const badName = (n: string) => n === '' || n === '.' || n === '..' || /[/\0]/.te
  * Decode the entries of a directory whose bytes are `data`, laid out on the device as `runs`.
  * `fat32` says whether bytes 20–21 are the high word of the first cluster.
  */
-export function parseDirectory(data: Uint8Array, runs: DataRun[], fat32: boolean, what: string): ParsedDirectory {
+export function parseDirectory(data: Uint8Array, runs: DataRun[], fat32: boolean, what: string, cp: CodePage = 437): ParsedDirectory {
   const nodes: DirNode[] = [];
   const lfn = new LfnCollector();
   let label: string | undefined;
@@ -50,7 +50,7 @@ export function parseDirectory(data: Uint8Array, runs: DataRun[], fat32: boolean
       const devOffset = run.devOffset + (at - run.fileOffset);
       if (attr & ATTR_VOLUME_ID) {
         lfn.drop();
-        if (!(attr & ATTR_DIRECTORY)) label ??= labelText(data.subarray(at, at + 11));
+        if (!(attr & ATTR_DIRECTORY)) label ??= labelText(data.subarray(at, at + 11), cp);
         continue;
       }
       if (first === 0x2e) {
@@ -58,7 +58,7 @@ export function parseDirectory(data: Uint8Array, runs: DataRun[], fat32: boolean
         lfn.drop();
         continue;
       }
-      const e = parseShortEntry(data, at);
+      const e = parseShortEntry(data, at, cp);
       if (!fat32) e.firstCluster &= 0xffff;
       const longName = lfn.finish(e.raw);
       if (badName(e.name)) {

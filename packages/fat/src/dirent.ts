@@ -14,7 +14,8 @@ export const NT_LOWER_EXT = 0x10;
 
 export const DELETED = 0xe5;
 
-/** OEM code page 437 for bytes 0x80–0xFF of short names (Linux's default codepage). */
+/** OEM code pages for bytes 0x80–0xFF of short names: 437 (DOS US, Linux's default) and 850 (DOS Western Europe, mtools' default). */
+export type CodePage = 437 | 850;
 const CP437_HIGH = 'ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■ ';
 
 export interface ShortEntry {
@@ -30,29 +31,32 @@ export interface ShortEntry {
   atime?: Date;
 }
 
-function oemChar(b: number): string {
-  return b < 0x80 ? String.fromCharCode(b) : CP437_HIGH[b - 0x80]!;
+const CP850_HIGH = 'ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜø£Ø×ƒáíóúñÑªº¿®¬½¼¡«»░▒▓│┤ÁÂÀ©╣║╗╝¢¥┐└┴┬├─┼ãÃ╚╔╩╦╠═╬¤ðÐÊËÈıÍÎÏ┘┌█▄¦Ì▀ÓßÔÒõÕµþÞÚÛÙýÝ¯´\u00ad±‗¾¶§÷¸°¨·¹³²■\u00a0';
+const HIGH: Record<CodePage, string> = { 437: CP437_HIGH, 850: CP850_HIGH };
+
+function oemChar(b: number, cp: CodePage = 437): string {
+  return b < 0x80 ? String.fromCharCode(b) : HIGH[cp][b - 0x80]!;
 }
 
 /** The 8.3 name as displayed: "NAME.EXT", lower-cased where the NT flags say so. */
-export function shortName(raw: Uint8Array, ntFlags: number): string {
+export function shortName(raw: Uint8Array, ntFlags: number, cp: CodePage = 437): string {
   let baseEnd = 8;
   while (baseEnd > 0 && raw[baseEnd - 1] === 0x20) baseEnd--;
   let extEnd = 11;
   while (extEnd > 8 && raw[extEnd - 1] === 0x20) extEnd--;
   let base = '';
-  for (let i = 0; i < baseEnd; i++) base += oemChar(i === 0 && raw[0] === 0x05 ? 0xe5 : raw[i]!);
+  for (let i = 0; i < baseEnd; i++) base += oemChar(i === 0 && raw[0] === 0x05 ? 0xe5 : raw[i]!, cp);
   let ext = '';
-  for (let i = 8; i < extEnd; i++) ext += oemChar(raw[i]!);
+  for (let i = 8; i < extEnd; i++) ext += oemChar(raw[i]!, cp);
   if (ntFlags & NT_LOWER_BASE) base = base.toLowerCase();
   if (ntFlags & NT_LOWER_EXT) ext = ext.toLowerCase();
   return ext ? `${base}.${ext}` : base;
 }
 
 /** A volume label: all 11 bytes, no dot, trailing spaces dropped. */
-export function labelText(raw: Uint8Array): string {
+export function labelText(raw: Uint8Array, cp: CodePage = 437): string {
   let s = '';
-  for (let i = 0; i < 11; i++) s += oemChar(raw[i]!);
+  for (let i = 0; i < 11; i++) s += oemChar(raw[i]!, cp);
   return s.replace(/ +$/, '');
 }
 
@@ -70,14 +74,14 @@ export function dosTime(date: number, time: number, hundredths = 0): Date | unde
 }
 
 /** Decode the short entry at `off` of a directory buffer. */
-export function parseShortEntry(b: Uint8Array, off: number): ShortEntry {
+export function parseShortEntry(b: Uint8Array, off: number, cp: CodePage = 437): ShortEntry {
   const u16 = (at: number) => b[off + at]! | (b[off + at + 1]! << 8);
   const ntFlags = b[off + 12]!;
   const tenths = b[off + 13]!;
   const raw = b.subarray(off, off + 11);
   return {
     raw,
-    name: shortName(raw, ntFlags),
+    name: shortName(raw, ntFlags, cp),
     attributes: b[off + 11]!,
     ntFlags,
     firstCluster: u16(20) * 65536 + u16(26),

@@ -57,6 +57,18 @@ describe('exFAT details', () => {
     expect(img[n.entryOffset + 23]).toBe(0x80 | 22);
   });
 
+  it('contiguous files are NoFatChain (one run); the file written into a hole is FAT-chained (two runs)', async () => {
+    const vol = await ExfatVolume.mount(new MemoryDevice(image(), { readOnly: true }));
+    const c = (await vol.node('/contiguous.dat'))!;
+    expect(c.noFatChain).toBe(true);
+    expect(await vol.fileRuns('/contiguous.dat', c)).toHaveLength(1);
+    const f = (await vol.node('/fragmented.bin'))!;
+    expect(f.noFatChain).toBe(false);
+    expect((await vol.fileRuns('/fragmented.bin', f)).length).toBeGreaterThan(1);
+    const many = (await vol.node('/many'))!;
+    expect(many.dataLength).toBeGreaterThan(4096); // a directory of several clusters
+  });
+
   it('a valid data length below the size: the rest reads as zeros and is reported as a zero extent', async () => {
     // sparse-tail.bin: 5000 random bytes, then truncate -s 300000 (zeros) — so the bytes are the same either way
     const img = await withEntry('sparse-tail.bin', (v, at) => v.setUint32(at + 32 + 8, 5000, true));

@@ -1,11 +1,11 @@
 /** A mounted FAT12/16/32 volume: directories read on demand through a bounded cache, files as devices over their chains. */
-import { CorruptImageError, TruncatedImageError, type CheckReport, type Structure, type BlockDevice, type FileEntry, type Volume, type FilesystemDriver } from '@diskit/core';
+import { CorruptImageError, TruncatedImageError, UsageError, type CheckReport, type Structure, type BlockDevice, type FileEntry, type Volume, type FilesystemDriver } from '@diskit/core';
 import { fatLayout, dos1Layout, decodeBpb, bpbProblem, bpbFields, type FatLayout } from './bpb.js';
 import { parseFsInfo, type FsInfo } from './fsinfo.js';
 import { FatTable, type Chain } from './fat-table.js';
 import { ClusterFile, dataRuns, type DataRun } from './cluster-file.js';
 import { parseDirectory, nodeName, type DirNode } from './directory.js';
-import { attributeNames } from './dirent.js';
+import { attributeNames, type CodePage } from './dirent.js';
 import { TreeVolume } from './tree.js';
 import { checkFat } from './check.js';
 
@@ -18,7 +18,7 @@ export class FatVolume extends TreeVolume<DirNode> implements Volume {
   fsInfo?: FsInfo;
   private rootLabel?: string;
 
-  private constructor(readonly dev: BlockDevice, readonly layout: FatLayout) {
+  private constructor(readonly dev: BlockDevice, readonly layout: FatLayout, readonly codepage: CodePage = 437) {
     super();
     const bits = layout.type === 'FAT12' ? 12 : layout.type === 'FAT16' ? 16 : 32;
     this.fats = [];
@@ -32,12 +32,15 @@ export class FatVolume extends TreeVolume<DirNode> implements Volume {
     return this.fats[this.layout.activeFat ?? 0]!;
   }
 
-  static async mount(dev: BlockDevice): Promise<FatVolume> {
+  /** `codepage`: the OEM code page of 8.3 names (437, or 850 as mtools writes by default). */
+  static async mount(dev: BlockDevice, opts: { codepage?: string | number } = {}): Promise<FatVolume> {
+    const cp = Number(opts.codepage ?? 437);
+    if (cp !== 437 && cp !== 850) throw new UsageError(`codepage must be 437 or 850, got ${opts.codepage}`);
     const layout = await readLayout(dev);
     if (layout.type !== 'FAT32' && layout.rootDirOffset + layout.rootDirBytes > dev.size) {
       throw new TruncatedImageError('FAT root directory', layout.rootDirOffset, layout.rootDirBytes, dev.size);
     }
-    const vol = new FatVolume(dev, layout);
+    const vol = new FatVolume(dev, layout, cp);
     if (layout.type === 'FAT32' && layout.raw.fsInfoSector > 0 && layout.raw.fsInfoSector < layout.raw.reservedSectors) {
       const s = new Uint8Array(512);
       await dev.read(s, layout.raw.fsInfoSector * layout.bytesPerSector);
@@ -65,7 +68,7 @@ export class FatVolume extends TreeVolume<DirNode> implements Volume {
     const { runs, bytes } = await this.dirRuns(path, node);
     const data = new Uint8Array(bytes);
     await Promise.all(runs.map((r) => this.dev.read(data.subarray(r.fileOffset, r.fileOffset + r.length), r.devOffset)));
-    const parsed = parseDirectory(data, runs, this.layout.type === 'FAT32', node ? `directory ${path}` : 'root directory');
+    const parsed = parseDirectory(data, runs, this.layout.type === 'FAT32', node ? `directory ${path}` : 'root directory', this.codepage);
     if (!node) this.rootLabel = parsed.label;
     return parsed.nodes;
   }
@@ -209,5 +212,5 @@ export async function probeFat(dev: BlockDevice): Promise<number> {
 export const fatFilesystem: FilesystemDriver = {
   name: 'fat',
   probe: (dev) => probeFat(dev).then((s) => (s >= 60 ? s : 0)).catch(() => 0),
-  mount: (dev) => FatVolume.mount(dev),
+  mount: (dev, opts) => FatVolume.mount(dev, opts),
 };
