@@ -39,13 +39,14 @@ describeWithTools(['mkfs.fat', 'mcopy', 'minfo', '7z', 'sfdisk', 'sgdisk', 'qemu
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  /** A disk with the FAT image at 1 MiB, in a partition of `type` made by `table`. */
-  function disk(name: string, table: 'mbr' | 'gpt', type: string): string {
+  /** A disk with the FAT image at 1 MiB (2 MiB in a logical partition), in a partition of `type` made by `table`. */
+  function disk(name: string, table: 'mbr' | 'gpt' | 'logical', type: string): string {
     const img = join(dir, name);
-    sh('truncate', ['-s', `${PART_KIB + 2048}K`, img]);
+    sh('truncate', ['-s', `${PART_KIB + 4096}K`, img]);
     if (table === 'mbr') sh('sfdisk', ['-q', img], `label: dos\nstart=2048, size=${PART_KIB * 2}, type=${type}\n`);
+    else if (table === 'logical') sh('sfdisk', ['-q', img], `label: dos\nstart=2048, size=${PART_KIB * 2 + 4096}, type=5\nstart=4096, size=${PART_KIB * 2}, type=${type}\n`);
     else sh('sgdisk', ['-n', `1:2048:+${PART_KIB * 2 - 1}`, '-t', `1:${type}`, img]);
-    sh('dd', [`if=${part}`, `of=${img}`, 'bs=1M', `seek=${PART_START >> 20}`, 'conv=notrunc', 'status=none']);
+    sh('dd', [`if=${part}`, `of=${img}`, 'bs=1M', `seek=${table === 'logical' ? 2 : 1}`, 'conv=notrunc', 'status=none']);
     return img;
   }
 
@@ -69,13 +70,13 @@ describeWithTools(['mkfs.fat', 'mcopy', 'minfo', '7z', 'sfdisk', 'sgdisk', 'qemu
   });
 
   for (const [name, table, type] of [
-    ['mbr-06.img', 'mbr', '6'], ['mbr-0e.img', 'mbr', 'e'], ['mbr-0b.img', 'mbr', 'b'], ['mbr-0c.img', 'mbr', 'c'], ['mbr-ef.img', 'mbr', 'ef'],
+    ['mbr-01.img', 'mbr', '1'], ['mbr-04.img', 'mbr', '4'], ['logical-0e.img', 'logical', 'e'], ['mbr-06.img', 'mbr', '6'], ['mbr-0e.img', 'mbr', 'e'], ['mbr-0b.img', 'mbr', 'b'], ['mbr-0c.img', 'mbr', 'c'], ['mbr-ef.img', 'mbr', 'ef'],
     ['gpt-basic.img', 'gpt', '0700'], ['gpt-esp.img', 'gpt', 'ef00'],
   ] as const) {
-    it(`inside ${table.toUpperCase()} (type ${type}): ls -R --json equals the tree; extract is byte-identical`, () => {
+    it(`inside ${table === 'logical' ? 'an MBR logical partition' : table.toUpperCase()} (type ${type}): ls -R --json equals the tree; extract is byte-identical`, () => {
       const img = disk(name, table, type);
       expect(lsJson(img)).toEqual(hostList(src));
-      expect(lsJson(img, '--partition', '1')).toEqual(hostList(src));
+      expect(lsJson(img, '--partition', table === 'logical' ? '5' : '1')).toEqual(hostList(src));
       if (name === 'mbr-0e.img') expect(extracted(img, join(dir, `x-${name}`))).toEqual(hostHashes(src));
     });
   }
