@@ -183,3 +183,42 @@ describeWithTools(['mkfs.fat', 'mcopy', 'mattrib', 'fsck.fat', '7z'], 'FAT: dama
     expect(sha256(await readAll(await vol.openFile('/ONE.BIN')))).toBe(sha256(bytes(512, 1)));
   });
 });
+
+describeWithTools(['mkfs.fat', 'mcopy', 'fsck.fat'], 'FAT32: FSInfo and the active FAT', () => {
+  let img32: Uint8Array;
+  let tmp: string;
+  beforeAll(() => {
+    tmp = tempDir('fat32');
+    const src = join(tmp, 'src');
+    makeTree(src, 512);
+    const img = join(tmp, 'fat32.img');
+    makeFat(img, 33 << 10, 32, src, ['-s', '1']);
+    img32 = new Uint8Array(readFileSync(img));
+  });
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('clean: no problems; FSInfo free count equals the FAT\'s; a stale count is a warning', async () => {
+    const vol = await mount(img32.slice());
+    expect((await vol.check()).problems).toEqual([]);
+    expect(vol.fsInfo!.valid).toBe(true);
+    const info = await vol.info();
+    expect(info.freeSize).toBe(vol.fsInfo!.freeCount * 512);
+    const b = img32.slice();
+    u32(b, 512 + 488, vol.fsInfo!.freeCount - 5);
+    const r = await (await mount(b)).check();
+    expect(r.problems).toEqual([expect.objectContaining({ severity: 'warning', message: expect.stringMatching(/FSInfo free count/) })]);
+  });
+
+  it('ExtFlags: with mirroring off, reading follows the active FAT only', async () => {
+    const vol = await mount(img32.slice());
+    const n = (await vol.node('/Deep/a/sibling/file.bin'))!;
+    const b = img32.slice();
+    u32(b, vol.fats[0]!.offset + n.firstCluster * 4, 0); // break the chain in FAT 1 only
+    await expect((await mount(b)).openFile('/Deep/a/sibling/file.bin')).rejects.toThrow(/free cluster/);
+    u16(b, 40, 0x81); // FAT 2 active, no mirroring
+    const v2 = await mount(b);
+    expect(v2.layout.activeFat).toBe(1);
+    expect(sha256(await readAll(await v2.openFile('/Deep/a/sibling/file.bin')))).toBe(sha256(bytes(5 * 512 + 7, 4)));
+    expect((await v2.check()).problems.filter((p) => p.severity === 'error')).toEqual([]);
+  });
+});
