@@ -2,6 +2,8 @@
 import { CorruptImageError, UsageError, normalizePath, type FileEntry } from '@diskit/core';
 
 const MAX_CACHED_DIRS = 512;
+/** …and at most this many entries in all (a directory can hold 65,536; exFAT's many more). */
+const MAX_CACHED_ENTRIES = 200_000;
 /** Directory reads kept in flight ahead of a walk. */
 const PREFETCH = 4;
 
@@ -18,6 +20,7 @@ interface CachedDir<N> {
 
 export abstract class TreeVolume<N extends TreeNode> {
   private dirs = new Map<string, CachedDir<N>>();
+  private cachedEntries = 0;
   /** Which directory path owns each directory cluster: a second owner is a loop or a cross-link. */
   protected dirOwners = new Map<number, string>();
 
@@ -48,7 +51,7 @@ export abstract class TreeVolume<N extends TreeNode> {
   private prefetch(path: string, d: CachedDir<N>): void {
     const prefix = path === '/' ? '/' : `${path}/`;
     for (const n of d.nodes) {
-      if (this.queue.length + this.pending.size + this.dirs.size >= MAX_CACHED_DIRS / 2) break;
+      if (this.queue.length + this.pending.size + this.dirs.size >= MAX_CACHED_DIRS / 2 || this.cachedEntries >= MAX_CACHED_ENTRIES / 2) break;
       if (n.isDirectory) this.queue.push([prefix + this.nameOf(n), n]);
     }
     this.pump();
@@ -85,8 +88,13 @@ export abstract class TreeVolume<N extends TreeNode> {
     const byName = new Map<string, N>();
     for (const n of nodes) if (!byName.has(this.nameOf(n))) byName.set(this.nameOf(n), n);
     const d = { nodes, byName };
-    if (this.dirs.size >= MAX_CACHED_DIRS) this.dirs.delete(this.dirs.keys().next().value!);
+    this.cachedEntries += nodes.length;
     this.dirs.set(path, d);
+    while (this.dirs.size > 1 && (this.dirs.size > MAX_CACHED_DIRS || this.cachedEntries > MAX_CACHED_ENTRIES)) {
+      const oldest = this.dirs.keys().next().value!;
+      this.cachedEntries -= this.dirs.get(oldest)!.nodes.length;
+      this.dirs.delete(oldest);
+    }
     return d;
   }
 
