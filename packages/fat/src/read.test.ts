@@ -24,6 +24,8 @@ const cases = [
   { name: 'FAT12 1.44 MB floppy', bits: 12 as const, kib: 1440, extra: [], cluster: 512 },
   { name: 'FAT16 32 MiB', bits: 16 as const, kib: 32 << 10, extra: ['-s', '4'], cluster: 2048 },
   { name: 'FAT32 64 MiB', bits: 32 as const, kib: 64 << 10, extra: ['-s', '1'], cluster: 512 },
+  { name: 'FAT12 2.88 MB floppy', bits: 12 as const, kib: 2880, extra: [], cluster: 1024 },
+  { name: 'FAT32 with 4 KiB sectors, 300 MiB', bits: 32 as const, kib: 300 << 10, extra: ['-S', '4096', '-s', '1'], cluster: 4096 },
 ];
 
 describeWithTools(['mkfs.fat', 'mcopy', 'mdel', 'mdir', '7z'], 'FAT volumes made by mkfs.fat + mcopy', () => {
@@ -32,9 +34,9 @@ describeWithTools(['mkfs.fat', 'mcopy', 'mdel', 'mdir', '7z'], 'FAT volumes made
 
   for (const c of cases) {
     it(`${c.name}: listing equals the source tree and 7z l; every file's sha256 equals the source's`, async () => {
-      const src = join(dir, `src${c.bits}`);
+      const src = join(dir, `src${c.bits}-${c.kib}`);
       makeTree(src, c.cluster);
-      const img = join(dir, `fat${c.bits}.img`);
+      const img = join(dir, `fat${c.bits}-${c.kib}.img`);
       makeFat(img, c.kib, c.bits, src, c.extra);
       const frag = fragment(img, src, c.cluster);
       const dev = await openDevice(img);

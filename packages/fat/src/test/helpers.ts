@@ -1,5 +1,5 @@
 /** Fixtures made by real tools at test time (mkfs.fat + mtools), and listings from 7-Zip and from diskit. */
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, lstatSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, lstatSync, writeFileSync, rmSync, openSync, readSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -81,11 +81,17 @@ export function fragment(img: string, dir: string, clusterSize: number): { name:
 
 /** FAT32: set FSInfo's next-free hint to "unknown" so mtools allocates from the start (into the hole). */
 function forgetNextFree(img: string): void {
-  const b = readFileSync(img);
-  if (b.readUInt16LE(22) !== 0) return; // FAT12/16: mtools already searches from the start
-  const at = b.readUInt16LE(48) * b.readUInt16LE(11) + 492;
-  b.writeUInt32LE(0xffffffff, at);
-  writeFileSync(img, b);
+  const fd = openSync(img, 'r+');
+  try {
+    const b = Buffer.alloc(512);
+    readSync(fd, b, 0, 512, 0);
+    if (b.readUInt16LE(22) !== 0) return; // FAT12/16: mtools already searches from the start
+    const next = Buffer.alloc(4);
+    next.writeUInt32LE(0xffffffff);
+    writeSync(fd, next, 0, 4, b.readUInt16LE(48) * b.readUInt16LE(11) + 492);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export interface Listed {
