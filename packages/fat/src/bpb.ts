@@ -82,6 +82,8 @@ export interface FatLayout {
   fsTypeLabel?: string;
   /** A DOS 1.x floppy: no BPB, geometry taken from the media byte in the FAT. */
   dos1?: boolean;
+  /** Something valid readers accept but the spec does not (an undersized FAT32). */
+  warning?: string;
 }
 
 export const MIN_FAT16_CLUSTERS = 4085;
@@ -122,14 +124,14 @@ function layoutOf(r: RawBpb, sector: Uint8Array, base: number, dos1 = false): Fa
   if (metaSectors >= totalSectors) {
     throw new CorruptImageError('FAT boot sector (BPB)', base, `reserved, FAT and root sectors (${metaSectors}) below the total`, String(totalSectors));
   }
-  // The type is the cluster count's, whatever the label says (spec §3.5).
+  // The type is the cluster count's, whatever the label says (spec §3.5) — except that a BPB in
+  // FAT32 form (no 16-bit FAT size) on too few clusters can only be read as FAT32, as Linux,
+  // fsck.fat and 7-Zip read it (mkfs.fat -F 32 makes such volumes, with a warning).
   const clusterCount = Math.floor((totalSectors - metaSectors) / r.sectorsPerCluster);
-  const type: FatType = clusterCount < MIN_FAT16_CLUSTERS ? 'FAT12' : clusterCount < MIN_FAT32_CLUSTERS ? 'FAT16' : 'FAT32';
+  const byCount: FatType = clusterCount < MIN_FAT16_CLUSTERS ? 'FAT12' : clusterCount < MIN_FAT32_CLUSTERS ? 'FAT16' : 'FAT32';
+  const type: FatType = r.fatSize16 === 0 ? 'FAT32' : byCount;
   if (type === 'FAT32' && (r.fatSize16 !== 0 || r.rootEntries !== 0)) {
     throw new CorruptImageError('FAT boot sector (BPB)', base, 'a FAT32 BPB (16-bit FAT size and root entries 0) for a volume of 65525+ clusters', `${clusterCount} clusters, FATSz16 ${r.fatSize16}, root entries ${r.rootEntries}`);
-  }
-  if (type !== 'FAT32' && r.fatSize16 === 0) {
-    throw new CorruptImageError('FAT boot sector (BPB)', base, `65525 or more clusters for a FAT32 BPB`, `${clusterCount} clusters (${type} by count)`);
   }
   const bits = type === 'FAT12' ? 12 : type === 'FAT16' ? 16 : 32;
   if (Math.ceil(((clusterCount + 2) * bits) / 8) > fatSectors * bps) {
@@ -158,6 +160,7 @@ function layoutOf(r: RawBpb, sector: Uint8Array, base: number, dos1 = false): Fa
     }
   }
   if (dos1) out.dos1 = true;
+  if (type !== byCount) out.warning = `a FAT32 BPB on ${clusterCount} clusters (FAT32 needs 65525; by count this is ${byCount}): read as FAT32, as Linux and 7-Zip do`;
   return out;
 }
 

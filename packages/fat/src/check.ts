@@ -93,6 +93,7 @@ async function lostClusters(fat: FatTable, marks: ClusterMarks): Promise<{ lost:
 export async function checkFat(vol: FatVolume): Promise<CheckReport> {
   const report = new Report();
   const l = vol.layout;
+  if (l.warning) report.add('warning', l.warning, 0, 'FAT boot sector (BPB)');
   // The copies agree (mirrored FATs only: with ExtFlags bit 7 set, only the active one is kept current).
   if (l.activeFat === undefined && vol.fats.length > 1) {
     const a = new Uint8Array(64 << 10);

@@ -222,3 +222,34 @@ describeWithTools(['mkfs.fat', 'mcopy', 'fsck.fat'], 'FAT32: FSInfo and the acti
     expect((await v2.check()).problems.filter((p) => p.severity === 'error')).toEqual([]);
   });
 });
+
+describeWithTools(['mkfs.fat', 'mcopy', '7z', 'fsck.fat'], 'FAT32 BPB on fewer than 65,525 clusters (as mkfs.fat -F 32 makes on 20 MiB)', () => {
+  it('is read as FAT32, as fsck.fat and 7-Zip read it; info and check say why it is odd', async () => {
+    const tmp = tempDir('small32');
+    try {
+      const src = join(tmp, 'src');
+      makeTree(src, 512);
+      const img = join(tmp, 'small32.img');
+      // mtools refuses to write such a volume: populate a 33 MiB FAT32, then shrink its total sectors to 20 MiB
+      makeFat(img, 33 << 10, 32, src, ['-s', '1']);
+      const b = readFileSync(img);
+      b.writeUInt32LE(40960, 32);
+      b.writeUInt32LE(40960, 6 * 512 + 32); // the backup boot sector too
+      b.writeUInt32LE(0xffffffff, 512 + 488); // FSInfo's free count: unknown
+      writeFileSync(img, b);
+      expect(sh('7z', ['l', '-slt', img])).toMatch(/File System = FAT32/);
+      const fsck = spawnSync('fsck.fat', ['-n', img], { encoding: 'utf8' });
+      expect(fsck.stderr).toMatch(/less than the required minimum of 65525/);
+      expect(fsck.status).toBe(0);
+      const vol = await mount(new Uint8Array(readFileSync(img)));
+      expect(vol.layout.type).toBe('FAT32');
+      expect(vol.layout.clusterCount).toBeLessThan(65525);
+      expect(await volumeList(vol)).toEqual(sevenZipList(img));
+      expect((await vol.info()).warning).toMatch(/FAT32 BPB on \d+ clusters/);
+      const r = await vol.check();
+      expect(r.problems.map((p) => p.severity)).toEqual(['warning']);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});

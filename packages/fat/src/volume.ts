@@ -139,6 +139,7 @@ export class FatVolume extends TreeVolume<DirNode> implements Volume {
       usedSize: free === undefined ? undefined : (l.clusterCount - free) * l.clusterSize,
       fats: l.numFats, activeFat: l.activeFat, media: `0x${l.raw.media.toString(16)}`,
       ...(l.dos1 ? { dos1: true } : {}),
+      ...(l.warning ? { warning: l.warning } : {}),
       ...(this.fsInfo ? { fsInfo: { valid: this.fsInfo.valid, freeCount: this.fsInfo.freeCount, nextFree: this.fsInfo.nextFree } } : {}),
     };
   }
