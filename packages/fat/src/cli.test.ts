@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { MemoryDevice } from '@diskit/core';
+import { ExfatVolume } from './index.js';
 import { gunzipSync } from 'node:zlib';
 import { join, resolve } from 'node:path';
 import { describeNeeding, describeWithTools, sharedImagesDir, hasTool } from '../../../test/tools.js';
@@ -29,7 +31,7 @@ let part: string;
 const PART_START = 1 << 20;
 const PART_KIB = 40 << 10;
 
-describeWithTools(['mkfs.fat', 'mcopy', 'minfo', '7z', 'sfdisk', 'sgdisk', 'qemu-img'], 'diskit ls / extract / info on FAT through partition tables and containers', () => {
+describeWithTools(['mkfs.fat', 'mcopy', 'minfo', '7z', 'sfdisk', 'sgdisk', 'qemu-img', 'fsck.exfat'], 'diskit ls / extract / info on FAT through partition tables and containers', () => {
   beforeAll(() => {
     dir = tempDir('cli');
     src = join(dir, 'src');
@@ -120,6 +122,37 @@ describeWithTools(['mkfs.fat', 'mcopy', 'minfo', '7z', 'sfdisk', 'sgdisk', 'qemu
     const info = JSON.parse(diskit('info', '--json', img).stdout);
     expect(info.filesystem).toMatchObject({ type: 'exfat', label: 'DISKIT-EXF' });
     expect(diskit('check', img).status).toBe(0);
+    // extract: every file's sha256 equals the source's
+    const out = join(dir, 'x-exfat');
+    const hashes = extracted(img, out);
+    expect(hashes).toEqual(new Map(manifest.filter((m) => m.type === 'file').map((m) => [m.path, (m as Listed & { sha256: string }).sha256])));
+  });
+
+  it('exFAT: a file whose valid data length is below its size extracts with a hole (zero extent not written)', async () => {
+    const img = join(dir, 'exfat-vdl.img');
+    const b = gunzipSync(readFileSync(resolve(__dirname, '../../../test-images/exfat/small.img.gz')));
+    // find sparse-tail.bin's stream extension (name entry after it) and set ValidDataLength = 4096
+    const name = Buffer.from('sparse-tail.bin', 'utf16le');
+    const at = b.indexOf(name) - 2 - 32 * 2; // name entry at +64 from the file entry, chars at +2
+    expect(b[at]).toBe(0x85);
+    b.writeBigUInt64LE(4096n, at + 32 + 8);
+    let sum = 0;
+    for (let i = 0; i < (b[at + 1]! + 1) * 32; i++) if (i !== 2 && i !== 3) sum = ((((sum & 1) << 15) | (sum >>> 1)) + b[at + i]!) & 0xffff;
+    b.writeUInt16LE(sum, at + 2);
+    writeFileSync(img, b);
+    expect(sh('fsck.exfat', ['-n', img])).toMatch(/clean/);
+    const out = join(dir, 'x-vdl');
+    const r = diskit('extract', img, '/sparse-tail.bin', out);
+    expect(r.status, r.stderr).toBe(0);
+    const got = readFileSync(join(out, 'sparse-tail.bin'));
+    expect(got.length).toBe(300000);
+    expect(got.subarray(4096).every((x) => x === 0)).toBe(true);
+    // the head is the file's first 4096 bytes as they were
+    const orig = await ExfatVolume.mount(new MemoryDevice(new Uint8Array(gunzipSync(readFileSync(resolve(__dirname, '../../../test-images/exfat/small.img.gz'))))));
+    const head = new Uint8Array(4096);
+    await (await orig.openFile('/sparse-tail.bin')).read(head, 0);
+    expect(Buffer.from(head).equals(got.subarray(0, 4096))).toBe(true);
+    expect(statSync(join(out, 'sparse-tail.bin')).blocks * 512).toBeLessThan(300000);
   });
 
   it('in a DMG written by diskit (UDZO): ls equals the tree', () => {
