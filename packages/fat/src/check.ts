@@ -3,7 +3,7 @@
  * links to free or bad clusters, long enough for its size), no cluster is in two chains
  * (cross-link), and lost clusters and a stale FSInfo / bitmap are reported.
  */
-import { isDiskitError, type CheckReport, type Problem } from '@diskit/core';
+import { isDiskitError, type CheckReport, type CorruptImageError, type Problem } from '@diskit/core';
 import type { FatVolume } from './volume.js';
 import type { ExfatVolume } from './exfat/volume.js';
 import type { ClusterRun, FatTable } from './fat-table.js';
@@ -53,7 +53,7 @@ class Report {
 /** Walk every directory; `visit` gets each entry's path, node, and whether it is a directory. */
 async function walkTree<N>(
   report: Report,
-  children: (path: string) => Promise<{ path: string; node: N; isDirectory: boolean }[]>,
+  children: (path: string) => Promise<{ list: { path: string; node: N; isDirectory: boolean }[]; problems: CorruptImageError[] }>,
   visit: (path: string, node: N, isDirectory: boolean) => Promise<void>,
 ): Promise<void> {
   const stack = ['/'];
@@ -61,7 +61,9 @@ async function walkTree<N>(
     const dir = stack.pop()!;
     let list;
     try {
-      list = await children(dir);
+      const c = await children(dir);
+      for (const p of c.problems) report.error(p, `directory ${dir}: entry skipped`);
+      list = c.list;
     } catch (e) {
       report.error(e, `directory ${dir} skipped`);
       continue;

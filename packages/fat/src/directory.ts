@@ -18,6 +18,8 @@ export interface ParsedDirectory {
   label?: string;
   /** LFN entries that belonged to no short entry. */
   orphanLfn: number;
+  /** Entries skipped as damaged (the rest of the directory is still read). */
+  problems: CorruptImageError[];
 }
 
 /** A name that cannot be one path component: never returned as a long name. */
@@ -29,6 +31,7 @@ const badName = (n: string) => n === '' || n === '.' || n === '..' || /[/\0]/.te
  */
 export function parseDirectory(data: Uint8Array, runs: DataRun[], fat32: boolean, what: string, cp: CodePage = 437): ParsedDirectory {
   const nodes: DirNode[] = [];
+  const problems: CorruptImageError[] = [];
   const lfn = new LfnCollector();
   let label: string | undefined;
   for (const run of runs) {
@@ -36,7 +39,7 @@ export function parseDirectory(data: Uint8Array, runs: DataRun[], fat32: boolean
       const first = data[at]!;
       if (first === 0x00) {
         lfn.drop();
-        return { nodes, label, orphanLfn: lfn.orphans };
+        return { nodes, label, orphanLfn: lfn.orphans, problems };
       }
       const attr = data[at + 11]!;
       if (first === DELETED) {
@@ -62,7 +65,8 @@ export function parseDirectory(data: Uint8Array, runs: DataRun[], fat32: boolean
       if (!fat32) e.firstCluster &= 0xffff;
       const longName = lfn.finish(e.raw);
       if (badName(e.name)) {
-        throw new CorruptImageError(`${what}: directory entry`, devOffset, 'an 8.3 name without "/" or NUL', JSON.stringify(e.name));
+        problems.push(new CorruptImageError(`${what}: directory entry`, devOffset, 'an 8.3 name without "/" or NUL', JSON.stringify(e.name)));
+        continue;
       }
       const n = e as DirNode;
       n.longName = longName !== undefined && !badName(longName) ? longName : undefined;
@@ -72,7 +76,7 @@ export function parseDirectory(data: Uint8Array, runs: DataRun[], fat32: boolean
     }
   }
   lfn.drop();
-  return { nodes, label, orphanLfn: lfn.orphans };
+  return { nodes, label, orphanLfn: lfn.orphans, problems };
 }
 
 /** The name a node is listed under. */

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, expect, it, describe } from 'vitest';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { join, resolve } from 'node:path';
-import { MemoryDevice, walk, collectExtents, CorruptImageError } from '@diskit/core';
+import { MemoryDevice, walk, collectExtents, CorruptImageError, PartialDirectoryError } from '@diskit/core';
 import { describeWithTools } from '../../../test/tools.js';
 import { ExfatVolume, exfatFilesystem, fatFilesystem, setChecksum } from './index.js';
 import { tempDir, sh, sha256, readAll, sorted, type Listed } from './test/helpers.js';
@@ -85,6 +85,19 @@ describe('exFAT details', () => {
     const bad = await withEntry('hello.txt', (v, at) => v.setUint8(at + 32 * 2 + 2, 0x41), false);
     let vol = await ExfatVolume.mount(new MemoryDevice(bad, { readOnly: true }));
     await expect(vol.readdir('/')).rejects.toThrow(/set checksum/);
+    // a partial directory: the damaged set is left out, the others are still there (the walker reports it and goes on)
+    const err = (await vol.readdir('/').catch((e) => e)) as PartialDirectoryError;
+    expect(err).toBeInstanceOf(PartialDirectoryError);
+    const names = err.entries.map((e) => e.name);
+    expect(names).toContain('contiguous.dat');
+    expect(names).not.toContain('hello.txt');
+    expect(names.length).toBe(manifest.filter((m) => m.path.lastIndexOf('/') === 0).length - 1);
+    const problems: string[] = [];
+    let walked = 0;
+    for await (const _ of walk(vol, '/', { onError: (p) => problems.push(p.path) })) walked++;
+    expect(problems).toEqual(['/']);
+    expect(walked).toBe(manifest.length - 1);
+    await expect(vol.stat('/many')).resolves.toMatchObject({ type: 'directory' });
     const hash = await withEntry('hello.txt', (v, at) => v.setUint16(at + 32 + 4, 0x1234, true));
     vol = await ExfatVolume.mount(new MemoryDevice(hash, { readOnly: true }));
     await expect(vol.readdir('/')).rejects.toBeInstanceOf(CorruptImageError);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { CorruptImageError, DiskitError, MemoryDevice, TruncatedImageError, walk } from '@diskit/core';
+import { CorruptImageError, DiskitError, MemoryDevice, PartialDirectoryError, TruncatedImageError, walk } from '@diskit/core';
 import { describeWithTools } from '../../../test/tools.js';
 import { FatVolume, fatFilesystem, lfnChecksum } from './index.js';
 import { tempDir, makeTree, makeFat, sevenZipList, volumeList, sh, readAll, sha256, bytes } from './test/helpers.js';
@@ -116,6 +116,20 @@ describeWithTools(['mkfs.fat', 'mcopy', 'mattrib', 'fsck.fat', '7z'], 'FAT: dama
     await expect(v2.readdir('/Deep/a')).rejects.toThrow(/directory loop or cross-link/);
     const seen: string[] = [];
     await expect((async () => { for await (const e of walk(v2)) seen.push(e.path); })()).rejects.toBeInstanceOf(DiskitError);
+  });
+
+  it('an 8.3 name with "/" is a damaged entry: readdir gives the rest as a partial directory, check reports it', async () => {
+    const b = base.slice();
+    const n = (await (await mount(b)).node('/README'))!;
+    b[n.entryOffset + 2] = 0x2f;
+    const vol = await mount(b);
+    const err = (await vol.readdir('/').catch((e) => e)) as PartialDirectoryError;
+    expect(err).toBeInstanceOf(PartialDirectoryError);
+    expect(err.message).toMatch(/8\.3 name without/);
+    expect(err.entries.map((e) => e.name)).toContain('hello.txt');
+    expect(err.entries.map((e) => e.name)).not.toContain('README');
+    const r = await vol.check();
+    expect(r.problems.filter((p) => p.severity === 'error').map((p) => p.message)).toEqual([expect.stringMatching(/entry skipped.*RE\/DME/)]);
   });
 
   it('an LFN run whose checksum does not match falls back to the 8.3 name', async () => {

@@ -56,7 +56,7 @@ describeWithTools(['mkfs.fat', 'mcopy', 'mdel', 'mdir', '7z'], 'FAT volumes made
         expect(sha256(await readAll(await vol.openFile(`/${frag.name}`)))).toBe(sha256(frag.data));
         // mdir: the 8.3 names (NT case flags applied), long names, sizes and times of the root and a subdirectory
         for (const d of ['/', '/many']) {
-          const ours = (await vol.children(d)).map(({ node: n }) => {
+          const ours = (await vol.children(d)).list.map(({ node: n }) => {
             const t = n.mtime!.toISOString();
             return [n.name, n.longName ?? '', n.isDirectory ? '<DIR>' : String(n.size), t.slice(0, 10), `${Number(t.slice(11, 13))}:${t.slice(14, 16)}`].join('|');
           });

@@ -1,5 +1,5 @@
 /** Path lookup, a bounded directory cache and directory-loop detection, shared by the FAT and exFAT volumes. */
-import { CorruptImageError, UsageError, normalizePath, type FileEntry } from '@diskit/core';
+import { CorruptImageError, PartialDirectoryError, UsageError, normalizePath, type FileEntry } from '@diskit/core';
 
 const MAX_CACHED_DIRS = 512;
 /** …and at most this many entries in all (a directory can hold 65,536; exFAT's many more). */
@@ -16,6 +16,8 @@ export interface TreeNode {
 interface CachedDir<N> {
   nodes: N[];
   byName: Map<string, N>;
+  /** Damaged entries that were skipped: readdir reports them with the rest (a partial directory). */
+  problems: CorruptImageError[];
 }
 
 export abstract class TreeVolume<N extends TreeNode> {
@@ -25,7 +27,7 @@ export abstract class TreeVolume<N extends TreeNode> {
   protected dirOwners = new Map<number, string>();
 
   /** The entries of directory `node` (undefined: the root) at `path`. */
-  protected abstract readDirectory(path: string, node: N | undefined): Promise<N[]>;
+  protected abstract readDirectory(path: string, node: N | undefined): Promise<{ nodes: N[]; problems: CorruptImageError[] }>;
   protected abstract nameOf(n: N): string;
   /** The name as the filesystem compares it (upper case). */
   protected abstract fold(name: string): string;
@@ -84,10 +86,10 @@ export abstract class TreeVolume<N extends TreeNode> {
       }
       this.dirOwners.set(node.firstCluster, path);
     }
-    const nodes = await this.readDirectory(path, node);
+    const { nodes, problems } = await this.readDirectory(path, node);
     const byName = new Map<string, N>();
     for (const n of nodes) if (!byName.has(this.nameOf(n))) byName.set(this.nameOf(n), n);
-    const d = { nodes, byName };
+    const d = { nodes, byName, problems };
     this.cachedEntries += nodes.length;
     this.dirs.set(path, d);
     while (this.dirs.size > 1 && (this.dirs.size > MAX_CACHED_DIRS || this.cachedEntries > MAX_CACHED_ENTRIES)) {
@@ -127,7 +129,9 @@ export abstract class TreeVolume<N extends TreeNode> {
     if (node && !node.isDirectory) throw new UsageError(`${p}: not a directory`);
     const d = await this.dir(p, node);
     const prefix = p === '/' ? '/' : `${p}/`;
-    return d.nodes.map((n) => this.toEntry(n, prefix + this.nameOf(n)));
+    const entries = d.nodes.map((n) => this.toEntry(n, prefix + this.nameOf(n)));
+    if (d.problems.length) throw new PartialDirectoryError(entries, d.problems);
+    return entries;
   }
 
   /** A file's node, for openFile. */
@@ -137,12 +141,12 @@ export abstract class TreeVolume<N extends TreeNode> {
     return { node, path: p };
   }
 
-  /** A directory's nodes with their paths, for check. */
-  async children(path: string): Promise<{ path: string; node: N; isDirectory: boolean }[]> {
+  /** A directory's nodes with their paths, and its damaged entries, for check. */
+  async children(path: string): Promise<{ list: { path: string; node: N; isDirectory: boolean }[]; problems: CorruptImageError[] }> {
     const { node, path: p } = await this.resolve(path);
     const d = await this.dir(p, node);
     const prefix = p === '/' ? '/' : `${p}/`;
-    return d.nodes.map((n) => ({ path: prefix + this.nameOf(n), node: n, isDirectory: n.isDirectory }));
+    return { list: d.nodes.map((n) => ({ path: prefix + this.nameOf(n), node: n, isDirectory: n.isDirectory })), problems: d.problems };
   }
 
   /** The node behind a path (undefined for the root). */

@@ -64,13 +64,13 @@ export class FatVolume extends TreeVolume<DirNode> implements Volume {
     return { runs, bytes };
   }
 
-  protected async readDirectory(path: string, node: DirNode | undefined): Promise<DirNode[]> {
+  protected async readDirectory(path: string, node: DirNode | undefined): Promise<{ nodes: DirNode[]; problems: CorruptImageError[] }> {
     const { runs, bytes } = await this.dirRuns(path, node);
     const data = new Uint8Array(bytes);
     await Promise.all(runs.map((r) => this.dev.read(data.subarray(r.fileOffset, r.fileOffset + r.length), r.devOffset)));
     const parsed = parseDirectory(data, runs, this.layout.type === 'FAT32', node ? `directory ${path}` : 'root directory', this.codepage);
     if (!node) this.rootLabel = parsed.label;
-    return parsed.nodes;
+    return parsed;
   }
 
   protected nameOf(n: DirNode): string {

@@ -76,11 +76,13 @@ function devOffset(runs: DataRun[], at: number): number {
 }
 
 /**
- * Decode a directory's bytes (`specialsOnly`: just collect the root's special entries). Damage (a broken set, a checksum or name-hash mismatch) is a
+ * Decode a directory's bytes (`specialsOnly`: just collect the root's special entries). A damaged
+ * set (broken, a checksum or name-hash mismatch) is skipped and returned in `problems`, a
  * `CorruptImageError` naming the entry's device offset.
  */
-export function parseEntrySets(data: Uint8Array, runs: DataRun[], upcase: Upcase | undefined, what: string, specials?: RootSpecials, specialsOnly = false): ExfatNode[] {
+export function parseEntrySets(data: Uint8Array, runs: DataRun[], upcase: Upcase | undefined, what: string, specials?: RootSpecials, specialsOnly = false): { nodes: ExfatNode[]; problems: CorruptImageError[] } {
   const nodes: ExfatNode[] = [];
+  const problems: CorruptImageError[] = [];
   const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const fail = (at: number, expected: string, found?: string) => new CorruptImageError(`${what}: directory entry`, devOffset(runs, at), expected, found);
   const n = Math.floor(data.length / 32);
@@ -93,45 +95,14 @@ export function parseEntrySets(data: Uint8Array, runs: DataRun[], upcase: Upcase
       i += data[at + 1]!; // mounting reads only the root's bitmap, up-case and label entries
     } else if (type === ENTRY_FILE) {
       const count = data[at + 1]!;
-      if (count < 2 || i + count >= n) throw fail(at, 'a file entry set of 2 or more secondary entries inside the directory', `SecondaryCount ${count}`);
-      const stored = v.getUint16(at + 2, true);
-      const sum = setChecksum(data, at, count + 1);
-      if (stored !== sum) throw fail(at, `set checksum 0x${sum.toString(16)}`, `0x${stored.toString(16)}`);
-      const s = at + 32;
-      if (data[s] !== ENTRY_STREAM) throw fail(s, 'a stream extension entry (0xC0) after the file entry', `0x${data[s]!.toString(16)}`);
-      const nameLength = data[s + 3]!;
-      const nameEntries = Math.ceil(nameLength / 15);
-      if (nameLength === 0 || nameEntries > count - 1) throw fail(s, `a name of 1..${(count - 1) * 15} characters`, String(nameLength));
-      let name = '';
-      for (let k = 0; k < nameEntries; k++) {
-        const e = s + 32 * (k + 1);
-        if (data[e] !== ENTRY_NAME) throw fail(e, 'a file name entry (0xC1)', `0x${data[e]!.toString(16)}`);
-        const chars = Math.min(15, nameLength - k * 15);
-        for (let c = 0; c < chars; c++) name += String.fromCharCode(v.getUint16(e + 2 + c * 2, true));
+      try {
+        nodes.push(parseFileSet(data, v, at, n - i, devOffset(runs, at), upcase, fail));
+      } catch (e) {
+        // A damaged set is reported and skipped; the directory's other sets are still read.
+        if (!(e instanceof CorruptImageError)) throw e;
+        problems.push(e);
       }
-      if (upcase) {
-        const h = nameHash(name, upcase);
-        const storedHash = v.getUint16(s + 4, true);
-        if (h !== storedHash) throw fail(s, `name hash 0x${h.toString(16)} of ${JSON.stringify(name)}`, `0x${storedHash.toString(16)}`);
-      }
-      if (name === '.' || name === '..' || /[/\0]/.test(name)) throw fail(at, 'a file name without "/" or NUL', JSON.stringify(name));
-      const attributes = v.getUint16(at + 4, true);
-      const flags = data[s + 1]!;
-      const validDataLength = u64(v, s + 8);
-      const dataLength = u64(v, s + 24);
-      if (validDataLength > dataLength) throw fail(s, `a valid data length at most the data length ${dataLength}`, String(validDataLength));
-      nodes.push({
-        name, attributes, isDirectory: (attributes & 0x10) !== 0,
-        noFatChain: (flags & FLAG_NO_FAT_CHAIN) !== 0,
-        firstCluster: flags & FLAG_ALLOCATION_POSSIBLE ? v.getUint32(s + 20, true) : 0,
-        dataLength: flags & FLAG_ALLOCATION_POSSIBLE ? dataLength : 0,
-        validDataLength: flags & FLAG_ALLOCATION_POSSIBLE ? validDataLength : 0,
-        ctime: exfatTime(v.getUint32(at + 8, true), data[at + 20]!, data[at + 22]!),
-        mtime: exfatTime(v.getUint32(at + 12, true), data[at + 21]!, data[at + 23]!),
-        atime: exfatTime(v.getUint32(at + 16, true), 0, data[at + 24]!),
-        entryOffset: devOffset(runs, at),
-      });
-      i += count;
+      if (count >= 2 && i + count < n) i += count;
     } else if (type === ENTRY_BITMAP && specials) {
       specials.bitmaps.push({ flags: data[at + 1]!, firstCluster: v.getUint32(at + 20, true), dataLength: u64(v, at + 24), offset: devOffset(runs, at) });
     } else if (type === ENTRY_UPCASE && specials) {
@@ -144,9 +115,52 @@ export function parseEntrySets(data: Uint8Array, runs: DataRun[], upcase: Upcase
     } else if (type >= 0xa0 && type < 0xc0) {
       i += data[at + 1]!; // a benign primary (volume GUID, TexFAT padding…) and its secondaries
     } else if (type < 0xa0) {
-      throw fail(at, 'a known critical primary entry (0x81, 0x82, 0x83, 0x85)', `0x${type.toString(16)}`);
+      problems.push(fail(at, 'a known critical primary entry (0x81, 0x82, 0x83, 0x85)', `0x${type.toString(16)}`));
     }
     // stray secondary entries (0xC0–0xFF) outside a set are skipped, as the spec's "unrecognised benign" ones
   }
-  return nodes;
+  return { nodes, problems };
+}
+
+/** One file entry set at `at` (`left` entries remain in the directory), checked; throws what is wrong with it. */
+function parseFileSet(data: Uint8Array, v: DataView, at: number, left: number, entryOffset: number, upcase: Upcase | undefined, fail: (at: number, expected: string, found?: string) => CorruptImageError): ExfatNode {
+  const count = data[at + 1]!;
+  if (count < 2 || count >= left) throw fail(at, 'a file entry set of 2 or more secondary entries inside the directory', `SecondaryCount ${count}`);
+  const stored = v.getUint16(at + 2, true);
+  const sum = setChecksum(data, at, count + 1);
+  if (stored !== sum) throw fail(at, `set checksum 0x${sum.toString(16)}`, `0x${stored.toString(16)}`);
+  const s = at + 32;
+  if (data[s] !== ENTRY_STREAM) throw fail(s, 'a stream extension entry (0xC0) after the file entry', `0x${data[s]!.toString(16)}`);
+  const nameLength = data[s + 3]!;
+  const nameEntries = Math.ceil(nameLength / 15);
+  if (nameLength === 0 || nameEntries > count - 1) throw fail(s, `a name of 1..${(count - 1) * 15} characters`, String(nameLength));
+  let name = '';
+  for (let k = 0; k < nameEntries; k++) {
+    const e = s + 32 * (k + 1);
+    if (data[e] !== ENTRY_NAME) throw fail(e, 'a file name entry (0xC1)', `0x${data[e]!.toString(16)}`);
+    const chars = Math.min(15, nameLength - k * 15);
+    for (let c = 0; c < chars; c++) name += String.fromCharCode(v.getUint16(e + 2 + c * 2, true));
+  }
+  if (upcase) {
+    const h = nameHash(name, upcase);
+    const storedHash = v.getUint16(s + 4, true);
+    if (h !== storedHash) throw fail(s, `name hash 0x${h.toString(16)} of ${JSON.stringify(name)}`, `0x${storedHash.toString(16)}`);
+  }
+  if (name === '.' || name === '..' || /[/\0]/.test(name)) throw fail(at, 'a file name without "/" or NUL', JSON.stringify(name));
+  const attributes = v.getUint16(at + 4, true);
+  const flags = data[s + 1]!;
+  const validDataLength = u64(v, s + 8);
+  const dataLength = u64(v, s + 24);
+  if (validDataLength > dataLength) throw fail(s, `a valid data length at most the data length ${dataLength}`, String(validDataLength));
+  return {
+    name, attributes, isDirectory: (attributes & 0x10) !== 0,
+    noFatChain: (flags & FLAG_NO_FAT_CHAIN) !== 0,
+    firstCluster: flags & FLAG_ALLOCATION_POSSIBLE ? v.getUint32(s + 20, true) : 0,
+    dataLength: flags & FLAG_ALLOCATION_POSSIBLE ? dataLength : 0,
+    validDataLength: flags & FLAG_ALLOCATION_POSSIBLE ? validDataLength : 0,
+    ctime: exfatTime(v.getUint32(at + 8, true), data[at + 20]!, data[at + 22]!),
+    mtime: exfatTime(v.getUint32(at + 12, true), data[at + 21]!, data[at + 23]!),
+    atime: exfatTime(v.getUint32(at + 16, true), 0, data[at + 24]!),
+    entryOffset,
+  };
 }

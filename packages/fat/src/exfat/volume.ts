@@ -116,7 +116,7 @@ export class ExfatVolume extends TreeVolume<ExfatNode> implements Volume {
     return { data, runs };
   }
 
-  protected async readDirectory(path: string, node: ExfatNode | undefined): Promise<ExfatNode[]> {
+  protected async readDirectory(path: string, node: ExfatNode | undefined): Promise<{ nodes: ExfatNode[]; problems: CorruptImageError[] }> {
     const what = node ? `directory ${path}` : 'root directory';
     const { data, runs } = node
       ? await this.dirBytes(node.firstCluster, node.noFatChain, node.dataLength, what)
