@@ -41,9 +41,11 @@ export class FatVolume extends TreeVolume<DirNode> implements Volume {
       throw new TruncatedImageError('FAT root directory', layout.rootDirOffset, layout.rootDirBytes, dev.size);
     }
     const vol = new FatVolume(dev, layout, cp);
+    const fsInfoAt = layout.raw.fsInfoSector * layout.bytesPerSector;
     if (layout.type === 'FAT32' && layout.raw.fsInfoSector > 0 && layout.raw.fsInfoSector < layout.raw.reservedSectors) {
+      if (fsInfoAt + 512 > dev.size) throw new TruncatedImageError('FAT32 FSInfo sector', fsInfoAt, 512, dev.size);
       const s = new Uint8Array(512);
-      await dev.read(s, layout.raw.fsInfoSector * layout.bytesPerSector);
+      await dev.read(s, fsInfoAt);
       vol.fsInfo = parseFsInfo(s);
     }
     if (layout.type === 'FAT32') vol.dirOwners.set(layout.rootCluster, '/');
