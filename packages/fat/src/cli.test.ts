@@ -58,6 +58,12 @@ describeWithTools(['mkfs.fat', 'mcopy', 'minfo', '7z', 'sfdisk', 'sgdisk', 'qemu
     expect(extracted(part, join(dir, 'x-super'))).toEqual(hostHashes(src));
     const info = JSON.parse(diskit('info', '--json', part).stdout);
     expect(info.filesystem).toMatchObject({ type: 'fat', fatType: 'FAT16', clusterSize: 2048 });
+    // ls -l --json adds the DOS attributes and the creation and access times
+    const long = JSON.parse(diskit('ls', '-l', '--json', part).stdout) as { path: string; attributes: string[]; birthtime: string; atime: string; mtime: string }[];
+    const hello = long.find((e) => e.path === '/hello.txt')!;
+    expect(hello.attributes).toEqual(['archive']);
+    expect(hello.atime.slice(0, 10)).toBe(hello.mtime.slice(0, 10));
+    expect(Math.abs(Date.parse(hello.birthtime) - Date.parse(hello.mtime))).toBeLessThan(5000);
     // dump: the BPB as mkfs.fat wrote it (minfo reads the same fields)
     const dump = JSON.parse(diskit('dump', '--json', part).stdout);
     expect(dump.filesystem.structures.map((s: { name: string }) => s.name)).toEqual(['boot sector (BPB)', 'FAT 1', 'FAT 2', 'root directory', 'FAT summary']);
