@@ -38,16 +38,25 @@ function oemChar(b: number, cp: CodePage = 437): string {
   return b < 0x80 ? String.fromCharCode(b) : HIGH[cp][b - 0x80]!;
 }
 
+/** Bytes [from, to) in the OEM code page: one fromCharCode call when all are ASCII. */
+function oemText(raw: Uint8Array, from: number, to: number, cp: CodePage): string {
+  let ascii = true;
+  for (let i = from; i < to; i++) if (raw[i]! >= 0x80) ascii = false;
+  if (ascii) return String.fromCharCode.apply(null, raw.subarray(from, to) as unknown as number[]);
+  let s = '';
+  for (let i = from; i < to; i++) s += oemChar(raw[i]!, cp);
+  return s;
+}
+
 /** The 8.3 name as displayed: "NAME.EXT", lower-cased where the NT flags say so. */
 export function shortName(raw: Uint8Array, ntFlags: number, cp: CodePage = 437): string {
   let baseEnd = 8;
   while (baseEnd > 0 && raw[baseEnd - 1] === 0x20) baseEnd--;
   let extEnd = 11;
   while (extEnd > 8 && raw[extEnd - 1] === 0x20) extEnd--;
-  let base = '';
-  for (let i = 0; i < baseEnd; i++) base += oemChar(i === 0 && raw[0] === 0x05 ? 0xe5 : raw[i]!, cp);
-  let ext = '';
-  for (let i = 8; i < extEnd; i++) ext += oemChar(raw[i]!, cp);
+  let base = oemText(raw, 0, baseEnd, cp);
+  if (raw[0] === 0x05 && baseEnd > 0) base = oemChar(0xe5, cp) + base.slice(1);
+  let ext = oemText(raw, 8, extEnd, cp);
   if (ntFlags & NT_LOWER_BASE) base = base.toLowerCase();
   if (ntFlags & NT_LOWER_EXT) ext = ext.toLowerCase();
   return ext ? `${base}.${ext}` : base;
@@ -55,9 +64,7 @@ export function shortName(raw: Uint8Array, ntFlags: number, cp: CodePage = 437):
 
 /** A volume label: all 11 bytes, no dot, trailing spaces dropped. */
 export function labelText(raw: Uint8Array, cp: CodePage = 437): string {
-  let s = '';
-  for (let i = 0; i < 11; i++) s += oemChar(raw[i]!, cp);
-  return s.replace(/ +$/, '');
+  return oemText(raw, 0, 11, cp).replace(/ +$/, '');
 }
 
 /** A DOS date and time (local time as stored: returned as that wall-clock time in UTC), or undefined when unset or invalid. */

@@ -4,6 +4,7 @@
 const CHAR_OFFSETS = [1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30];
 const LAST_LONG_ENTRY = 0x40;
 const MAX_LFN_ENTRIES = 20;
+const UNITS = new Uint16Array(13);
 
 /** The checksum of an 11-byte short name that each of its LFN entries carries. */
 export function lfnChecksum(shortName: Uint8Array): number {
@@ -40,13 +41,13 @@ export class LfnCollector {
       this.orphans++;
       return;
     }
-    let s = '';
+    let n = 0;
     for (const c of CHAR_OFFSETS) {
       const u = b[off + c]! | (b[off + c + 1]! << 8);
       if (u === 0) break;
-      s += String.fromCharCode(u);
+      UNITS[n++] = u;
     }
-    this.parts[seq - 1] = s;
+    this.parts[seq - 1] = String.fromCharCode.apply(null, UNITS.subarray(0, n) as unknown as number[]);
     this.next = seq - 1;
   }
 
