@@ -48,13 +48,14 @@ export class ExfatVolume extends TreeVolume<ExfatNode> implements Volume {
     const up = specials.upcase;
     if (!up) throw new CorruptImageError('exFAT root directory', vol.clusterOffset(boot.rootCluster), 'an up-case table entry (0x82)', 'none');
     if (up.dataLength === 0 || up.dataLength > MAX_UPCASE_BYTES) throw new CorruptImageError('exFAT up-case table entry', up.offset, `a table of 1..${MAX_UPCASE_BYTES} bytes`, String(up.dataLength));
-    vol.specialRuns.push({ name: 'up-case table', runs: await vol.streamClusters(up.firstCluster, up.dataLength, false, 'up-case table') });
-    const table = await vol.readStream(up.firstCluster, up.dataLength, false, 'up-case table');
+    // The bitmap and up-case table are contiguous (they have no NoFatChain flag; Linux reads them so too).
+    vol.specialRuns.push({ name: 'up-case table', runs: await vol.streamClusters(up.firstCluster, up.dataLength, true, 'up-case table') });
+    const table = await vol.readStream(up.firstCluster, up.dataLength, true, 'up-case table');
     vol.upcase = parseUpcase(table, up.checksum, vol.clusterOffset(up.firstCluster));
     const bm = specials.bitmaps.find((b) => (b.flags & 1) === (boot.volumeFlags & 1 && boot.numFats === 2 ? 1 : 0)) ?? specials.bitmaps[0];
     if (!bm) throw new CorruptImageError('exFAT root directory', vol.clusterOffset(boot.rootCluster), 'an allocation bitmap entry (0x81)', 'none');
-    vol.specialRuns.push({ name: 'allocation bitmap', runs: await vol.streamClusters(bm.firstCluster, bm.dataLength, false, 'allocation bitmap') });
-    const bmRuns = await vol.streamRuns(bm.firstCluster, bm.dataLength, false, 'allocation bitmap');
+    vol.specialRuns.push({ name: 'allocation bitmap', runs: await vol.streamClusters(bm.firstCluster, bm.dataLength, true, 'allocation bitmap') });
+    const bmRuns = await vol.streamRuns(bm.firstCluster, bm.dataLength, true, 'allocation bitmap');
     vol.bitmap = new AllocationBitmap(dev, bmRuns, boot.clusterCount, bm.offset);
     vol.label = specials.label;
     return vol;
