@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { CorruptImageError, DiskitError, MemoryDevice, PartialDirectoryError, TruncatedImageError, walk } from '@diskit/core';
 import { describeWithTools } from '../../../test/tools.js';
-import { FatVolume, fatFilesystem, lfnChecksum } from './index.js';
+import { FatVolume, fatFilesystem, exfatFilesystem, lfnChecksum } from './index.js';
 import { tempDir, makeTree, makeFat, sevenZipList, volumeList, sh, readAll, sha256, bytes } from './test/helpers.js';
 
 let dir: string;
@@ -262,6 +262,30 @@ describeWithTools(['mkfs.fat', 'mcopy', '7z', 'fsck.fat'], 'FAT32 BPB on fewer t
       expect((await vol.info()).warning).toMatch(/FAT32 BPB on \d+ clusters/);
       const r = await vol.check();
       expect(r.problems.map((p) => p.severity)).toEqual(['warning']);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
+
+describeWithTools(['mkntfs', 'mke2fs', 'mkfs.exfat'], 'probes: other filesystems are not FAT', () => {
+  it('NTFS (mkntfs) and ext4 (mke2fs) boot sectors score 0 for fat and exfat; exFAT scores 0 for fat', async () => {
+    const tmp = tempDir('probe');
+    try {
+      const make = (name: string, cmd: string, args: string[]) => {
+        const p = join(tmp, name);
+        sh('truncate', ['-s', '16M', p]);
+        sh(cmd, [...args, p]);
+        return new MemoryDevice(new Uint8Array(readFileSync(p)), { readOnly: true });
+      };
+      const ntfs = make('ntfs.img', 'mkntfs', ['-F', '-Q']);
+      const ext4 = make('ext4.img', 'mke2fs', ['-q', '-F', '-t', 'ext4']);
+      const exfat = make('exfat.img', 'mkfs.exfat', []);
+      for (const d of [ntfs, ext4]) {
+        expect(await fatFilesystem.probe(d)).toBe(0);
+        expect(await exfatFilesystem.probe(d)).toBe(0);
+      }
+      expect(await fatFilesystem.probe(exfat)).toBe(0);
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
