@@ -4,6 +4,7 @@ import * as vhd from '@diskit/vhd';
 import * as dmg from '@diskit/dmg';
 import { useNodeCodecs } from '@diskit/dmg/node';
 import * as iso9660 from '@diskit/iso9660';
+import * as ext from '@diskit/ext';
 
 /** Every format and filesystem the diskit command knows: each package lists its own drivers. */
 // Node's zlib for DMG chunks (thread-pool parallel), installed explicitly so the bundled CLI keeps it.
@@ -15,5 +16,6 @@ export function defaultRegistry(): Registry {
     r.addFormat(...pkg.formats);
     r.addFilesystem(...pkg.filesystems);
   }
+  r.addFilesystem(...ext.filesystems);
   return r;
 }

@@ -1,0 +1,57 @@
+/** A bounded read cache of metadata: aligned chunks of the device, least recently used dropped first. */
+import { TruncatedImageError, type BlockDevice } from '@diskit/core';
+
+export class MetaCache {
+  private chunks = new Map<number, Uint8Array>();
+
+  constructor(
+    private readonly dev: BlockDevice,
+    /** Chunk size: a power of two, at least the block size (inode tables are read 64 KiB at a time). */
+    private readonly chunkSize = 64 << 10,
+    private readonly maxChunks = 256,
+  ) {}
+
+  /**
+   * `length` bytes at `offset`. A view into the cache when they lie in one chunk — valid until the
+   * caller's next await on this cache, so callers that keep bytes copy them.
+   */
+  async read(offset: number, length: number, what: string): Promise<Uint8Array> {
+    if (offset < 0 || offset + length > this.dev.size) throw new TruncatedImageError(what, offset, length, this.dev.size);
+    const first = Math.floor(offset / this.chunkSize);
+    const last = Math.floor((offset + length - 1) / this.chunkSize);
+    if (first === last) {
+      const c = await this.chunk(first);
+      const at = offset - first * this.chunkSize;
+      return c.subarray(at, at + length);
+    }
+    if (length > this.chunkSize * 4) {
+      const out = new Uint8Array(length);
+      await this.dev.read(out, offset);
+      return out;
+    }
+    const out = new Uint8Array(length);
+    for (let i = first; i <= last; i++) {
+      const c = await this.chunk(i);
+      const start = i * this.chunkSize;
+      const from = Math.max(offset, start);
+      const to = Math.min(offset + length, start + c.length);
+      out.set(c.subarray(from - start, to - start), from - offset);
+    }
+    return out;
+  }
+
+  private async chunk(i: number): Promise<Uint8Array> {
+    const hit = this.chunks.get(i);
+    if (hit) {
+      this.chunks.delete(i);
+      this.chunks.set(i, hit);
+      return hit;
+    }
+    const start = i * this.chunkSize;
+    const buf = new Uint8Array(Math.min(this.chunkSize, this.dev.size - start));
+    await this.dev.read(buf, start);
+    if (this.chunks.size >= this.maxChunks) this.chunks.delete(this.chunks.keys().next().value!);
+    this.chunks.set(i, buf);
+    return buf;
+  }
+}

@@ -1,0 +1,130 @@
+/** Inodes: 128 bytes (ext2/3) or s_inode_size with the extra fields (ext4 times, checksum high half). */
+import { CorruptImageError, UnsupportedFeatureError } from '@diskit/core';
+import { extCrc, extCrcU32 } from './checksum.js';
+import { hasCsum, type Superblock } from './superblock.js';
+
+export const S_IFMT = 0o170000;
+export const S_IFDIR = 0o040000;
+export const S_IFREG = 0o100000;
+export const S_IFLNK = 0o120000;
+
+export const FLAG_ENCRYPT = 0x800;
+export const FLAG_INDEX = 0x1000;
+export const FLAG_HUGE_FILE = 0x40000;
+export const FLAG_EXTENTS = 0x80000;
+export const FLAG_VERITY = 0x100000;
+export const FLAG_EA_INODE = 0x200000;
+export const FLAG_INLINE_DATA = 0x10000000;
+export const FLAG_CASEFOLD = 0x40000000;
+
+export const ROOT_INO = 2;
+
+export interface Inode {
+  ino: number;
+  /** Byte offset of the inode in the device, for messages. */
+  offset: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  links: number;
+  /** 512-byte sectors (or blocks under HUGE_FILE) the inode holds. */
+  blocks: number;
+  flags: number;
+  generation: number;
+  fileAcl: number;
+  /** i_block: 60 bytes of block map, extent tree root, fast symlink or inline data. */
+  block: Uint8Array;
+  atime: Date;
+  ctime: Date;
+  mtime: Date;
+  crtime?: Date;
+  /** The in-inode extended attribute area (after i_extra_isize), possibly empty. */
+  xattrArea: Uint8Array;
+  xattrOffset: number;
+}
+
+/**
+ * Seconds (signed 32-bit) plus an extra field whose low two bits extend the epoch past 2038 and
+ * whose upper 30 bits are nanoseconds, as ext4_decode_extra_time.
+ */
+function extTime(seconds: number, extra: number | undefined): Date {
+  const s = (seconds | 0) + (extra === undefined ? 0 : (extra & 3) * 2 ** 32);
+  const ns = extra === undefined ? 0 : extra >>> 2;
+  return new Date(s * 1000 + Math.floor(ns / 1e6));
+}
+
+/** Nanoseconds of a time field (Date keeps milliseconds only), for listings that want them. */
+export function nanos(extra: number | undefined): number {
+  return extra === undefined ? 0 : (extra >>> 2) % 1e6;
+}
+
+/** Decode inode `ino` from its `inodeSize` bytes `b`, verifying its checksum under metadata_csum. */
+export function parseInode(sb: Superblock, ino: number, b: Uint8Array, offset: number): Inode {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const u16 = (o: number) => v.getUint16(o, true);
+  const u32 = (o: number) => v.getUint32(o, true);
+  const extraIsize = b.length > 128 ? u16(0x80) : 0;
+  if (b.length > 128 && 128 + extraIsize > b.length) {
+    throw new CorruptImageError(`ext inode ${ino} extra size`, offset, `at most ${b.length - 128}`, String(extraIsize));
+  }
+  const has = (fieldEnd: number) => 128 + extraIsize >= fieldEnd;
+  if (hasCsum(sb)) {
+    const stored = u16(0x7c) | (has(0x84) ? u16(0x82) << 16 : 0);
+    const want = inodeChecksum(sb, ino, b, has(0x84));
+    if ((stored >>> 0) !== want) {
+      throw new CorruptImageError(`ext inode ${ino} checksum`, offset, `0x${want.toString(16)}`, `0x${(stored >>> 0).toString(16)}`);
+    }
+  }
+  const flags = u32(0x20);
+  const ex = (o: number) => (has(o + 4) ? u32(o) : undefined);
+  const inode: Inode = {
+    ino, offset,
+    mode: u16(0x0),
+    uid: u16(0x2) | (u16(0x78) << 16),
+    gid: u16(0x18) | (u16(0x7a) << 16),
+    size: u32(0x4) + u32(0x6c) * 2 ** 32,
+    links: u16(0x1a),
+    blocks: u32(0x1c) + u16(0x74) * 2 ** 32,
+    flags,
+    generation: u32(0x64),
+    fileAcl: u32(0x68) + u16(0x76) * 2 ** 32,
+    block: b.subarray(0x28, 0x64),
+    atime: extTime(u32(0x8), ex(0x8c)),
+    ctime: extTime(u32(0xc), ex(0x84)),
+    mtime: extTime(u32(0x10), ex(0x88)),
+    crtime: has(0x94) ? extTime(u32(0x90), ex(0x94)) : undefined,
+    xattrArea: b.subarray(128 + extraIsize),
+    xattrOffset: offset + 128 + extraIsize,
+  };
+  inode.uid >>>= 0;
+  inode.gid >>>= 0;
+  return inode;
+}
+
+export function inodeChecksum(sb: Superblock, ino: number, b: Uint8Array, hasHi: boolean): number {
+  const gen = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(0x64, true);
+  let c = extCrcU32(sb.csumSeed, ino);
+  c = extCrcU32(c, gen);
+  c = extCrc(c, b.subarray(0, 0x7c));
+  c = extCrc(c, ZERO2);
+  c = extCrc(c, b.subarray(0x7e, 0x80));
+  if (b.length > 128) {
+    c = extCrc(c, b.subarray(0x80, 0x82));
+    if (hasHi) {
+      c = extCrc(c, ZERO2);
+      c = extCrc(c, b.subarray(0x84));
+    } else c = extCrc(c, b.subarray(0x82));
+  }
+  return hasHi ? c : c & 0xffff;
+}
+const ZERO2 = new Uint8Array(2);
+
+/** Refuse inodes whose contents diskit cannot present truthfully. */
+export function checkInodeReadable(inode: Inode): void {
+  if (inode.flags & FLAG_ENCRYPT) throw new UnsupportedFeatureError(`ext: inode ${inode.ino} is encrypted (encrypt feature) — not supported`);
+}
+
+export const isDir = (i: Inode): boolean => (i.mode & S_IFMT) === S_IFDIR;
+export const isReg = (i: Inode): boolean => (i.mode & S_IFMT) === S_IFREG;
+export const isLink = (i: Inode): boolean => (i.mode & S_IFMT) === S_IFLNK;

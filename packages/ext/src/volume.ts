@@ -1,0 +1,254 @@
+/** A mounted ext2/3/4 volume: inodes, directories and files read on demand through a bounded cache. */
+import {
+  CorruptImageError, UsageError, normalizePath,
+  type BlockDevice, type FileEntry, type Volume, type EntryType, type FilesystemDriver,
+} from '@diskit/core';
+import { MetaCache } from './cache.js';
+import { extCrcU32 } from './checksum.js';
+import { locateSuperblock, probeExt } from './locate.js';
+import { checkFeatures, featureNames, hasCsum, INCOMPAT, COMPAT, SUPERBLOCK_OFFSET, type Superblock } from './superblock.js';
+import { descriptorOffset, parseGroupDescriptor, type GroupDescriptor } from './group-descriptor.js';
+import {
+  parseInode, checkInodeReadable, isDir, isLink, isReg, FLAG_EXTENTS, FLAG_INLINE_DATA, FLAG_INDEX, ROOT_INO, S_IFMT, type Inode,
+} from './inode.js';
+import { extentRuns } from './extent-tree.js';
+import { blockMapRuns } from './block-map.js';
+import { RunList, type MapContext, type Run } from './runs.js';
+import { inlineData } from './inline-data.js';
+import { inodeXattrs } from './xattr.js';
+import { parseDirents, hasDirentTail, checkLeafChecksum, dxCountOffset, checkDxChecksum, type Dirent } from './dirent.js';
+import { ExtFileDevice } from './file-device.js';
+import { MemoryDevice } from '@diskit/core';
+
+/** Directories' parsed entries kept for path lookups: bounded by total names held. */
+const MAX_CACHED_NAMES = 200_000;
+/** Longest symlink target read (PATH_MAX is 4096). */
+const MAX_LINK = 65536;
+const MAX_PATH_DEPTH = 4096;
+
+const typeOf = (mode: number): EntryType => {
+  const t = mode & S_IFMT;
+  return t === 0o040000 ? 'directory' : t === 0o100000 ? 'file' : t === 0o120000 ? 'symlink' : 'other';
+};
+
+export class ExtVolume implements Volume, MapContext {
+  readonly type = 'ext';
+  private readonly cache: MetaCache;
+  private readonly groups = new Map<number, GroupDescriptor>();
+  private readonly dirs = new Map<number, Map<string, number>>();
+  private cachedNames = 0;
+  private readonly firstGroupBlock: number;
+
+  private constructor(
+    readonly dev: BlockDevice,
+    readonly sb: Superblock,
+    readonly primaryProblem?: string,
+  ) {
+    this.cache = new MetaCache(dev, Math.max(64 << 10, sb.blockSize));
+    this.firstGroupBlock = sb.offset === SUPERBLOCK_OFFSET ? sb.firstDataBlock : sb.offset / sb.blockSize;
+  }
+
+  static async mount(dev: BlockDevice): Promise<ExtVolume> {
+    const { sb, primaryProblem } = await locateSuperblock(dev);
+    checkFeatures(sb);
+    const vol = new ExtVolume(dev, sb, primaryProblem);
+    const root = await vol.inode(ROOT_INO);
+    if (!isDir(root)) throw new CorruptImageError('ext root inode', root.offset, 'a directory', `mode 0o${root.mode.toString(8)}`);
+    return vol;
+  }
+
+  readBlock(block: number, what: string): Promise<Uint8Array> {
+    if (block >= this.sb.blocksCount) throw new CorruptImageError(what, block * this.sb.blockSize, `a block below ${this.sb.blocksCount}`, String(block));
+    return this.cache.read(block * this.sb.blockSize, this.sb.blockSize, what);
+  }
+
+  async group(g: number): Promise<GroupDescriptor> {
+    const hit = this.groups.get(g);
+    if (hit) return hit;
+    const off = descriptorOffset(this.sb, g, this.firstGroupBlock);
+    const raw = await this.cache.read(off, this.sb.descSize, `ext group descriptor ${g}`);
+    const d = parseGroupDescriptor(this.sb, g, raw, off);
+    if (this.groups.size >= 65536) this.groups.clear();
+    this.groups.set(g, d);
+    return d;
+  }
+
+  async inode(ino: number): Promise<Inode> {
+    const { sb } = this;
+    if (ino < 1 || ino > sb.inodesCount) throw new CorruptImageError('ext inode number', 0, `1 … ${sb.inodesCount}`, String(ino));
+    const g = Math.floor((ino - 1) / sb.inodesPerGroup);
+    const d = await this.group(g);
+    const off = d.inodeTable * sb.blockSize + ((ino - 1) % sb.inodesPerGroup) * sb.inodeSize;
+    const raw = (await this.cache.read(off, sb.inodeSize, `ext inode ${ino}`)).slice();
+    return parseInode(sb, ino, raw, off);
+  }
+
+  /** The block runs of an inode's data (extents or block map). */
+  async runs(inode: Inode): Promise<Run[]> {
+    if (inode.flags & FLAG_INLINE_DATA) return [];
+    const list: RunList = inode.flags & FLAG_EXTENTS ? await extentRuns(this, inode) : await blockMapRuns(this, inode);
+    return list.runs;
+  }
+
+  /** The device of an inode's contents (inline data in memory; else its runs). */
+  async contents(inode: Inode): Promise<BlockDevice> {
+    checkInodeReadable(inode);
+    if (inode.flags & FLAG_INLINE_DATA) return new MemoryDevice(inlineData(inode).slice(), { readOnly: true });
+    return new ExtFileDevice(this.dev, inode.size, await this.runs(inode), this.sb.blockSize);
+  }
+
+  /** The entries of a directory inode, every block's checksum checked where metadata_csum is on. */
+  async dirents(dir: Inode): Promise<Dirent[]> {
+    checkInodeReadable(dir);
+    const filetype = (this.sb.incompat & INCOMPAT.filetype) !== 0;
+    const what = `ext directory (inode ${dir.ino})`;
+    const out: Dirent[] = [];
+    if (dir.flags & FLAG_INLINE_DATA) {
+      const all = inlineData(dir, false);
+      parseDirents(dir.block.subarray(4), dir.offset + 0x2c, filetype, this.sb.inodesCount, out, what);
+      const extra = inodeXattrs(dir).find((x) => x.name === 'system.data')?.value;
+      if (extra && extra.length) parseDirents(all.subarray(60), dir.xattrOffset, filetype, this.sb.inodesCount, out, what);
+      return out;
+    }
+    const bs = this.sb.blockSize;
+    const csum = hasCsum(this.sb);
+    const seed = csum ? extCrcU32(extCrcU32(this.sb.csumSeed, dir.ino), dir.generation) : 0;
+    const blocks = Math.ceil(dir.size / bs);
+    for (const r of await this.runs(dir)) {
+      if (r.kind === 'zero') continue;
+      // Read each run in one go (up to 1 MiB at a time), not block by block.
+      for (let i = 0; i < r.count && r.logical + i < blocks; ) {
+        const n = Math.min(r.count - i, blocks - r.logical - i, Math.max(1, (1 << 20) / bs));
+        const off = (r.physical + i) * bs;
+        if (off + n * bs > this.dev.size) throw new CorruptImageError(`${what} block`, off, `${n * bs} bytes inside the device`, `device of ${this.dev.size} bytes`);
+        const buf = new Uint8Array(n * bs);
+        await this.dev.read(buf, off);
+        for (let k = 0; k < n; k++) {
+          const b = buf.subarray(k * bs, (k + 1) * bs);
+          const at = off + k * bs;
+          if (csum) {
+            const dx = dir.flags & FLAG_INDEX ? dxCountOffset(b, r.logical + i + k) : undefined;
+            if (hasDirentTail(b)) checkLeafChecksum(b, seed, at, what);
+            else if (dx !== undefined) {
+              checkDxChecksum(b, dx, seed, at, what);
+              continue;
+            } else throw new CorruptImageError(`${what} block`, at, 'a checksum tail (metadata_csum)', 'none');
+          }
+          parseDirents(b, at, filetype, this.sb.inodesCount, out, what);
+        }
+        i += n;
+      }
+    }
+    return out;
+  }
+
+  private async lookupTable(dir: Inode): Promise<Map<string, number>> {
+    const hit = this.dirs.get(dir.ino);
+    if (hit) return hit;
+    const m = new Map<string, number>();
+    for (const d of await this.dirents(dir)) m.set(d.name, d.ino);
+    if (this.cachedNames + m.size > MAX_CACHED_NAMES) {
+      this.dirs.clear();
+      this.cachedNames = 0;
+    }
+    this.dirs.set(dir.ino, m);
+    this.cachedNames += m.size;
+    return m;
+  }
+
+  /** The inode at an absolute path (symlinks are not followed). */
+  async resolve(path: string): Promise<Inode> {
+    const parts = normalizePath(path).split('/').filter(Boolean);
+    if (parts.length > MAX_PATH_DEPTH) throw new UsageError(`path deeper than ${MAX_PATH_DEPTH} components`);
+    let cur = await this.inode(ROOT_INO);
+    for (let i = 0; i < parts.length; i++) {
+      if (!isDir(cur)) throw new UsageError(`not a directory: /${parts.slice(0, i).join('/')}`);
+      const ino = (await this.lookupTable(cur)).get(parts[i]!);
+      if (ino === undefined) throw new UsageError(`no such file or directory: /${parts.slice(0, i + 1).join('/')}`);
+      cur = await this.inode(ino);
+    }
+    return cur;
+  }
+
+  async symlinkTarget(inode: Inode): Promise<string> {
+    if (inode.size > MAX_LINK) throw new CorruptImageError(`ext symlink (inode ${inode.ino})`, inode.offset, `a target of at most ${MAX_LINK} bytes`, String(inode.size));
+    const eaBlocks = inode.fileAcl ? this.sb.clusterSize / 512 : 0;
+    let bytes: Uint8Array;
+    if (!(inode.flags & FLAG_INLINE_DATA) && inode.blocks - eaBlocks === 0) {
+      if (inode.size > 60) throw new CorruptImageError(`ext fast symlink (inode ${inode.ino})`, inode.offset, 'a target of at most 60 bytes', String(inode.size));
+      bytes = inode.block.subarray(0, inode.size);
+    } else {
+      const dev = await this.contents(inode);
+      bytes = new Uint8Array(inode.size);
+      await dev.read(bytes, 0);
+    }
+    return new TextDecoder().decode(bytes);
+  }
+
+  async entry(path: string, inode: Inode): Promise<FileEntry> {
+    const type = typeOf(inode.mode);
+    const name = path === '/' ? '' : path.slice(path.lastIndexOf('/') + 1);
+    const e: FileEntry = {
+      path, name, type, size: type === 'symlink' || type === 'file' || type === 'directory' ? inode.size : 0,
+      mode: inode.mode, mtime: inode.mtime, atime: inode.atime, ctime: inode.ctime,
+      uid: inode.uid, gid: inode.gid, nlink: inode.links, inode: inode.ino,
+    };
+    if (inode.crtime) e.birthtime = inode.crtime;
+    if (type === 'symlink') e.target = await this.symlinkTarget(inode);
+    return e;
+  }
+
+  async stat(path: string): Promise<FileEntry> {
+    const p = normalizePath(path);
+    return this.entry(p, await this.resolve(p));
+  }
+
+  async readdir(path: string): Promise<FileEntry[]> {
+    const p = normalizePath(path);
+    const dir = await this.resolve(p);
+    if (!isDir(dir)) throw new UsageError(`not a directory: ${p}`);
+    const base = p === '/' ? '' : p;
+    const out: FileEntry[] = [];
+    for (const d of await this.dirents(dir)) {
+      if (d.name.includes('/') || d.name.includes('\0')) {
+        throw new CorruptImageError(`ext directory (inode ${dir.ino}) entry name`, dir.offset, 'a name without / or NUL', JSON.stringify(d.name));
+      }
+      out.push(await this.entry(`${base}/${d.name}`, await this.inode(d.ino)));
+    }
+    return out;
+  }
+
+  async openFile(path: string): Promise<BlockDevice> {
+    const inode = await this.resolve(path);
+    if (!isReg(inode)) throw new UsageError(`not a regular file: ${normalizePath(path)}`);
+    return this.contents(inode);
+  }
+
+  async info(): Promise<Record<string, unknown>> {
+    const { sb } = this;
+    const hex = Array.from(sb.uuid, (x) => x.toString(16).padStart(2, '0')).join('');
+    const uuid = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+    const journal = !(sb.compat & COMPAT.has_journal) ? 'none'
+      : sb.incompat & INCOMPAT.needs_recovery ? 'needs recovery (not replayed: reading the on-disk state, as debugfs does)' : 'clean';
+    return {
+      variant: sb.incompat & (INCOMPAT.extent | INCOMPAT.flex_bg | INCOMPAT['64bit']) ? 'ext4' : sb.compat & COMPAT.has_journal ? 'ext3' : 'ext2',
+      label: sb.label, uuid, revision: `${sb.revLevel}.${sb.minorRevLevel}`,
+      blockSize: sb.blockSize, ...(sb.clusterSize !== sb.blockSize ? { clusterSize: sb.clusterSize } : {}),
+      blocks: sb.blocksCount, freeBlocks: sb.freeBlocks,
+      size: sb.blocksCount * sb.blockSize, usedBytes: (sb.blocksCount - sb.freeBlocks) * sb.blockSize, freeBytes: sb.freeBlocks * sb.blockSize,
+      inodes: sb.inodesCount, freeInodes: sb.freeInodes, inodeSize: sb.inodeSize, groups: sb.groupCount,
+      features: featureNames(sb), journal,
+      state: sb.state & 2 ? 'errors' : sb.state & 1 ? 'clean' : 'not clean',
+      created: sb.mkfsTime ? new Date(sb.mkfsTime * 1000).toISOString() : undefined,
+      lastWritten: sb.wtime ? new Date(sb.wtime * 1000).toISOString() : undefined,
+      ...(sb.lastMounted ? { lastMountedOn: sb.lastMounted } : {}),
+      ...(this.primaryProblem ? { superblock: `backup at byte ${sb.offset} (primary: ${this.primaryProblem})` } : {}),
+    };
+  }
+}
+
+export const extFilesystem: FilesystemDriver = {
+  name: 'ext',
+  probe: (dev) => probeExt(dev).catch(() => 0),
+  mount: (dev) => ExtVolume.mount(dev),
+};
