@@ -1,4 +1,4 @@
-import { lstat, mkdir, symlink, utimes, lutimes, chmod } from 'node:fs/promises';
+import { lstat, mkdir, symlink, utimes, lutimes, chmod, link } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { UsageError, CorruptImageError, pumpDataRuns, normalizePath, walk, type FileEntry, type Volume } from '@diskit/core';
 import { FileDevice } from '@diskit/core/node';
@@ -30,12 +30,13 @@ async function withVolume<T>(path: string, values: { format?: string; partition?
 }
 
 function jsonEntry(e: FileEntry) {
-  return { path: e.path, type: e.type, size: e.size, mode: e.mode, mtime: e.mtime?.toISOString(), target: e.target };
+  return { path: e.path, type: e.type, size: e.size, mode: e.mode, mtime: e.mtime?.toISOString(), target: e.target, uid: e.uid, gid: e.gid, nlink: e.nlink, inode: e.inode };
 }
 
 function longLine(e: FileEntry, name: string): string {
   const mtime = e.mtime ? e.mtime.toISOString().replace('T', ' ').slice(0, 19) : '-'.padEnd(19);
-  return `${modeString(e.type, e.mode)} ${String(e.size).padStart(12)} ${mtime} ${name}${e.target !== undefined ? ` -> ${e.target}` : ''}`;
+  const owner = e.nlink !== undefined || e.uid !== undefined ? `${String(e.nlink ?? '-').padStart(3)} ${String(e.uid ?? '-').padStart(5)} ${String(e.gid ?? '-').padStart(5)} ` : '';
+  return `${modeString(e.type, e.mode)} ${owner}${String(e.size).padStart(12)} ${mtime} ${name}${e.target !== undefined ? ` -> ${e.target}` : ''}`;
 }
 
 export async function ls(args: string[]): Promise<number> {
@@ -133,6 +134,8 @@ export async function extractTree(vol: Volume, src: string, destArg: string, opt
   await mkdir(dest, { recursive: true });
   const inside = (p: string) => p === dest || p.startsWith(dest + sep);
   const dirTimes: [string, Date][] = [];
+  // Files with several links: the first extracted path of each inode, so the others become hard links.
+  const linked = new Map<number, string>();
   let skipped = 0;
 
   const place = async (e: FileEntry, target: string): Promise<void> => {
@@ -155,8 +158,14 @@ export async function extractTree(vol: Volume, src: string, destArg: string, opt
       await symlink(e.target ?? '', target);
       if (e.mtime) await lutimes(target, e.mtime, e.mtime).catch(() => {});
     } else if (e.type === 'file') {
-      await writeFile(vol, e, target, opts.force === true);
+      const first = e.inode !== undefined && (e.nlink ?? 1) > 1 ? linked.get(e.inode) : undefined;
+      if (first !== undefined) await link(first, target);
+      else {
+        await writeFile(vol, e, target, opts.force === true);
+        if (e.inode !== undefined && (e.nlink ?? 1) > 1) linked.set(e.inode, target);
+      }
     } else {
+      process.stderr.write(`diskit: skipping ${specialKind(e.mode)} ${e.path} (not extracted)\n`);
       skipped++;
     }
   };
@@ -166,6 +175,11 @@ export async function extractTree(vol: Volume, src: string, destArg: string, opt
   // Directory times last: writing their contents changed them.
   for (const [d, t] of dirTimes.reverse()) await utimes(d, t, t);
   return { skipped };
+}
+
+function specialKind(mode?: number): string {
+  const t = (mode ?? 0) & 0o170000;
+  return t === 0o020000 ? 'character device' : t === 0o060000 ? 'block device' : t === 0o010000 ? 'FIFO' : t === 0o140000 ? 'socket' : 'special file';
 }
 
 async function writeFile(vol: Volume, e: FileEntry, target: string, force: boolean): Promise<void> {
