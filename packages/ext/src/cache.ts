@@ -40,18 +40,37 @@ export class MetaCache {
     return out;
   }
 
-  private async chunk(i: number): Promise<Uint8Array> {
-    const hit = this.chunks.get(i);
-    if (hit) {
+  /** The bytes when they are cached and lie in one chunk (no await: the hot path of inode reads). */
+  peek(offset: number, length: number): Uint8Array | undefined {
+    const i = Math.floor(offset / this.chunkSize);
+    if (Math.floor((offset + length - 1) / this.chunkSize) !== i) return undefined;
+    const c = this.hit(i);
+    if (!c) return undefined;
+    const at = offset - i * this.chunkSize;
+    return at + length <= c.length ? c.subarray(at, at + length) : undefined;
+  }
+
+  private last = -1;
+  private hit(i: number): Uint8Array | undefined {
+    const c = this.chunks.get(i);
+    if (c && i !== this.last) {
+      // Most recently used goes last; repeated hits on the same chunk skip the reordering.
       this.chunks.delete(i);
-      this.chunks.set(i, hit);
-      return hit;
+      this.chunks.set(i, c);
+      this.last = i;
     }
+    return c;
+  }
+
+  private async chunk(i: number): Promise<Uint8Array> {
+    const hit = this.hit(i);
+    if (hit) return hit;
     const start = i * this.chunkSize;
     const buf = new Uint8Array(Math.min(this.chunkSize, this.dev.size - start));
     await this.dev.read(buf, start);
     if (this.chunks.size >= this.maxChunks) this.chunks.delete(this.chunks.keys().next().value!);
     this.chunks.set(i, buf);
+    this.last = i;
     return buf;
   }
 }

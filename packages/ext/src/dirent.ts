@@ -16,6 +16,7 @@ export interface Dirent {
 const utf8 = new TextDecoder('utf-8');
 const TAIL_SIZE = 12;
 const TAIL_FT = 0xde;
+const ZERO4 = new Uint8Array(4);
 
 /**
  * Parse the dirents of one region (a block, or inline data). Entries with inode 0 (free space,
@@ -82,6 +83,7 @@ export function checkDxChecksum(b: Uint8Array, countOffset: number, seed: number
   if (count > limit || tail + 8 > b.length) throw new CorruptImageError(`${what} htree node`, offset, `count ≤ limit with room for the dx tail`, `count ${count}, limit ${limit}`);
   let c = extCrc(seed, b.subarray(0, countOffset + count * 8));
   c = extCrc(c, b.subarray(tail, tail + 4));
+  c = extCrc(c, ZERO4); // the checksum field itself, as zeros
   const stored = v.getUint32(tail + 4, true);
   if (c !== stored) throw new CorruptImageError(`${what} htree node checksum`, offset, `0x${c.toString(16)}`, `0x${stored.toString(16)}`);
 }

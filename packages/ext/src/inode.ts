@@ -59,51 +59,49 @@ export function nanos(extra: number | undefined): number {
   return extra === undefined ? 0 : (extra >>> 2) % 1e6;
 }
 
-/** Decode inode `ino` from its `inodeSize` bytes `b`, verifying its checksum under metadata_csum. */
+const u16 = (b: Uint8Array, o: number) => b[o]! | (b[o + 1]! << 8);
+const u32 = (b: Uint8Array, o: number) => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+
+/**
+ * Decode inode `ino` from its `inodeSize` bytes `b` (kept by reference: cache chunks are never
+ * rewritten), verifying its checksum under metadata_csum. Byte reads by hand: this runs once per
+ * listed file.
+ */
 export function parseInode(sb: Superblock, ino: number, b: Uint8Array, offset: number): Inode {
-  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const u16 = (o: number) => v.getUint16(o, true);
-  const u32 = (o: number) => v.getUint32(o, true);
-  const extraIsize = b.length > 128 ? u16(0x80) : 0;
+  const extraIsize = b.length > 128 ? u16(b, 0x80) : 0;
   if (b.length > 128 && 128 + extraIsize > b.length) {
     throw new CorruptImageError(`ext inode ${ino} extra size`, offset, `at most ${b.length - 128}`, String(extraIsize));
   }
-  const has = (fieldEnd: number) => 128 + extraIsize >= fieldEnd;
+  const fits = 128 + extraIsize;
   if (hasCsum(sb)) {
-    const stored = u16(0x7c) | (has(0x84) ? u16(0x82) << 16 : 0);
-    const want = inodeChecksum(sb, ino, b, has(0x84));
-    if ((stored >>> 0) !== want) {
-      throw new CorruptImageError(`ext inode ${ino} checksum`, offset, `0x${want.toString(16)}`, `0x${(stored >>> 0).toString(16)}`);
-    }
+    const stored = (u16(b, 0x7c) | (fits >= 0x84 ? u16(b, 0x82) << 16 : 0)) >>> 0;
+    const want = inodeChecksum(sb, ino, b, fits >= 0x84);
+    if (stored !== want) throw new CorruptImageError(`ext inode ${ino} checksum`, offset, `0x${want.toString(16)}`, `0x${stored.toString(16)}`);
   }
-  const flags = u32(0x20);
-  const ex = (o: number) => (has(o + 4) ? u32(o) : undefined);
-  const inode: Inode = {
+  const ex = (o: number) => (fits >= o + 4 ? u32(b, o) : undefined);
+  return {
     ino, offset,
-    mode: u16(0x0),
-    uid: u16(0x2) | (u16(0x78) << 16),
-    gid: u16(0x18) | (u16(0x7a) << 16),
-    size: u32(0x4) + u32(0x6c) * 2 ** 32,
-    links: u16(0x1a),
-    blocks: u32(0x1c) + u16(0x74) * 2 ** 32,
-    flags,
-    generation: u32(0x64),
-    fileAcl: u32(0x68) + u16(0x76) * 2 ** 32,
+    mode: u16(b, 0x0),
+    uid: (u16(b, 0x2) | (u16(b, 0x78) << 16)) >>> 0,
+    gid: (u16(b, 0x18) | (u16(b, 0x7a) << 16)) >>> 0,
+    size: u32(b, 0x4) + u32(b, 0x6c) * 2 ** 32,
+    links: u16(b, 0x1a),
+    blocks: u32(b, 0x1c) + u16(b, 0x74) * 2 ** 32,
+    flags: u32(b, 0x20),
+    generation: u32(b, 0x64),
+    fileAcl: u32(b, 0x68) + u16(b, 0x76) * 2 ** 32,
     block: b.subarray(0x28, 0x64),
-    atime: extTime(u32(0x8), ex(0x8c)),
-    ctime: extTime(u32(0xc), ex(0x84)),
-    mtime: extTime(u32(0x10), ex(0x88)),
-    crtime: has(0x94) ? extTime(u32(0x90), ex(0x94)) : undefined,
-    xattrArea: b.subarray(128 + extraIsize),
-    xattrOffset: offset + 128 + extraIsize,
+    atime: extTime(u32(b, 0x8), ex(0x8c)),
+    ctime: extTime(u32(b, 0xc), ex(0x84)),
+    mtime: extTime(u32(b, 0x10), ex(0x88)),
+    crtime: fits >= 0x94 ? extTime(u32(b, 0x90), ex(0x94)) : undefined,
+    xattrArea: b.subarray(fits),
+    xattrOffset: offset + fits,
   };
-  inode.uid >>>= 0;
-  inode.gid >>>= 0;
-  return inode;
 }
 
 export function inodeChecksum(sb: Superblock, ino: number, b: Uint8Array, hasHi: boolean): number {
-  const gen = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(0x64, true);
+  const gen = u32(b, 0x64);
   let c = extCrcU32(sb.csumSeed, ino);
   c = extCrcU32(c, gen);
   c = extCrc(c, b.subarray(0, 0x7c));

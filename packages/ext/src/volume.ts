@@ -73,14 +73,26 @@ export class ExtVolume implements Volume, MapContext {
     return d;
   }
 
+  private inodeOffset(ino: number, d: GroupDescriptor): number {
+    return d.inodeTable * this.sb.blockSize + ((ino - 1) % this.sb.inodesPerGroup) * this.sb.inodeSize;
+  }
+
+  /** The inode when its descriptor and table bytes are cached, without an await (the hot path of listings). */
+  inodeNow(ino: number): Inode | undefined {
+    if (ino < 1 || ino > this.sb.inodesCount) return undefined;
+    const d = this.groups.get(Math.floor((ino - 1) / this.sb.inodesPerGroup));
+    if (!d) return undefined;
+    const off = this.inodeOffset(ino, d);
+    const raw = this.cache.peek(off, this.sb.inodeSize);
+    return raw && parseInode(this.sb, ino, raw, off);
+  }
+
   async inode(ino: number): Promise<Inode> {
     const { sb } = this;
     if (ino < 1 || ino > sb.inodesCount) throw new CorruptImageError('ext inode number', 0, `1 … ${sb.inodesCount}`, String(ino));
-    const g = Math.floor((ino - 1) / sb.inodesPerGroup);
-    const d = await this.group(g);
-    const off = d.inodeTable * sb.blockSize + ((ino - 1) % sb.inodesPerGroup) * sb.inodeSize;
-    const raw = (await this.cache.read(off, sb.inodeSize, `ext inode ${ino}`)).slice();
-    return parseInode(sb, ino, raw, off);
+    const d = await this.group(Math.floor((ino - 1) / sb.inodesPerGroup));
+    const off = this.inodeOffset(ino, d);
+    return parseInode(sb, ino, await this.cache.read(off, sb.inodeSize, `ext inode ${ino}`), off);
   }
 
   /** The block runs of an inode's data (extents or block map). */
@@ -185,7 +197,7 @@ export class ExtVolume implements Volume, MapContext {
     return new TextDecoder().decode(bytes);
   }
 
-  async entry(path: string, inode: Inode): Promise<FileEntry> {
+  entry(path: string, inode: Inode): FileEntry | Promise<FileEntry> {
     const type = typeOf(inode.mode);
     const name = path === '/' ? '' : path.slice(path.lastIndexOf('/') + 1);
     const e: FileEntry = {
@@ -194,7 +206,7 @@ export class ExtVolume implements Volume, MapContext {
       uid: inode.uid, gid: inode.gid, nlink: inode.links, inode: inode.ino,
     };
     if (inode.crtime) e.birthtime = inode.crtime;
-    if (type === 'symlink') e.target = await this.symlinkTarget(inode);
+    if (type === 'symlink') return this.symlinkTarget(inode).then((t) => ((e.target = t), e));
     return e;
   }
 
@@ -213,7 +225,8 @@ export class ExtVolume implements Volume, MapContext {
       if (d.name.includes('/') || d.name.includes('\0')) {
         throw new CorruptImageError(`ext directory (inode ${dir.ino}) entry name`, dir.offset, 'a name without / or NUL', JSON.stringify(d.name));
       }
-      out.push(await this.entry(`${base}/${d.name}`, await this.inode(d.ino)));
+      const e = this.entry(`${base}/${d.name}`, this.inodeNow(d.ino) ?? (await this.inode(d.ino)));
+      out.push(e instanceof Promise ? await e : e);
     }
     return out;
   }
