@@ -1,5 +1,5 @@
 /** Source trees and images for the ext tests: made at test time by mke2fs -d, parsed tool output. */
-import { mkdirSync, writeFileSync, symlinkSync, chmodSync, chownSync, linkSync, readdirSync, lstatSync, readFileSync, readlinkSync, mkdtempSync, utimesSync, openSync, writeSync, closeSync, ftruncateSync } from 'node:fs';
+import { mkdirSync, writeFileSync, symlinkSync, chmodSync, chownSync, linkSync, readdirSync, lstatSync, readFileSync, readlinkSync, mkdtempSync, utimesSync, openSync, writeSync, readSync, closeSync, ftruncateSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -188,4 +188,38 @@ export function debugfsStat(img: string, path: string): Record<string, string> {
   const f: Record<string, string> = {};
   for (const m of out.matchAll(/(\w+):\s+(0x[0-9a-f]+:[0-9a-f]+|\S+)/g)) if (!(m[1]! in f)) f[m[1]!] = m[2]!;
   return f;
+}
+
+/** Byte offset of a path's inode in the image, from debugfs imap. */
+export function inodeOffset(img: string, path: string, blockSize: number): number {
+  const out = execFileSync('debugfs', ['-R', `imap "${path}"`, img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const m = /located at block (\d+), offset (0x[0-9a-f]+)/.exec(out);
+  if (!m) throw new Error(`debugfs imap: ${out}`);
+  return Number(m[1]) * blockSize + Number(m[2]);
+}
+
+/** The first physical block of a path's data, from debugfs bmap. */
+export function firstBlock(img: string, path: string): number {
+  return Number(execFileSync('debugfs', ['-R', `bmap "${path}" 0`, img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+}
+
+export function debugfsWrite(img: string, ...cmds: string[]): void {
+  for (const c of cmds) execFileSync('debugfs', ['-w', '-R', c, img], { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** XOR one byte of a file in place. */
+export function flipByte(path: string, offset: number, mask = 0x01): void {
+  const fd = openSync(path, 'r+');
+  const b = Buffer.alloc(1);
+  readSync(fd, b, 0, 1, offset);
+  b[0] ^= mask;
+  writeSync(fd, b, 0, 1, offset);
+  closeSync(fd);
+}
+
+/** Overwrite bytes of a file in place. */
+export function patch(path: string, offset: number, bytes: Uint8Array): void {
+  const fd = openSync(path, 'r+');
+  writeSync(fd, bytes, 0, bytes.length, offset);
+  closeSync(fd);
 }

@@ -1,0 +1,129 @@
+/** htree, times past 2038, containers, backup superblocks and planted damage, judged by debugfs, 7-Zip, e2fsck. */
+import { it, expect, beforeAll, afterAll } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { mkdirSync, writeFileSync, rmSync, copyFileSync, readFileSync } from 'node:fs';
+import { describeWithTools, run } from '../../../test/tools.js';
+import { tempDir, makeSource, mkfs, sevenZipList, debugfsStat, debugfsWrite, inodeOffset, firstBlock, flipByte, patch, sha256 } from './test/fixtures.js';
+
+const cli = resolve(__dirname, '../../cli/bin/diskit.js');
+const diskit = (...args: string[]) => spawnSync('node', [cli, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
+const lsJson = (...args: string[]) => {
+  const r = diskit('ls', '--json', ...args);
+  expect(r.status, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as { path: string; type: string; size: number; mtime: string; inode: number }[];
+};
+const e2fsckClean = (img: string) => spawnSync('e2fsck', ['-fn', img], { stdio: 'ignore' }).status === 0;
+
+let dir: string;
+let src: string;
+let base: string;
+beforeAll(() => {
+  dir = tempDir('ext-special');
+  src = join(dir, 'src');
+  makeSource(src, { big: false });
+  base = join(dir, 'base.img');
+  mkfs(base, src, ['-t', 'ext4', '-b', '1024'], '12M');
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const fresh = (name: string) => {
+  const p = join(dir, name);
+  copyFileSync(base, p);
+  return p;
+};
+
+describeWithTools(['mke2fs', 'e2fsck', 'debugfs', '7z', 'sfdisk', 'sgdisk', 'qemu-img'], 'ext: htree, times, containers, damage', () => {
+  it('a directory of 10,000 entries indexed as an htree (debugfs htree_dump) lists every name, dx checksums checked', () => {
+    const hsrc = join(dir, 'hsrc');
+    mkdirSync(join(hsrc, 'many'), { recursive: true });
+    const names = Array.from({ length: 10_000 }, (_, i) => `f${String(i).padStart(5, '0')}`);
+    for (const n of names) writeFileSync(join(hsrc, 'many', n), '');
+    const img = join(dir, 'htree.img');
+    mkfs(img, hsrc, ['-t', 'ext4', '-b', '4096', '-N', '10100'], '16M');
+    run('e2fsck', ['-fyD', img]); // e2fsck -D builds the index mke2fs -d leaves out
+    expect(run('debugfs', ['-R', 'htree_dump /many', img])).toMatch(/Root node dump:[\s\S]*Number of entries \(count\): \d+/);
+    const ours = lsJson(img, '/many').map((e) => e.path.slice('/many/'.length)).sort();
+    expect(ours).toEqual(names);
+    expect(sevenZipList(img).filter((e) => e.path.startsWith('/many/')).length).toBe(10_000);
+  });
+
+  it('nanoseconds and times past 2038 (the extra epoch bits) read as debugfs and 7-Zip read them', () => {
+    const img = fresh('times.img');
+    debugfsWrite(img, 'sif /hello.txt mtime 21000102030405', 'sif /hello.txt mtime_extra 0x1d6f3455', 'sif /tiny mtime 0x7fffffff', 'sif /tiny mtime_extra 0xee6b27fc');
+    expect(debugfsStat(img, '/hello.txt').mtime).toBe('0xf487d3a5:1d6f3455');
+    const [hello] = lsJson(img, '/hello.txt');
+    expect(hello!.mtime).toBe('2100-01-02T03:04:05.123Z');
+    const [tiny] = lsJson(img, '/tiny');
+    const seven = sevenZipList(img);
+    expect(seven.find((e) => e.path === '/hello.txt')!.modified).toBe('2100-01-02 03:04:05.123456789');
+    expect(tiny!.mtime).toBe('2038-01-19T03:14:07.999Z');
+    expect(seven.find((e) => e.path === '/tiny')!.modified).toBe('2038-01-19 03:14:07.999999999');
+  });
+
+  it('inside raw MBR and GPT disks and a VHDX (qemu-img), the listing and the bytes are the same as the bare filesystem', () => {
+    const bare = lsJson('-R', base);
+    const fsBytes = readFileSync(base);
+    const mbr = join(dir, 'mbr.img');
+    run('truncate', ['-s', '14M', mbr]);
+    run('sfdisk', ['-q', mbr], { input: 'label: dos\nstart=2048, type=83\n' });
+    patch(mbr, 2048 * 512, fsBytes);
+    const gpt = join(dir, 'gpt.img');
+    run('truncate', ['-s', '14M', gpt]);
+    run('sgdisk', ['-n1:2048:+12M', '-t1:8300', gpt]);
+    patch(gpt, 2048 * 512, fsBytes);
+    const vhdx = join(dir, 'disk.vhdx');
+    run('qemu-img', ['convert', '-f', 'raw', '-O', 'vhdx', gpt, vhdx]);
+    const want = sha256(readFileSync(join(src, 'random.bin')));
+    for (const disk of [mbr, gpt, vhdx]) {
+      expect(lsJson('-R', disk), disk).toEqual(bare);
+      const out = join(dir, `x-${disk.split('/').pop()}`);
+      const r = diskit('extract', disk, '/random.bin', out);
+      expect(r.status, r.stderr).toBe(0);
+      expect(sha256(readFileSync(join(out, 'random.bin')))).toBe(want);
+    }
+  });
+
+  it('a damaged primary superblock: the group-1 backup is used and info says so (e2fsck agrees the primary is bad)', () => {
+    const img = fresh('backup.img');
+    patch(img, 1024 + 0x38, new Uint8Array([0, 0]));
+    expect(e2fsckClean(img)).toBe(false);
+    expect(lsJson('-R', img)).toEqual(lsJson('-R', base));
+    const info = JSON.parse(diskit('info', '--json', img).stdout);
+    expect(info.filesystem.superblock).toMatch(/^backup at byte 8389632 \(primary: ext superblock magic/);
+  });
+
+  it('planted bad CRC32Cs (inode, directory block, extent-free group descriptor, superblock field) are named, never listed as if fine', () => {
+    const cases: [string, (img: string) => void, RegExp][] = [
+      ['inode', (img) => flipByte(img, inodeOffset(img, '/hello.txt', 1024) + 0x10), /ext inode \d+ checksum/],
+      ['dir block', (img) => flipByte(img, firstBlock(img, '/sub') * 1024 + 30), /ext directory \(inode \d+\) block checksum/],
+      ['group descriptor', (img) => flipByte(img, 2 * 1024 + 0x10), /ext group descriptor 0 checksum/],
+    ];
+    for (const [what, damage, message] of cases) {
+      const img = fresh(`crc-${what.replace(' ', '-')}.img`);
+      damage(img);
+      expect(e2fsckClean(img), what).toBe(false);
+      const r = diskit('ls', '-R', img);
+      expect(r.status, what).toBe(1);
+      expect(r.stderr, what).toMatch(message);
+    }
+  });
+
+  it('a journal that needs recovery is reported by info and not replayed; unknown incompat features and encrypted inodes are refused by name', () => {
+    const img = fresh('recover.img');
+    debugfsWrite(img, 'feature needs_recovery');
+    const info = JSON.parse(diskit('info', '--json', img).stdout);
+    expect(info.filesystem.journal).toMatch(/needs recovery \(not replayed/);
+    expect(lsJson('-R', img)).toEqual(lsJson('-R', base));
+    const dd = fresh('dirdata.img');
+    debugfsWrite(dd, 'ssv feature_incompat 0x10c2');
+    const r = diskit('ls', dd);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/incompatible feature\(s\) dirdata not supported/);
+    const enc = fresh('encrypt.img');
+    debugfsWrite(enc, 'feature encrypt', 'sif /hello.txt flags 0x80800');
+    const x = diskit('extract', enc, '/hello.txt', join(dir, 'enc-out'));
+    expect(x.status).toBe(1);
+    expect(x.stderr).toMatch(/inode \d+ is encrypted/);
+  });
+});
