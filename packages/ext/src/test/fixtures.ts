@@ -61,6 +61,8 @@ export function makeSource(root: string, opts: { big?: boolean } = {}): void {
   // Holes: one past 70 MiB (triple-indirect territory for 1 KiB ext2/3 blocks), one over 4 GiB.
   // (Both end in data: mke2fs -O inline_data records a trailing hole's size wrongly, as debugfs shows.)
   sparseFile(join(root, 'sparse-70m'), (70 << 20) + 3000, [[4096, pseudoRandom(5000, 7)], [70 << 20, pseudoRandom(3000, 8)]]);
+  // 16 pieces between holes: more extents than i_block holds, so the extent tree has depth 1.
+  sparseFile(join(root, 'fragments'), 1 << 20, Array.from({ length: 16 }, (_, i) => [i * 65536, pseudoRandom(4096, 100 + i)] as [number, Uint8Array]));
   if (opts.big !== false) sparseFile(join(root, 'sparse-5g'), BIG_SPARSE, [[0, pseudoRandom(10_000, 9)], [BIG_SPARSE - 7000, pseudoRandom(7000, 10)]]);
   if (isRoot) {
     chownSync(join(root, 'hello.txt'), 1234, 5678);
