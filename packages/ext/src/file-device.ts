@@ -1,5 +1,5 @@
 /** A file's contents as a read-only device: data runs read straight from the volume, holes as zeros. */
-import { ReadOnlyDevice, checkRange, extentWindow, type BlockDevice, type Extent } from '@diskit/core';
+import { ReadOnlyDevice, TruncatedImageError, checkRange, extentWindow, type BlockDevice, type Extent } from '@diskit/core';
 import type { Run } from './runs.js';
 
 export class ExtFileDevice extends ReadOnlyDevice {
@@ -43,7 +43,11 @@ export class ExtFileDevice extends ReadOnlyDevice {
       const runEnd = Math.min(end, (r!.logical + r!.count) * bs);
       const part = into.subarray(pos - offset, runEnd - offset);
       if (r!.kind === 'zero') part.fill(0);
-      else await this.dev.read(part, r!.physical * bs + (pos - runStart));
+      else {
+        const at = r!.physical * bs + (pos - r!.logical * bs);
+        if (at + part.length > this.dev.size) throw new TruncatedImageError('ext file data', at, part.length, this.dev.size);
+        await this.dev.read(part, at);
+      }
       pos = runEnd;
     }
   }

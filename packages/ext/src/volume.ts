@@ -1,7 +1,7 @@
 /** A mounted ext2/3/4 volume: inodes, directories and files read on demand through a bounded cache. */
 import {
   CorruptImageError, UsageError, normalizePath,
-  type BlockDevice, type FileEntry, type Volume, type EntryType, type FilesystemDriver,
+  type BlockDevice, type FileEntry, type Volume, type EntryType, type FilesystemDriver, type Structure,
 } from '@diskit/core';
 import { MetaCache } from './cache.js';
 import { extCrcU32 } from './checksum.js';
@@ -106,6 +106,8 @@ export class ExtVolume implements Volume, MapContext {
   async contents(inode: Inode): Promise<BlockDevice> {
     checkInodeReadable(inode);
     if (inode.flags & FLAG_INLINE_DATA) return new MemoryDevice(inlineData(inode).slice(), { readOnly: true });
+    // Logical block numbers are 32-bit: nothing larger is addressable.
+    if (inode.size > 2 ** 32 * this.sb.blockSize) throw new CorruptImageError(`ext inode ${inode.ino} size`, inode.offset + 4, `at most 2^32 blocks`, String(inode.size));
     return new ExtFileDevice(this.dev, inode.size, await this.runs(inode), this.sb.blockSize);
   }
 
@@ -235,6 +237,26 @@ export class ExtVolume implements Volume, MapContext {
     const inode = await this.resolve(path);
     if (!isReg(inode)) throw new UsageError(`not a regular file: ${normalizePath(path)}`);
     return this.contents(inode);
+  }
+
+  /**
+   * Where the metadata sits (byte offsets in the filesystem's device): the superblock, every group
+   * descriptor, each group's used inode table, the root directory's blocks — for dumps and the fuzzer.
+   */
+  async structures(maxGroups = 64): Promise<Structure[]> {
+    const { sb } = this;
+    const out: Structure[] = [{ name: 'superblock', offset: sb.offset, size: 1024, fields: { blocks: sb.blocksCount, inodes: sb.inodesCount, blockSize: sb.blockSize, features: featureNames(sb) } }];
+    for (let g = 0; g < Math.min(sb.groupCount, maxGroups); g++) {
+      const d = await this.group(g);
+      out.push({ name: `group descriptor ${g}`, offset: descriptorOffset(sb, g, this.firstGroupBlock), size: sb.descSize, fields: { ...d } });
+      const used = sb.inodesPerGroup - (d.itableUnused || 0);
+      if (used > 0) out.push({ name: `inode table ${g}`, offset: d.inodeTable * sb.blockSize, size: Math.min(used, 256) * sb.inodeSize, fields: { usedInodes: used } });
+    }
+    const root = await this.inode(ROOT_INO);
+    for (const r of (await this.runs(root)).slice(0, 16)) {
+      if (r.kind === 'data') out.push({ name: 'root directory blocks', offset: r.physical * sb.blockSize, size: r.count * sb.blockSize, fields: { logical: r.logical } });
+    }
+    return out;
   }
 
   async info(): Promise<Record<string, unknown>> {

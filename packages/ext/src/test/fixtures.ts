@@ -62,7 +62,7 @@ export function makeSource(root: string, opts: { big?: boolean } = {}): void {
   // (Both end in data: mke2fs -O inline_data records a trailing hole's size wrongly, as debugfs shows.)
   sparseFile(join(root, 'sparse-70m'), (70 << 20) + 3000, [[4096, pseudoRandom(5000, 7)], [70 << 20, pseudoRandom(3000, 8)]]);
   // 16 pieces between holes: more extents than i_block holds, so the extent tree has depth 1.
-  sparseFile(join(root, 'fragments'), 1 << 20, Array.from({ length: 16 }, (_, i) => [i * 65536, pseudoRandom(4096, 100 + i)] as [number, Uint8Array]));
+  sparseFile(join(root, 'fragments'), 15 * 65536 + 4096, Array.from({ length: 16 }, (_, i) => [i * 65536, pseudoRandom(4096, 100 + i)] as [number, Uint8Array]));
   if (opts.big !== false) sparseFile(join(root, 'sparse-5g'), BIG_SPARSE, [[0, pseudoRandom(10_000, 9)], [BIG_SPARSE - 7000, pseudoRandom(7000, 10)]]);
   if (isRoot) {
     chownSync(join(root, 'hello.txt'), 1234, 5678);
