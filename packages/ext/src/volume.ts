@@ -87,6 +87,18 @@ export class ExtVolume implements Volume, MapContext {
     return raw && parseInode(this.sb, ino, raw, off);
   }
 
+  /** Bring the inode-table chunks of these entries into the cache, reading several at once. */
+  private async prefetchInodes(ds: Dirent[]): Promise<void> {
+    const offsets: number[] = [];
+    for (const { ino } of ds) {
+      if (ino < 1 || ino > this.sb.inodesCount) continue;
+      const g = Math.floor((ino - 1) / this.sb.inodesPerGroup);
+      const d = this.groups.get(g) ?? (await this.group(g).catch(() => undefined));
+      if (d) offsets.push(this.inodeOffset(ino, d));
+    }
+    await this.cache.prefetch(offsets, 'ext inode table');
+  }
+
   async inode(ino: number): Promise<Inode> {
     const { sb } = this;
     if (ino < 1 || ino > sb.inodesCount) throw new CorruptImageError('ext inode number', 0, `1 … ${sb.inodesCount}`, String(ino));
@@ -223,7 +235,9 @@ export class ExtVolume implements Volume, MapContext {
     if (!isDir(dir)) throw new UsageError(`not a directory: ${p}`);
     const base = p === '/' ? '' : p;
     const out: FileEntry[] = [];
-    for (const d of await this.dirents(dir)) {
+    const ds = await this.dirents(dir);
+    await this.prefetchInodes(ds);
+    for (const d of ds) {
       if (d.name.includes('/') || d.name.includes('\0')) {
         throw new CorruptImageError(`ext directory (inode ${dir.ino}) entry name`, dir.offset, 'a name without / or NUL', JSON.stringify(d.name));
       }
