@@ -17,18 +17,25 @@ export interface GroupDescriptor {
 
 export const BG_INODE_UNINIT = 0x1;
 
-/** Byte offset of the descriptor of group `g`, honouring meta_bg (descriptors spread over the groups). */
-export function descriptorOffset(sb: Superblock, g: number, firstGroupBlock = sb.firstDataBlock): number {
+/**
+ * Byte offset of the descriptor of group `g`. The table follows the block holding the superblock
+ * copy in use (`superBlock`: block 1 with 1 KiB blocks, else 0, for the primary — also under
+ * bigalloc, where s_first_data_block is 0 even with 1 KiB blocks); meta_bg spreads it over groups.
+ */
+export function descriptorOffset(sb: Superblock, g: number, superBlock = primarySuperBlock(sb)): number {
   const perBlock = sb.blockSize / sb.descSize;
   const metaGroup = Math.floor(g / perBlock);
   if (sb.incompat & INCOMPAT.meta_bg && metaGroup >= sb.firstMetaBg) {
     // The descriptor block of meta group m sits in the first group of m (after its superblock copy).
     const first = metaGroup * perBlock;
-    const block = sb.firstDataBlock + first * sb.blocksPerGroup + (groupHasSuper(sb, first) ? 1 : 0);
+    const start = first === 0 ? primarySuperBlock(sb) : sb.firstDataBlock + first * sb.blocksPerGroup;
+    const block = start + (groupHasSuper(sb, first) ? 1 : 0);
     return block * sb.blockSize + (g % perBlock) * sb.descSize;
   }
-  return (firstGroupBlock + 1) * sb.blockSize + g * sb.descSize;
+  return (superBlock + 1) * sb.blockSize + g * sb.descSize;
 }
+
+export const primarySuperBlock = (sb: Superblock): number => (sb.blockSize === 1024 ? 1 : 0);
 
 /** Decode and check the descriptor of group `g` held in `b` (descSize bytes) read at `offset`. */
 export function parseGroupDescriptor(sb: Superblock, g: number, b: Uint8Array, offset: number): GroupDescriptor {

@@ -25,8 +25,12 @@ const VARIANTS: [string, string[], boolean][] = [
   ['ext3, 4 KiB blocks', ['-t', 'ext3', '-b', '4096'], true],
   ['ext4, 1 KiB blocks, 64bit, metadata_csum', ['-t', 'ext4', '-b', '1024', '-O', '64bit,metadata_csum'], true],
   ['ext4, 4 KiB blocks, 128-byte inodes, uninit_bg (gdt_csum CRC16) without metadata_csum or 64bit', ['-t', 'ext4', '-b', '4096', '-I', '128', '-O', '^metadata_csum,^64bit,uninit_bg'], true],
-  // 7-Zip refuses inline_data images: the source tree and debugfs judge them.
+  ['ext4, 1 KiB blocks, meta_bg (descriptors spread over the groups)', ['-t', 'ext4', '-b', '1024', '-O', 'meta_bg,^resize_inode'], true],
+  ['ext4, 2 KiB blocks, 512-byte inodes, sparse_super2 without flex_bg', ['-t', 'ext4', '-b', '2048', '-I', '512', '-O', '^flex_bg,sparse_super2'], true],
+  ['ext4, casefold (utf8)', ['-t', 'ext4', '-O', 'casefold'], true],
+  // 7-Zip refuses inline_data and bigalloc images: the source tree and debugfs judge them.
   ['ext4, inline_data', ['-t', 'ext4', '-b', '4096', '-O', 'inline_data'], false],
+  ['ext4, bigalloc (16 KiB clusters of 1 KiB blocks)', ['-t', 'ext4', '-b', '1024', '-O', 'bigalloc', '-C', '16384'], false],
 ];
 
 function listing(img: string) {

@@ -7,7 +7,7 @@ import { MetaCache } from './cache.js';
 import { extCrcU32 } from './checksum.js';
 import { locateSuperblock, probeExt } from './locate.js';
 import { checkFeatures, featureNames, hasCsum, INCOMPAT, COMPAT, SUPERBLOCK_OFFSET, type Superblock } from './superblock.js';
-import { descriptorOffset, parseGroupDescriptor, type GroupDescriptor } from './group-descriptor.js';
+import { descriptorOffset, parseGroupDescriptor, primarySuperBlock, type GroupDescriptor } from './group-descriptor.js';
 import {
   parseInode, checkInodeReadable, isDir, isLink, isReg, FLAG_EXTENTS, FLAG_INLINE_DATA, FLAG_INDEX, ROOT_INO, S_IFMT, type Inode,
 } from './inode.js';
@@ -45,7 +45,7 @@ export class ExtVolume implements Volume, MapContext {
     readonly primaryProblem?: string,
   ) {
     this.cache = new MetaCache(dev, Math.max(64 << 10, sb.blockSize));
-    this.firstGroupBlock = sb.offset === SUPERBLOCK_OFFSET ? sb.firstDataBlock : sb.offset / sb.blockSize;
+    this.firstGroupBlock = sb.offset === SUPERBLOCK_OFFSET ? primarySuperBlock(sb) : sb.offset / sb.blockSize;
   }
 
   static async mount(dev: BlockDevice): Promise<ExtVolume> {
