@@ -10,3 +10,4 @@ export { parseGroupDescriptor, type GroupDescriptor } from './group-descriptor.j
 export { parseInode, type Inode } from './inode.js';
 export { parseExtentHeader } from './extent-tree.js';
 export { parseDirents, type Dirent } from './dirent.js';
+export { checkVolume } from './check.js';

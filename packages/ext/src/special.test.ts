@@ -112,6 +112,9 @@ describeWithTools(['mke2fs', 'e2fsck', 'debugfs', '7z', 'sfdisk', 'sgdisk', 'qem
       const r = diskit('ls', '-R', img);
       expect(r.status, what).toBe(1);
       expect(r.stderr, what).toMatch(message);
+      const c = diskit('check', img);
+      expect(c.status, what).toBe(1);
+      expect(c.stdout, what).toMatch(message);
     }
   });
 

@@ -50,6 +50,9 @@ describeWithTools(['mke2fs', '7z', 'debugfs'], 'ext images made by mke2fs -d', (
         for (const p of ['/tiny', '/hello.txt', '/sub/deeper/deepest']) expect(debugfsStat(img, p).Flags).toBe('0x10000000');
       }
       const json = listing(img);
+      const chk = diskit('check', img);
+      expect(chk.stdout + chk.stderr).toBe('No errors were found on the image.\n');
+      expect(chk.status).toBe(0);
       const ours = diskitListing(json).filter((e) => !e.path.startsWith('/lost+found'));
       expect(ours).toEqual(sourceListing(src));
       if (sevenZip) {
@@ -62,6 +65,8 @@ describeWithTools(['mke2fs', '7z', 'debugfs'], 'ext images made by mke2fs -d', (
         const norm = <T extends { mode: string; folder: boolean; size?: number }>(t: T) => (t.mode.startsWith('l') ? { ...t, folder: false, size: undefined } : t);
         expect(mine.map(norm)).toEqual(theirs.map((t) => norm({ ...t, modified: t.modified.slice(0, 19), size: t.folder ? undefined : t.size })));
       }
+      // ls -l: mode, links, owner and group beside the size
+      expect(diskit('ls', '-l', img).stdout).toMatch(/^-rw-r--r-- +3 +(1234|0) +(5678|0) +11 2024-03-04 05:06:07 hello\.txt$/m);
       const out = join(dir, `out-${img.split('/').pop()}`);
       const x = diskit('extract', img, '/', out);
       // The FIFO and the device node are skipped with a note (exit 1 says something was left out).

@@ -1,7 +1,7 @@
 /** A mounted ext2/3/4 volume: inodes, directories and files read on demand through a bounded cache. */
 import {
   CorruptImageError, UsageError, normalizePath,
-  type BlockDevice, type FileEntry, type Volume, type EntryType, type FilesystemDriver, type Structure,
+  type BlockDevice, type FileEntry, type Volume, type EntryType, type FilesystemDriver, type Structure, type Problem,
 } from '@diskit/core';
 import { MetaCache } from './cache.js';
 import { extCrcU32 } from './checksum.js';
@@ -18,6 +18,7 @@ import { inlineData } from './inline-data.js';
 import { inodeXattrs } from './xattr.js';
 import { parseDirents, hasDirentTail, checkLeafChecksum, dxCountOffset, checkDxChecksum, type Dirent } from './dirent.js';
 import { ExtFileDevice } from './file-device.js';
+import { checkVolume } from './check.js';
 import { MemoryDevice } from '@diskit/core';
 
 /** Directories' parsed entries kept for path lookups: bounded by total names held. */
@@ -271,6 +272,11 @@ export class ExtVolume implements Volume, MapContext {
       if (r.kind === 'data') out.push({ name: 'root directory blocks', offset: r.physical * sb.blockSize, size: r.count * sb.blockSize, fields: { logical: r.logical } });
     }
     return out;
+  }
+
+  /** Every descriptor, directory and inode reachable from the root, checked (see check.ts). */
+  check(): Promise<Problem[]> {
+    return checkVolume(this);
   }
 
   async info(): Promise<Record<string, unknown>> {

@@ -115,10 +115,21 @@ export async function check(args: string[]): Promise<number> {
   return withImage(path, values.format, async ({ image }) => {
     const report = (await image.check?.({ repair: values.repair })) ?? { problems: [] };
     // The partition table inside the disk, whatever the container: one place for every format.
+    let tableRead = true;
     try {
       report.problems.push(...(await partitionTableOf(image)).problems);
     } catch (e) {
+      tableRead = false;
       report.problems.push({ severity: 'error', message: (e as Error).message, structure: 'partition table' });
+    }
+    // A filesystem that checks itself (ext) adds its problems; finding no filesystem is not one.
+    if (tableRead) {
+      try {
+        const vol = (await openVolume(defaultRegistry(), image)) as { check?: () => Promise<typeof report.problems> };
+        if (vol.check) report.problems.push(...(await vol.check()));
+      } catch (e) {
+        if (!(e instanceof UsageError)) report.problems.push({ severity: 'error', message: (e as Error).message, structure: 'filesystem' });
+      }
     }
     const errors = report.problems.filter((p) => p.severity === 'error').length;
     if (values.json) process.stdout.write(toJson({ ok: errors === 0, ...report }) + '\n');
