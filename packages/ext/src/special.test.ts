@@ -61,7 +61,7 @@ describeWithTools(['mke2fs', 'e2fsck', 'debugfs', '7z', 'sfdisk', 'sgdisk', 'qem
     expect(seven.find((e) => e.path === '/tiny')!.modified).toBe('2038-01-19 03:14:07.999999999');
   });
 
-  it('inside raw MBR and GPT disks and a VHDX (qemu-img), the listing and the bytes are the same as the bare filesystem', () => {
+  it('inside raw MBR and GPT disks, a VHD and a VHDX (qemu-img) and a DMG (diskit convert), the listing and the bytes are the same as the bare filesystem', () => {
     const bare = lsJson('-R', base);
     const fsBytes = readFileSync(base);
     const mbr = join(dir, 'mbr.img');
@@ -74,14 +74,30 @@ describeWithTools(['mke2fs', 'e2fsck', 'debugfs', '7z', 'sfdisk', 'sgdisk', 'qem
     patch(gpt, 2048 * 512, fsBytes);
     const vhdx = join(dir, 'disk.vhdx');
     run('qemu-img', ['convert', '-f', 'raw', '-O', 'vhdx', gpt, vhdx]);
+    const vhd = join(dir, 'disk.vhd');
+    run('qemu-img', ['convert', '-f', 'raw', '-O', 'vpc', '-o', 'subformat=dynamic', mbr, vhd]);
+    const dmg = join(dir, 'disk.dmg');
+    expect(diskit('convert', '-O', 'dmg', gpt, dmg).status).toBe(0);
     const want = sha256(readFileSync(join(src, 'random.bin')));
-    for (const disk of [mbr, gpt, vhdx]) {
+    for (const disk of [mbr, gpt, vhd, vhdx, dmg]) {
       expect(lsJson('-R', disk), disk).toEqual(bare);
       const out = join(dir, `x-${disk.split('/').pop()}`);
       const r = diskit('extract', disk, '/random.bin', out);
       expect(r.status, r.stderr).toBe(0);
       expect(sha256(readFileSync(join(out, 'random.bin')))).toBe(want);
     }
+  });
+
+  it('diskit dump lists the superblock and every group descriptor as dumpe2fs shows them', () => {
+    const r = diskit('dump', '--json', base);
+    expect(r.status, r.stderr).toBe(0);
+    const fs = JSON.parse(r.stdout).filesystem as { type: string; structures: { name: string; fields: Record<string, number> }[] };
+    expect(fs.type).toBe('ext');
+    const ours = fs.structures.filter((s) => s.name.startsWith('group descriptor')).map((s) => s.fields);
+    const theirs = [...run('dumpe2fs', [base]).matchAll(/^Group (\d+): .*csum (0x[0-9a-f]+)[\s\S]*?Block bitmap at (\d+)[\s\S]*?Inode bitmap at (\d+)[\s\S]*?Inode table at (\d+)[\s\S]*?(\d+) free blocks, (\d+) free inodes, (\d+) directories(?:, (\d+) unused inodes)?/gm)]
+      .map((m) => ({ checksum: Number(m[2]), blockBitmap: Number(m[3]), inodeBitmap: Number(m[4]), inodeTable: Number(m[5]), freeBlocks: Number(m[6]), freeInodes: Number(m[7]), usedDirs: Number(m[8]), itableUnused: Number(m[9] ?? 0) }));
+    expect(theirs.length).toBeGreaterThan(1);
+    expect(ours.map(({ flags: _f, ...rest }) => rest)).toEqual(theirs);
   });
 
   it('a damaged primary superblock: the group-1 backup is used and info says so (e2fsck agrees the primary is bad)', () => {

@@ -1,4 +1,4 @@
-import { lstat, mkdir, symlink, utimes, lutimes, chmod, link } from 'node:fs/promises';
+import { lstat, mkdir, symlink, utimes, lutimes, chmod, link, unlink } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { UsageError, CorruptImageError, pumpDataRuns, normalizePath, walk, type FileEntry, type Volume } from '@diskit/core';
 import { FileDevice } from '@diskit/core/node';
@@ -159,7 +159,10 @@ export async function extractTree(vol: Volume, src: string, destArg: string, opt
       if (e.mtime) await lutimes(target, e.mtime, e.mtime).catch(() => {});
     } else if (e.type === 'file') {
       const first = e.inode !== undefined && (e.nlink ?? 1) > 1 ? linked.get(e.inode) : undefined;
-      if (first !== undefined) await link(first, target);
+      if (first !== undefined) {
+        if (opts.force === true) await rmFile(target);
+        await link(first, target);
+      }
       else {
         await writeFile(vol, e, target, opts.force === true);
         if (e.inode !== undefined && (e.nlink ?? 1) > 1) linked.set(e.inode, target);
@@ -175,6 +178,13 @@ export async function extractTree(vol: Volume, src: string, destArg: string, opt
   // Directory times last: writing their contents changed them.
   for (const [d, t] of dirTimes.reverse()) await utimes(d, t, t);
   return { skipped };
+}
+
+/** With --force, an existing regular file (never a directory or a symlink's target) makes room for a hard link. */
+async function rmFile(target: string): Promise<void> {
+  const st = await lstat(target).catch(() => null);
+  if (st?.isDirectory()) throw new CorruptImageError('file', 0, 'a regular file target', `${target} is a directory`);
+  if (st) await unlink(target);
 }
 
 function specialKind(mode?: number): string {

@@ -1,4 +1,4 @@
-import { collectExtents, UsageError, type Partition } from '@diskit/core';
+import { collectExtents, UsageError, type Partition, type Structure } from '@diskit/core';
 import { defaultRegistry } from '../registry.js';
 import { allocatedBytes, openImage, openVolume, partitionTableOf, type Opened } from '../open.js';
 import { parse } from '../main.js';
@@ -98,12 +98,17 @@ export async function dump(args: string[]): Promise<number> {
   const path = onePath(positionals, 'dump');
   return withImage(path, values.format, async ({ image }) => {
     const ins = await image.inspect();
-    if (values.json) process.stdout.write(toJson(ins) + '\n');
+    // A filesystem that maps its own metadata (ext: superblock, descriptors, …), offsets within it.
+    const vol = (await openVolume(defaultRegistry(), image).catch(() => undefined)) as { type: string; structures?: () => Promise<Structure[]> } | undefined;
+    const fs = vol?.structures ? { type: vol.type, offsetsWithin: 'filesystem', structures: await vol.structures() } : undefined;
+    if (values.json) process.stdout.write(toJson(fs ? { ...ins, filesystem: fs } : ins) + '\n');
     else {
       const { structures, ...head } = ins;
       let s = '';
       for (const [k, v] of Object.entries(head)) s += `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}\n`;
-      process.stdout.write(s + printStructures(structures));
+      s += printStructures(structures);
+      if (fs) s += `filesystem ${fs.type} (offsets within the filesystem):\n${printStructures(fs.structures, '  ')}`;
+      process.stdout.write(s);
     }
     return 0;
   });
