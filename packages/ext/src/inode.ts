@@ -100,23 +100,20 @@ export function parseInode(sb: Superblock, ino: number, b: Uint8Array, offset: n
   };
 }
 
+/** A reused copy of the inode with its checksum fields zeroed: one CRC run, no per-inode views. */
+let scratch = new Uint8Array(256);
+
 export function inodeChecksum(sb: Superblock, ino: number, b: Uint8Array, hasHi: boolean): number {
-  const gen = u32(b, 0x64);
+  if (scratch.length < b.length) scratch = new Uint8Array(b.length);
+  const s = scratch.length === b.length ? scratch : scratch.subarray(0, b.length);
+  s.set(b);
+  s[0x7c] = s[0x7d] = 0;
+  if (hasHi) s[0x82] = s[0x83] = 0;
   let c = extCrcU32(sb.csumSeed, ino);
-  c = extCrcU32(c, gen);
-  c = extCrc(c, b.subarray(0, 0x7c));
-  c = extCrc(c, ZERO2);
-  c = extCrc(c, b.subarray(0x7e, 0x80));
-  if (b.length > 128) {
-    c = extCrc(c, b.subarray(0x80, 0x82));
-    if (hasHi) {
-      c = extCrc(c, ZERO2);
-      c = extCrc(c, b.subarray(0x84));
-    } else c = extCrc(c, b.subarray(0x82));
-  }
+  c = extCrcU32(c, u32(b, 0x64));
+  c = extCrc(c, s);
   return hasHi ? c : c & 0xffff;
 }
-const ZERO2 = new Uint8Array(2);
 
 /** Refuse inodes whose contents diskit cannot present truthfully. */
 export function checkInodeReadable(inode: Inode): void {
