@@ -98,6 +98,21 @@ describeWithTools(['mke2fs', 'debugfs'], 'ext hostile structures', () => {
     await expect((async () => { for await (const _ of walk(vol)) void _; })()).rejects.toBeInstanceOf(CorruptImageError);
   });
 
+  it('a directory entry naming an ancestor (a loop): readdir throws instead of walking forever', async () => {
+    const vol0 = await ExtVolume.mount(new MemoryDevice(ext4.slice(), { readOnly: true }));
+    const subIno = (await vol0.stat('/sub/deeper')).inode!;
+    const deeper = (await vol0.runs(await vol0.inode(subIno)))[0]!.physical * 1024;
+    // the first real entry after '.' and '..' of /sub/deeper now names the root directory
+    const b = ext4.slice();
+    const v = new DataView(b.buffer);
+    let p = deeper;
+    p += v.getUint16(p + 4, true);
+    p += v.getUint16(p + 4, true);
+    v.setUint32(p, 2, true);
+    const vol = await ExtVolume.mount(new MemoryDevice(b, { readOnly: true }));
+    await expect(vol.readdir('/sub/deeper')).rejects.toThrow(/naming the directory itself or an ancestor/);
+  });
+
   it('probe: an ext image scores, zeros and a cut superblock do not throw', async () => {
     expect(await extFilesystem.probe(new MemoryDevice(ext4))).toBeGreaterThan(50);
     expect(await extFilesystem.probe(new MemoryDevice(new Uint8Array(4096)))).toBe(0);

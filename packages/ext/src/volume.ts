@@ -184,11 +184,12 @@ export class ExtVolume implements Volume, MapContext {
   }
 
   /** The inode at an absolute path (symlinks are not followed). */
-  async resolve(path: string): Promise<Inode> {
+  async resolve(path: string, chain?: Set<number>): Promise<Inode> {
     const parts = normalizePath(path).split('/').filter(Boolean);
     if (parts.length > MAX_PATH_DEPTH) throw new UsageError(`path deeper than ${MAX_PATH_DEPTH} components`);
     let cur = await this.inode(ROOT_INO);
     for (let i = 0; i < parts.length; i++) {
+      chain?.add(cur.ino);
       if (!isDir(cur)) throw new UsageError(`not a directory: /${parts.slice(0, i).join('/')}`);
       const ino = (await this.lookupTable(cur)).get(parts[i]!);
       if (ino === undefined) throw new UsageError(`no such file or directory: /${parts.slice(0, i + 1).join('/')}`);
@@ -232,7 +233,9 @@ export class ExtVolume implements Volume, MapContext {
 
   async readdir(path: string): Promise<FileEntry[]> {
     const p = normalizePath(path);
-    const dir = await this.resolve(p);
+    const ancestors = new Set<number>();
+    const dir = await this.resolve(p, ancestors);
+    ancestors.add(dir.ino);
     if (!isDir(dir)) throw new UsageError(`not a directory: ${p}`);
     const base = p === '/' ? '' : p;
     const out: FileEntry[] = [];
@@ -242,7 +245,12 @@ export class ExtVolume implements Volume, MapContext {
       if (d.name.includes('/') || d.name.includes('\0')) {
         throw new CorruptImageError(`ext directory (inode ${dir.ino}) entry name`, dir.offset, 'a name without / or NUL', JSON.stringify(d.name));
       }
-      const e = this.entry(`${base}/${d.name}`, this.inodeNow(d.ino) ?? (await this.inode(d.ino)));
+      const inode = this.inodeNow(d.ino) ?? (await this.inode(d.ino));
+      // A directory naming itself or an ancestor would make every walk endless.
+      if (ancestors.has(d.ino) && isDir(inode)) {
+        throw new CorruptImageError(`ext directory (inode ${dir.ino}) entry`, dir.offset, 'no entry naming the directory itself or an ancestor (a loop)', `${JSON.stringify(d.name)} → inode ${d.ino}`);
+      }
+      const e = this.entry(`${base}/${d.name}`, inode);
       out.push(e instanceof Promise ? await e : e);
     }
     return out;
