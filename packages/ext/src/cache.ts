@@ -7,8 +7,8 @@ export class MetaCache {
   constructor(
     private readonly dev: BlockDevice,
     /** Chunk size: a power of two, at least the block size (inode tables are read 64 KiB at a time). */
-    private readonly chunkSize = 64 << 10,
-    private readonly maxChunks = 256,
+    private readonly chunkSize = 256 << 10,
+    private readonly maxChunks = 64,
   ) {}
 
   /**

@@ -20,7 +20,7 @@ export const FLAG_CASEFOLD = 0x40000000;
 export const ROOT_INO = 2;
 
 export interface Inode {
-  ino: number;
+  readonly ino: number;
   /** Byte offset of the inode in the device, for messages. */
   offset: number;
   mode: number;
@@ -78,26 +78,50 @@ export function parseInode(sb: Superblock, ino: number, b: Uint8Array, offset: n
     const want = inodeChecksum(sb, ino, b, fits >= 0x84);
     if (stored !== want) throw new CorruptImageError(`ext inode ${ino} checksum`, offset, `0x${want.toString(16)}`, `0x${stored.toString(16)}`);
   }
-  const ex = (o: number) => (fits >= o + 4 ? u32(b, o) : undefined);
-  return {
-    ino, offset,
-    mode: u16(b, 0x0),
-    uid: (u16(b, 0x2) | (u16(b, 0x78) << 16)) >>> 0,
-    gid: (u16(b, 0x18) | (u16(b, 0x7a) << 16)) >>> 0,
-    size: u32(b, 0x4) + u32(b, 0x6c) * 2 ** 32,
-    links: u16(b, 0x1a),
-    blocks: u32(b, 0x1c) + u16(b, 0x74) * 2 ** 32,
-    flags: u32(b, 0x20),
-    generation: u32(b, 0x64),
-    fileAcl: u32(b, 0x68) + u16(b, 0x76) * 2 ** 32,
-    block: b.subarray(0x28, 0x64),
-    atime: extTime(u32(b, 0x8), ex(0x8c)),
-    ctime: extTime(u32(b, 0xc), ex(0x84)),
-    mtime: extTime(u32(b, 0x10), ex(0x88)),
-    crtime: fits >= 0x94 ? extTime(u32(b, 0x90), ex(0x94)) : undefined,
-    xattrArea: b.subarray(fits),
-    xattrOffset: offset + fits,
-  };
+  return new ParsedInode(b, ino, offset, fits);
+}
+
+/** The decoded fields, with the i_block and xattr views made only when asked for (listings never ask). */
+class ParsedInode implements Inode {
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly size: number;
+  readonly links: number;
+  readonly blocks: number;
+  readonly flags: number;
+  readonly generation: number;
+  readonly fileAcl: number;
+  readonly atime: Date;
+  readonly ctime: Date;
+  readonly mtime: Date;
+  readonly crtime?: Date;
+  readonly xattrOffset: number;
+
+  constructor(private readonly raw: Uint8Array, readonly ino: number, readonly offset: number, private readonly fits: number) {
+    const b = raw;
+    this.mode = u16(b, 0x0);
+    this.uid = (u16(b, 0x2) | (u16(b, 0x78) << 16)) >>> 0;
+    this.gid = (u16(b, 0x18) | (u16(b, 0x7a) << 16)) >>> 0;
+    this.size = u32(b, 0x4) + u32(b, 0x6c) * 2 ** 32;
+    this.links = u16(b, 0x1a);
+    this.blocks = u32(b, 0x1c) + u16(b, 0x74) * 2 ** 32;
+    this.flags = u32(b, 0x20);
+    this.generation = u32(b, 0x64);
+    this.fileAcl = u32(b, 0x68) + u16(b, 0x76) * 2 ** 32;
+    this.atime = extTime(u32(b, 0x8), fits >= 0x90 ? u32(b, 0x8c) : undefined);
+    this.ctime = extTime(u32(b, 0xc), fits >= 0x88 ? u32(b, 0x84) : undefined);
+    this.mtime = extTime(u32(b, 0x10), fits >= 0x8c ? u32(b, 0x88) : undefined);
+    if (fits >= 0x94) this.crtime = extTime(u32(b, 0x90), fits >= 0x98 ? u32(b, 0x94) : undefined);
+    this.xattrOffset = offset + fits;
+  }
+
+  get block(): Uint8Array {
+    return this.raw.subarray(0x28, 0x64);
+  }
+  get xattrArea(): Uint8Array {
+    return this.raw.subarray(this.fits);
+  }
 }
 
 /** A reused copy of the inode with its checksum fields zeroed: one CRC run, no per-inode views. */

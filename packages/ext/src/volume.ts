@@ -45,7 +45,7 @@ export class ExtVolume implements Volume, MapContext {
     readonly sb: Superblock,
     readonly primaryProblem?: string,
   ) {
-    this.cache = new MetaCache(dev, Math.max(64 << 10, sb.blockSize));
+    this.cache = new MetaCache(dev, Math.max(256 << 10, sb.blockSize));
     this.firstGroupBlock = sb.offset === SUPERBLOCK_OFFSET ? primarySuperBlock(sb) : sb.offset / sb.blockSize;
   }
 
