@@ -15,11 +15,11 @@ export async function checkVolume(vol: ExtVolume): Promise<Problem[]> {
   const note = (e: unknown, where: string) => {
     if (!isDiskitError(e)) throw e;
     const x = e as { structure?: string; offset?: number };
-    problems.push({ severity: 'error', message: `ext ${where}: ${e.message}`, structure: x.structure, offset: x.offset });
+    problems.push({ severity: 'error', message: `${where}: ${e.message}`, structure: x.structure, offset: x.offset });
   };
   const { sb } = vol;
-  if (vol.primaryProblem) problems.push({ severity: 'error', message: `ext primary superblock unusable (${vol.primaryProblem}); read through the backup at byte ${sb.offset}`, structure: 'ext superblock', offset: 1024 });
-  if (sb.incompat & INCOMPAT.needs_recovery) problems.push({ severity: 'warning', message: 'ext journal needs recovery (not replayed; the on-disk state was checked)' });
+  if (vol.primaryProblem) problems.push({ severity: 'error', message: `primary superblock unusable (${vol.primaryProblem}); read through the backup at byte ${sb.offset}`, structure: 'ext superblock', offset: 1024 });
+  if (sb.incompat & INCOMPAT.needs_recovery) problems.push({ severity: 'warning', message: 'journal needs recovery (not replayed; the on-disk state was checked)' });
   for (let g = 0; g < sb.groupCount && problems.length < MAX_PROBLEMS; g++) await vol.group(g).catch((e) => note(e, `group ${g}`));
   const seenDirs = new Set<number>([ROOT_INO]);
   const stack: [number, string][] = [[ROOT_INO, '/']];

@@ -4,22 +4,8 @@ import { UsageError } from '@diskit/core';
 import { AtomicOutput } from '@diskit/core/node';
 import { defaultRegistry } from '../registry.js';
 import { openImage } from '../open.js';
-import { parse } from '../main.js';
+import { parse, parseOptions } from '../args.js';
 import { progressBar } from '../format.js';
-
-/** `-o a=1,b=2` (repeatable) → {a: '1', b: '2'}. */
-export function parseOptions(list: string[] | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const item of list ?? []) {
-    for (const kv of item.split(',')) {
-      if (!kv) continue;
-      const eq = kv.indexOf('=');
-      if (eq <= 0) throw new UsageError(`bad -o option '${kv}' (expected key=value)`);
-      out[kv.slice(0, eq)] = kv.slice(eq + 1);
-    }
-  }
-  return out;
-}
 
 export async function convert(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {

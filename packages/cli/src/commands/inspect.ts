@@ -1,7 +1,7 @@
-import { collectExtents, UsageError, type Partition, type Structure } from '@diskit/core';
+import { collectExtents, walk, UsageError, type Partition, type Problem, type Structure } from '@diskit/core';
 import { defaultRegistry } from '../registry.js';
-import { allocatedBytes, openImage, openVolume, partitionTableOf, type Opened } from '../open.js';
-import { parse } from '../main.js';
+import { allocatedBytes, findVolumes, openImage, openVolume, partitionTableOf, type Opened } from '../open.js';
+import { parse } from '../args.js';
 import { humanSize, printStructures, toJson } from '../format.js';
 
 function onePath(positionals: string[], cmd: string): string {
@@ -47,10 +47,10 @@ export async function info(args: string[]): Promise<number> {
       variant: image.variant,
       virtualSize: image.size,
       fileSize: file.size,
-      allocatedSize: await allocatedBytes(path),
+      allocatedSize: await allocatedBytes(path, file),
       partitionScheme,
       hybridIso,
-      partitions: partitions.map((p) => ({ index: p.index, start: p.start, size: p.size, type: p.type, name: p.name, uuid: p.uuid, kind: p.kind, bootable: p.bootable })),
+      partitions: partitions.map((p) => ({ index: p.index, start: p.start, size: p.size, type: p.type, name: p.name, uuid: p.uuid, kind: p.kind, bootable: p.bootable, reachable: p.reachable, truncated: p.truncated })),
       ...(filesystem ? { filesystem } : {}),
       ...extra,
     };
@@ -120,22 +120,15 @@ export async function check(args: string[]): Promise<number> {
   return withImage(path, values.format, async ({ image }) => {
     const report = (await image.check?.({ repair: values.repair })) ?? { problems: [] };
     // The partition table inside the disk, whatever the container: one place for every format.
-    let tableRead = true;
+    let partitions: Partition[] = [];
     try {
-      report.problems.push(...(await partitionTableOf(image)).problems);
+      const table = await partitionTableOf(image);
+      report.problems.push(...table.problems);
+      partitions = table.partitions;
     } catch (e) {
-      tableRead = false;
       report.problems.push({ severity: 'error', message: (e as Error).message, structure: 'partition table' });
     }
-    // A filesystem that checks itself (ext) adds its problems; finding no filesystem is not one.
-    if (tableRead) {
-      try {
-        const vol = (await openVolume(defaultRegistry(), image)) as { check?: () => Promise<typeof report.problems> };
-        if (vol.check) report.problems.push(...(await vol.check()));
-      } catch (e) {
-        if (!(e instanceof UsageError)) report.problems.push({ severity: 'error', message: (e as Error).message, structure: 'filesystem' });
-      }
-    }
+    report.problems.push(...(await checkFilesystems(image, partitions)));
     const errors = report.problems.filter((p) => p.severity === 'error').length;
     if (values.json) process.stdout.write(toJson({ ok: errors === 0, ...report }) + '\n');
     else {
@@ -145,4 +138,27 @@ export async function check(args: string[]): Promise<number> {
     }
     return errors === 0 ? 0 : 1;
   }, values.repair === true);
+}
+
+/** Every filesystem on the disk, walked: a directory that cannot be read is an error of the image. */
+async function checkFilesystems(image: Opened['image'], partitions: Partition[]): Promise<Problem[]> {
+  const problems: Problem[] = [];
+  for (const v of await findVolumes(defaultRegistry(), image, partitions)) {
+    const where = `${v.fs}${v.partition ? ` on partition ${v.partition.index}` : ''}`;
+    if (!v.volume) {
+      problems.push({ severity: 'error', structure: where, message: `${where}: cannot mount: ${v.error?.message}` });
+      continue;
+    }
+    // A filesystem that checks itself (ext: checksums, extent trees, every directory) instead of a walk.
+    const own = v.volume as { check?: () => Promise<Problem[]> };
+    if (own.check) {
+      const shift = v.partition?.start ?? 0;
+      for (const p of await own.check()) problems.push({ ...p, offset: p.offset === undefined ? undefined : p.offset + shift, message: `${where}: ${p.message}` });
+      continue;
+    }
+    for await (const _ of walk(v.volume, '/', {
+      onError: (p) => problems.push({ severity: 'error', structure: p.structure ?? where, offset: p.offset === undefined ? undefined : p.offset + (v.partition?.start ?? 0), message: `${where}: directory ${p.path} skipped: ${p.error.message}` }),
+    })) void _;
+  }
+  return problems;
 }
