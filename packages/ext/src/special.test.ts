@@ -3,7 +3,10 @@ import { it, expect, beforeAll, afterAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { mkdirSync, writeFileSync, rmSync, copyFileSync, readFileSync } from 'node:fs';
+import { collectExtents } from '@diskit/core';
+import { FileDevice } from '@diskit/core/node';
 import { describeWithTools, run } from '../../../test/tools.js';
+import { ExtVolume } from './volume.js';
 import { tempDir, makeSource, mkfs, sevenZipList, debugfsStat, debugfsWrite, inodeOffset, firstBlock, flipByte, patch, sha256 } from './test/fixtures.js';
 
 const cli = resolve(__dirname, '../../cli/bin/diskit.js');
@@ -46,6 +49,31 @@ describeWithTools(['mke2fs', 'e2fsck', 'debugfs', '7z', 'sfdisk', 'sgdisk', 'qem
     const ours = lsJson(img, '/many').map((e) => e.path.slice('/many/'.length)).sort();
     expect(ours).toEqual(names);
     expect(sevenZipList(img).filter((e) => e.path.startsWith('/many/')).length).toBe(10_000);
+  });
+
+  it('uninitialised extents (debugfs fallocate) read as zeros and are reported as zero extents; a depth-2 extent tree reads as its source', async () => {
+    const usrc = join(dir, 'usrc');
+    mkdirSync(usrc, { recursive: true });
+    writeFileSync(join(usrc, 'zeros'), new Uint8Array(40960)); // all zeros: mke2fs -d leaves it a hole
+    const frag = new Uint8Array(400 * 8192);
+    for (let i = 0; i < 400; i++) frag.fill((i % 251) + 1, i * 8192, i * 8192 + 1024);
+    writeFileSync(join(usrc, 'frag400'), frag);
+    const img = join(dir, 'uninit.img');
+    mkfs(img, usrc, ['-t', 'ext4', '-b', '1024'], '8M');
+    debugfsWrite(img, 'fallocate /zeros 0 39');
+    expect(run('debugfs', ['-R', 'ex /zeros', img])).toMatch(/0 - +39 +\d+ - +\d+ +40 Uninit/);
+    expect(run('debugfs', ['-R', 'ex /frag400', img])).toMatch(/^ 0\/ 2 /m); // root of a depth-2 tree
+    const vol = await ExtVolume.mount(await FileDevice.open(img));
+    expect(await collectExtents(await vol.openFile('/zeros'))).toEqual([{ offset: 0, length: 40960, kind: 'zero' }]);
+    const out = join(dir, 'uninit-out');
+    const r = diskit('extract', img, '/', out);
+    expect(r.status, r.stderr).toBe(0);
+    expect(sha256(readFileSync(join(out, 'zeros')))).toBe(sha256(new Uint8Array(40960)));
+    expect(sha256(readFileSync(join(out, 'frag400')))).toBe(sha256(frag));
+    const seven = join(dir, 'uninit-7z');
+    run('7z', ['x', '-y', `-o${seven}`, img, 'frag400', 'zeros']);
+    expect(sha256(readFileSync(join(seven, 'frag400')))).toBe(sha256(frag));
+    expect(sha256(readFileSync(join(seven, 'zeros')))).toBe(sha256(new Uint8Array(40960)));
   });
 
   it('nanoseconds and times past 2038 (the extra epoch bits) read as debugfs and 7-Zip read them', () => {
