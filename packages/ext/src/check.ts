@@ -1,6 +1,6 @@
 /**
  * A read-only consistency pass: every group descriptor, then every directory reachable from the
- * root and every inode it names (checksums, extent trees, block maps, symlinks). Each damaged
+ * root and every inode it names (checksums, extent trees, block maps, symlinks, xattr blocks). Each damaged
  * structure is one problem; the pass goes on past it.
  */
 import { isDiskitError, type Problem } from '@diskit/core';
@@ -38,6 +38,7 @@ export async function checkVolume(vol: ExtVolume): Promise<Problem[]> {
             } else problems.push({ severity: 'error', message: `ext directory ${p} (inode ${d.ino}) is linked from more than one place (a directory loop)` });
           } else if (isLink(inode)) await vol.symlinkTarget(inode);
           else if (isReg(inode) && !(inode.flags & FLAG_INLINE_DATA)) await vol.runs(inode);
+          if (inode.fileAcl) await vol.xattrs(inode);
         } catch (e) {
           note(e, p);
         }

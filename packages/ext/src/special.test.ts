@@ -36,7 +36,7 @@ const fresh = (name: string) => {
   return p;
 };
 
-describeWithTools(['mke2fs', 'e2fsck', 'debugfs', '7z', 'sfdisk', 'sgdisk', 'qemu-img'], 'ext: htree, times, containers, damage', () => {
+describeWithTools(['mke2fs', 'e2fsck', 'debugfs', '7z', 'sfdisk', 'sgdisk', 'qemu-img', 'setfattr', 'dumpe2fs'], 'ext: htree, times, containers, damage', () => {
   it('a directory of 10,000 entries indexed as an htree (debugfs htree_dump) lists every name, dx checksums checked', () => {
     const hsrc = join(dir, 'hsrc');
     mkdirSync(join(hsrc, 'many'), { recursive: true });
@@ -74,6 +74,34 @@ describeWithTools(['mke2fs', 'e2fsck', 'debugfs', '7z', 'sfdisk', 'sgdisk', 'qem
     run('7z', ['x', '-y', `-o${seven}`, img, 'frag400', 'zeros']);
     expect(sha256(readFileSync(join(seven, 'frag400')))).toBe(sha256(frag));
     expect(sha256(readFileSync(join(seven, 'zeros')))).toBe(sha256(new Uint8Array(40960)));
+  });
+
+  it('extended attributes (setfattr before mke2fs -d) are streams with the values debugfs ea_list shows; a bad xattr-block CRC32C is flagged', async () => {
+    const xsrc = join(dir, 'xsrc');
+    mkdirSync(xsrc, { recursive: true });
+    writeFileSync(join(xsrc, 'f'), 'x\n');
+    run('setfattr', ['-n', 'user.comment', '-v', 'hello xattr', join(xsrc, 'f')]);
+    run('setfattr', ['-n', 'user.big', '-v', 'B'.repeat(3000), join(xsrc, 'f')]); // too big for the inode: the xattr block
+    const img = join(dir, 'xattr.img');
+    mkfs(img, xsrc, ['-t', 'ext4', '-b', '4096'], '8M');
+    expect(run('debugfs', ['-R', 'ea_list /f', img])).toMatch(/user\.comment \(11\) = "hello xattr"[\s\S]*user\.big \(3000\)/);
+    const vol = await ExtVolume.mount(await FileDevice.open(img));
+    const streams = await vol.streams('/f');
+    expect(streams.filter((s) => s.name.startsWith('user.')).sort((a, b) => (a.name < b.name ? -1 : 1))).toEqual([
+      { name: 'user.big', size: 3000, kind: 'xattr' },
+      { name: 'user.comment', size: 11, kind: 'xattr' },
+    ]);
+    const big = await vol.openStream('/f', 'user.big');
+    const bytes = new Uint8Array(big.size);
+    await big.read(bytes, 0);
+    expect(new TextDecoder().decode(bytes)).toBe('B'.repeat(3000));
+    const acl = Number(/File ACL: (\d+)/.exec(run('debugfs', ['-R', 'stat /f', img]))![1]);
+    expect(acl).toBeGreaterThan(0);
+    flipByte(img, acl * 4096 + 200);
+    expect(e2fsckClean(img)).toBe(false);
+    const c = diskit('check', img);
+    expect(c.status).toBe(1);
+    expect(c.stdout).toMatch(/ext xattr block checksum \(inode \d+\)/);
   });
 
   it('nanoseconds and times past 2038 (the extra epoch bits) read as debugfs and 7-Zip read them', () => {

@@ -1,7 +1,7 @@
 /** A mounted ext2/3/4 volume: inodes, directories and files read on demand through a bounded cache. */
 import {
   CorruptImageError, UsageError, normalizePath,
-  type BlockDevice, type FileEntry, type Volume, type EntryType, type FilesystemDriver, type Structure, type Problem,
+  type BlockDevice, type FileEntry, type Volume, type EntryType, type FilesystemDriver, type Structure, type Problem, type StreamEntry,
 } from '@diskit/core';
 import { MetaCache } from './cache.js';
 import { extCrcU32 } from './checksum.js';
@@ -15,7 +15,7 @@ import { extentRuns } from './extent-tree.js';
 import { blockMapRuns } from './block-map.js';
 import { RunList, type MapContext, type Run } from './runs.js';
 import { inlineData } from './inline-data.js';
-import { inodeXattrs } from './xattr.js';
+import { inodeXattrs, blockXattrs, type Xattr } from './xattr.js';
 import { parseDirents, hasDirentTail, checkLeafChecksum, dxCountOffset, checkDxChecksum, type Dirent } from './dirent.js';
 import { ExtFileDevice } from './file-device.js';
 import { checkVolume } from './check.js';
@@ -254,6 +254,28 @@ export class ExtVolume implements Volume, MapContext {
       out.push(e instanceof Promise ? await e : e);
     }
     return out;
+  }
+
+  /** Every extended attribute of an inode: in the inode body, then in its attribute block. */
+  async xattrs(inode: Inode): Promise<Xattr[]> {
+    const out = inodeXattrs(inode);
+    if (inode.fileAcl) {
+      const b = (await this.readBlock(inode.fileAcl, `ext xattr block (inode ${inode.ino})`)).slice();
+      out.push(...blockXattrs(b, inode.fileAcl, inode, hasCsum(this.sb) ? this.sb.csumSeed : undefined));
+    }
+    return out;
+  }
+
+  /** Extended attributes as named streams (inline data's system.data is the file itself, so left out). */
+  async streams(path: string): Promise<StreamEntry[]> {
+    const all = await this.xattrs(await this.resolve(path));
+    return all.filter((x) => x.name !== 'system.data').map((x) => ({ name: x.name, size: x.value.length, kind: 'xattr' as const }));
+  }
+
+  async openStream(path: string, name: string): Promise<BlockDevice> {
+    const x = (await this.xattrs(await this.resolve(path))).find((a) => a.name === name && name !== 'system.data');
+    if (!x) throw new UsageError(`no extended attribute ${JSON.stringify(name)} on ${normalizePath(path)}`);
+    return new MemoryDevice(x.value.slice(), { readOnly: true });
   }
 
   async openFile(path: string): Promise<BlockDevice> {
