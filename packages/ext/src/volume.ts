@@ -1,15 +1,15 @@
 /** A mounted ext2/3/4 volume: inodes, directories and files read on demand through a bounded cache. */
 import {
-  CorruptImageError, UsageError, normalizePath,
+  CorruptImageError, UsageError, MemoryDevice, normalizePath,
   type BlockDevice, type FileEntry, type Volume, type EntryType, type FilesystemDriver, type Structure, type Problem, type StreamEntry,
 } from '@diskit/core';
 import { MetaCache } from './cache.js';
 import { extCrcU32 } from './checksum.js';
 import { locateSuperblock, probeExt } from './locate.js';
-import { checkFeatures, featureNames, hasCsum, INCOMPAT, COMPAT, SUPERBLOCK_OFFSET, type Superblock } from './superblock.js';
+import { checkFeatures, hasCsum, INCOMPAT, SUPERBLOCK_OFFSET, type Superblock } from './superblock.js';
 import { descriptorOffset, parseGroupDescriptor, primarySuperBlock, type GroupDescriptor } from './group-descriptor.js';
 import {
-  parseInode, checkInodeReadable, isDir, isLink, isReg, FLAG_EXTENTS, FLAG_INLINE_DATA, FLAG_INDEX, ROOT_INO, S_IFMT, type Inode,
+  parseInode, checkInodeReadable, isDir, isReg, FLAG_EXTENTS, FLAG_INLINE_DATA, FLAG_INDEX, ROOT_INO, S_IFMT, type Inode,
 } from './inode.js';
 import { extentRuns } from './extent-tree.js';
 import { blockMapRuns } from './block-map.js';
@@ -19,7 +19,7 @@ import { inodeXattrs, blockXattrs, type Xattr } from './xattr.js';
 import { parseDirents, hasDirentTail, checkLeafChecksum, dxCountOffset, checkDxChecksum, type Dirent } from './dirent.js';
 import { ExtFileDevice } from './file-device.js';
 import { checkVolume } from './check.js';
-import { MemoryDevice } from '@diskit/core';
+import { volumeInfo, volumeStructures } from './info.js';
 
 /** Directories' parsed entries kept for path lookups: bounded by total names held. */
 const MAX_CACHED_NAMES = 200_000;
@@ -38,7 +38,8 @@ export class ExtVolume implements Volume, MapContext {
   private readonly groups = new Map<number, GroupDescriptor>();
   private readonly dirs = new Map<number, Map<string, number>>();
   private cachedNames = 0;
-  private readonly firstGroupBlock: number;
+  /** The block holding the superblock copy in use (the descriptor table follows it). */
+  readonly firstGroupBlock: number;
 
   private constructor(
     readonly dev: BlockDevice,
@@ -284,24 +285,9 @@ export class ExtVolume implements Volume, MapContext {
     return this.contents(inode);
   }
 
-  /**
-   * Where the metadata sits (byte offsets in the filesystem's device): the superblock, every group
-   * descriptor, each group's used inode table, the root directory's blocks — for dumps and the fuzzer.
-   */
-  async structures(maxGroups = 64): Promise<Structure[]> {
-    const { sb } = this;
-    const out: Structure[] = [{ name: 'superblock', offset: sb.offset, size: 1024, fields: { blocks: sb.blocksCount, inodes: sb.inodesCount, blockSize: sb.blockSize, features: featureNames(sb) } }];
-    for (let g = 0; g < Math.min(sb.groupCount, maxGroups); g++) {
-      const d = await this.group(g);
-      out.push({ name: `group descriptor ${g}`, offset: descriptorOffset(sb, g, this.firstGroupBlock), size: sb.descSize, fields: { ...d } });
-      const used = sb.inodesPerGroup - (d.itableUnused || 0);
-      if (used > 0) out.push({ name: `inode table ${g}`, offset: d.inodeTable * sb.blockSize, size: Math.min(used, 256) * sb.inodeSize, fields: { usedInodes: used } });
-    }
-    const root = await this.inode(ROOT_INO);
-    for (const r of (await this.runs(root)).slice(0, 16)) {
-      if (r.kind === 'data') out.push({ name: 'root directory blocks', offset: r.physical * sb.blockSize, size: r.count * sb.blockSize, fields: { logical: r.logical } });
-    }
-    return out;
+  /** Where the metadata sits (superblock, descriptors, inode tables, root directory), for dump and the fuzzer. */
+  structures(maxGroups = 64): Promise<Structure[]> {
+    return volumeStructures(this, maxGroups);
   }
 
   /** Every descriptor, directory and inode reachable from the root, checked (see check.ts). */
@@ -309,26 +295,8 @@ export class ExtVolume implements Volume, MapContext {
     return checkVolume(this);
   }
 
-  async info(): Promise<Record<string, unknown>> {
-    const { sb } = this;
-    const hex = Array.from(sb.uuid, (x) => x.toString(16).padStart(2, '0')).join('');
-    const uuid = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-    const journal = !(sb.compat & COMPAT.has_journal) ? 'none'
-      : sb.incompat & INCOMPAT.needs_recovery ? 'needs recovery (not replayed: reading the on-disk state, as debugfs does)' : 'clean';
-    return {
-      variant: sb.incompat & (INCOMPAT.extent | INCOMPAT.flex_bg | INCOMPAT['64bit']) ? 'ext4' : sb.compat & COMPAT.has_journal ? 'ext3' : 'ext2',
-      label: sb.label, uuid, revision: `${sb.revLevel}.${sb.minorRevLevel}`,
-      blockSize: sb.blockSize, ...(sb.clusterSize !== sb.blockSize ? { clusterSize: sb.clusterSize } : {}),
-      blocks: sb.blocksCount, freeBlocks: sb.freeBlocks,
-      size: sb.blocksCount * sb.blockSize, usedBytes: (sb.blocksCount - sb.freeBlocks) * sb.blockSize, freeBytes: sb.freeBlocks * sb.blockSize,
-      inodes: sb.inodesCount, freeInodes: sb.freeInodes, inodeSize: sb.inodeSize, groups: sb.groupCount,
-      features: featureNames(sb), journal,
-      state: sb.state & 2 ? 'errors' : sb.state & 1 ? 'clean' : 'not clean',
-      created: sb.mkfsTime ? new Date(sb.mkfsTime * 1000).toISOString() : undefined,
-      lastWritten: sb.wtime ? new Date(sb.wtime * 1000).toISOString() : undefined,
-      ...(sb.lastMounted ? { lastMountedOn: sb.lastMounted } : {}),
-      ...(this.primaryProblem ? { superblock: `backup at byte ${sb.offset} (primary: ${this.primaryProblem})` } : {}),
-    };
+  info(): Promise<Record<string, unknown>> {
+    return volumeInfo(this);
   }
 }
 
