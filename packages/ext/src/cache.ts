@@ -3,6 +3,8 @@ import { TruncatedImageError, type BlockDevice } from '@diskit/core';
 
 export class MetaCache {
   private chunks = new Map<number, Uint8Array>();
+  /** Buffers of evicted chunks, read into again: the cache never allocates more than its bound. */
+  private spare: Uint8Array[] = [];
 
   constructor(
     private readonly dev: BlockDevice,
@@ -13,7 +15,7 @@ export class MetaCache {
 
   /**
    * `length` bytes at `offset`. A view into the cache when they lie in one chunk — valid until the
-   * caller's next await on this cache, so callers that keep bytes copy them.
+   * caller's next await (evicted buffers are reused), so callers that keep bytes copy them.
    */
   async read(offset: number, length: number, what: string): Promise<Uint8Array> {
     if (offset < 0 || offset + length > this.dev.size) throw new TruncatedImageError(what, offset, length, this.dev.size);
@@ -86,9 +88,21 @@ export class MetaCache {
     const hit = this.hit(i);
     if (hit) return hit;
     const start = i * this.chunkSize;
-    const buf = new Uint8Array(Math.min(this.chunkSize, this.dev.size - start));
-    await this.dev.read(buf, start);
-    if (this.chunks.size >= this.maxChunks) this.chunks.delete(this.chunks.keys().next().value!);
+    const len = Math.min(this.chunkSize, this.dev.size - start);
+    const reuse = len === this.chunkSize ? this.spare.pop() : undefined;
+    const buf = reuse ?? new Uint8Array(len);
+    try {
+      await this.dev.read(buf, start);
+    } catch (e) {
+      if (reuse) this.spare.push(reuse);
+      throw e;
+    }
+    if (this.chunks.size >= this.maxChunks) {
+      const old = this.chunks.keys().next().value!;
+      const b = this.chunks.get(old)!;
+      this.chunks.delete(old);
+      if (b.length === this.chunkSize) this.spare.push(b);
+    }
     this.chunks.set(i, buf);
     this.last = i;
     return buf;

@@ -81,8 +81,13 @@ export function parseInode(sb: Superblock, ino: number, b: Uint8Array, offset: n
   return new ParsedInode(b, ino, offset, fits);
 }
 
-/** The decoded fields, with the i_block and xattr views made only when asked for (listings never ask). */
+/**
+ * The decoded fields. i_block is copied (the table bytes are a cache buffer that is reused); the
+ * xattr area only when it holds attributes (magic 0xEA020000).
+ */
 class ParsedInode implements Inode {
+  readonly block: Uint8Array;
+  readonly xattrArea: Uint8Array;
   readonly mode: number;
   readonly uid: number;
   readonly gid: number;
@@ -98,8 +103,9 @@ class ParsedInode implements Inode {
   readonly crtime?: Date;
   readonly xattrOffset: number;
 
-  constructor(private readonly raw: Uint8Array, readonly ino: number, readonly offset: number, private readonly fits: number) {
-    const b = raw;
+  constructor(b: Uint8Array, readonly ino: number, readonly offset: number, fits: number) {
+    this.block = b.slice(0x28, 0x64);
+    this.xattrArea = fits + 4 <= b.length && u32(b, fits) === 0xea020000 ? b.slice(fits) : EMPTY;
     this.mode = u16(b, 0x0);
     this.uid = (u16(b, 0x2) | (u16(b, 0x78) << 16)) >>> 0;
     this.gid = (u16(b, 0x18) | (u16(b, 0x7a) << 16)) >>> 0;
@@ -115,14 +121,8 @@ class ParsedInode implements Inode {
     if (fits >= 0x94) this.crtime = extTime(u32(b, 0x90), fits >= 0x98 ? u32(b, 0x94) : undefined);
     this.xattrOffset = offset + fits;
   }
-
-  get block(): Uint8Array {
-    return this.raw.subarray(0x28, 0x64);
-  }
-  get xattrArea(): Uint8Array {
-    return this.raw.subarray(this.fits);
-  }
 }
+const EMPTY = new Uint8Array(0);
 
 /** A reused copy of the inode with its checksum fields zeroed: one CRC run, no per-inode views. */
 let scratch = new Uint8Array(256);
