@@ -3,7 +3,7 @@
  * root and every inode it names (checksums, extent trees, block maps, symlinks, xattr blocks). Each damaged
  * structure is one problem; the pass goes on past it.
  */
-import { isDiskitError, type Problem } from '@diskit/core';
+import { isDiskitError, type CorruptImageError, type Problem } from '@diskit/core';
 import { isDir, isLink, isReg, ROOT_INO, FLAG_INLINE_DATA } from './inode.js';
 import { INCOMPAT } from './superblock.js';
 import type { ExtVolume } from './volume.js';
@@ -27,7 +27,10 @@ export async function checkVolume(vol: ExtVolume): Promise<Problem[]> {
     const [ino, path] = stack.pop()!;
     try {
       const dir = await vol.inode(ino);
-      for (const d of await vol.dirents(dir)) {
+      const damaged: CorruptImageError[] = [];
+      const entries = await vol.dirents(dir, damaged);
+      for (const e of damaged) note(e, `directory ${path}`);
+      for (const d of entries) {
         const p = `${path === '/' ? '' : path}/${d.name}`;
         try {
           const inode = await vol.inode(d.ino);

@@ -49,6 +49,15 @@ describeWithTools(['mke2fs', 'e2fsck', 'debugfs', '7z', 'sfdisk', 'sgdisk', 'qem
     const ours = lsJson(img, '/many').map((e) => e.path.slice('/many/'.length)).sort();
     expect(ours).toEqual(names);
     expect(sevenZipList(img).filter((e) => e.path.startsWith('/many/')).length).toBe(10_000);
+    // one damaged leaf block: its names are missing, the directory says so, the other blocks are listed
+    const leaf = Number(run('debugfs', ['-R', 'bmap /many 7', img]).trim());
+    flipByte(img, leaf * 4096 + 100);
+    const r = diskit('ls', '--json', img, '/many');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/ext directory \(inode \d+\) block checksum at offset \d+/);
+    const partial = (JSON.parse(r.stdout) as { path: string }[]).length;
+    expect(partial).toBeGreaterThan(9_500);
+    expect(partial).toBeLessThan(10_000);
   });
 
   it('uninitialised extents (debugfs fallocate) read as zeros and are reported as zero extents; a depth-2 extent tree reads as its source', async () => {

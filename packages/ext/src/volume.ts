@@ -1,6 +1,6 @@
 /** A mounted ext2/3/4 volume: inodes, directories and files read on demand through a bounded cache. */
 import {
-  CorruptImageError, UsageError, MemoryDevice, normalizePath,
+  CorruptImageError, PartialDirectoryError, UsageError, MemoryDevice, normalizePath,
   type BlockDevice, type FileEntry, type Volume, type EntryType, type FilesystemDriver, type Structure, type Problem, type StreamEntry,
 } from '@diskit/core';
 import { MetaCache } from './cache.js';
@@ -126,7 +126,11 @@ export class ExtVolume implements Volume, MapContext {
   }
 
   /** The entries of a directory inode, every block's checksum checked where metadata_csum is on. */
-  async dirents(dir: Inode): Promise<Dirent[]> {
+  /**
+   * With `damaged`, a block whose checksum or records are bad is left out and its error pushed
+   * there (the caller reports a partial directory); without it the first such error is thrown.
+   */
+  async dirents(dir: Inode, damaged?: CorruptImageError[]): Promise<Dirent[]> {
     checkInodeReadable(dir);
     const filetype = (this.sb.incompat & INCOMPAT.filetype) !== 0;
     const what = `ext directory (inode ${dir.ino})`;
@@ -154,15 +158,22 @@ export class ExtVolume implements Volume, MapContext {
         for (let k = 0; k < n; k++) {
           const b = buf.subarray(k * bs, (k + 1) * bs);
           const at = off + k * bs;
-          if (csum) {
-            const dx = dir.flags & FLAG_INDEX ? dxCountOffset(b, r.logical + i + k) : undefined;
-            if (hasDirentTail(b)) checkLeafChecksum(b, seed, at, what);
-            else if (dx !== undefined) {
-              checkDxChecksum(b, dx, seed, at, what);
-              continue;
-            } else throw new CorruptImageError(`${what} block`, at, 'a checksum tail (metadata_csum)', 'none');
+          const kept = out.length;
+          try {
+            if (csum) {
+              const dx = dir.flags & FLAG_INDEX ? dxCountOffset(b, r.logical + i + k) : undefined;
+              if (hasDirentTail(b)) checkLeafChecksum(b, seed, at, what);
+              else if (dx !== undefined) {
+                checkDxChecksum(b, dx, seed, at, what);
+                continue;
+              } else throw new CorruptImageError(`${what} block`, at, 'a checksum tail (metadata_csum)', 'none');
+            }
+            parseDirents(b, at, filetype, this.sb.inodesCount, out, what);
+          } catch (e) {
+            if (!damaged || !(e instanceof CorruptImageError)) throw e;
+            out.length = kept; // nothing from a damaged block
+            damaged.push(e);
           }
-          parseDirents(b, at, filetype, this.sb.inodesCount, out, what);
         }
         i += n;
       }
@@ -174,7 +185,8 @@ export class ExtVolume implements Volume, MapContext {
     const hit = this.dirs.get(dir.ino);
     if (hit) return hit;
     const m = new Map<string, number>();
-    for (const d of await this.dirents(dir)) m.set(d.name, d.ino);
+    // Names in sound blocks stay reachable when another block is damaged (readdir reports that one).
+    for (const d of await this.dirents(dir, [])) m.set(d.name, d.ino);
     if (this.cachedNames + m.size > MAX_CACHED_NAMES) {
       this.dirs.clear();
       this.cachedNames = 0;
@@ -240,20 +252,28 @@ export class ExtVolume implements Volume, MapContext {
     if (!isDir(dir)) throw new UsageError(`not a directory: ${p}`);
     const base = p === '/' ? '' : p;
     const out: FileEntry[] = [];
-    const ds = await this.dirents(dir);
+    // Damaged blocks and entries are left out and reported together: the rest is still listed.
+    const damaged: CorruptImageError[] = [];
+    const ds = await this.dirents(dir, damaged);
     await this.prefetchInodes(ds);
     for (const d of ds) {
-      if (d.name.includes('/') || d.name.includes('\0')) {
-        throw new CorruptImageError(`ext directory (inode ${dir.ino}) entry name`, dir.offset, 'a name without / or NUL', JSON.stringify(d.name));
+      try {
+        if (d.name.includes('/') || d.name.includes('\0')) {
+          throw new CorruptImageError(`ext directory (inode ${dir.ino}) entry name`, dir.offset, 'a name without / or NUL', JSON.stringify(d.name));
+        }
+        const inode = this.inodeNow(d.ino) ?? (await this.inode(d.ino));
+        // A directory naming itself or an ancestor would make every walk endless.
+        if (ancestors.has(d.ino) && isDir(inode)) {
+          throw new CorruptImageError(`ext directory (inode ${dir.ino}) entry`, dir.offset, 'no entry naming the directory itself or an ancestor (a loop)', `${JSON.stringify(d.name)} → inode ${d.ino}`);
+        }
+        const e = this.entry(`${base}/${d.name}`, inode);
+        out.push(e instanceof Promise ? await e : e);
+      } catch (e) {
+        if (!(e instanceof CorruptImageError)) throw e;
+        damaged.push(e);
       }
-      const inode = this.inodeNow(d.ino) ?? (await this.inode(d.ino));
-      // A directory naming itself or an ancestor would make every walk endless.
-      if (ancestors.has(d.ino) && isDir(inode)) {
-        throw new CorruptImageError(`ext directory (inode ${dir.ino}) entry`, dir.offset, 'no entry naming the directory itself or an ancestor (a loop)', `${JSON.stringify(d.name)} → inode ${d.ino}`);
-      }
-      const e = this.entry(`${base}/${d.name}`, inode);
-      out.push(e instanceof Promise ? await e : e);
     }
+    if (damaged.length) throw new PartialDirectoryError(out, damaged);
     return out;
   }
 
