@@ -113,6 +113,19 @@ describeWithTools(['mke2fs', 'e2fsck', 'debugfs', '7z', 'sfdisk', 'sgdisk', 'qem
     expect(c.stdout).toMatch(/ext xattr block checksum \(inode \d+\)/);
   });
 
+  it('a directory chain 1,000 deep lists whole (each directory resolved from its parent in one step)', () => {
+    const dsrc = join(dir, 'deep');
+    let p = dsrc;
+    for (let i = 0; i < 1000; i++) p = join(p, 'd');
+    mkdirSync(p, { recursive: true });
+    writeFileSync(join(p, 'leaf'), 'x');
+    const img = join(dir, 'deep.img');
+    mkfs(img, dsrc, ['-t', 'ext4', '-b', '1024', '-N', '2000'], '8M');
+    const paths = lsJson('-R', img).map((e) => e.path).filter((x) => !x.startsWith('/lost+found'));
+    expect(paths.length).toBe(1001);
+    expect(paths[paths.length - 1]).toBe('/d'.repeat(1000) + '/leaf');
+  });
+
   it('nanoseconds and times past 2038 (the extra epoch bits) read as debugfs and 7-Zip read them', () => {
     const img = fresh('times.img');
     debugfsWrite(img, 'sif /hello.txt mtime 21000102030405', 'sif /hello.txt mtime_extra 0x1d6f3455', 'sif /tiny mtime 0x7fffffff', 'sif /tiny mtime_extra 0xee6b27fc');

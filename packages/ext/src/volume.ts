@@ -196,19 +196,38 @@ export class ExtVolume implements Volume, MapContext {
     return m;
   }
 
+  /**
+   * Directories resolved so far: path → inode and parent path. A walk resolves each directory
+   * from its parent in one step, so a tree 4,096 deep costs 4,096 lookups, not 8 million.
+   */
+  private readonly dirPaths = new Map<string, { ino: number; parent: string }>();
+
   /** The inode at an absolute path (symlinks are not followed). */
-  async resolve(path: string, chain?: Set<number>): Promise<Inode> {
-    const parts = normalizePath(path).split('/').filter(Boolean);
-    if (parts.length > MAX_PATH_DEPTH) throw new UsageError(`path deeper than ${MAX_PATH_DEPTH} components`);
-    let cur = await this.inode(ROOT_INO);
-    for (let i = 0; i < parts.length; i++) {
-      chain?.add(cur.ino);
-      if (!isDir(cur)) throw new UsageError(`not a directory: /${parts.slice(0, i).join('/')}`);
-      const ino = (await this.lookupTable(cur)).get(parts[i]!);
-      if (ino === undefined) throw new UsageError(`no such file or directory: /${parts.slice(0, i + 1).join('/')}`);
-      cur = await this.inode(ino);
+  async resolve(path: string): Promise<Inode> {
+    const p = normalizePath(path);
+    if (p === '/') return this.inode(ROOT_INO);
+    const hit = this.dirPaths.get(p);
+    if (hit) return this.inode(hit.ino);
+    const cut = p.lastIndexOf('/');
+    const parentPath = cut === 0 ? '/' : p.slice(0, cut);
+    if (p.split('/').length > MAX_PATH_DEPTH) throw new UsageError(`path deeper than ${MAX_PATH_DEPTH} components`);
+    const parent = await this.resolve(parentPath);
+    if (!isDir(parent)) throw new UsageError(`not a directory: ${parentPath}`);
+    const ino = (await this.lookupTable(parent)).get(p.slice(cut + 1));
+    if (ino === undefined) throw new UsageError(`no such file or directory: ${p}`);
+    const inode = await this.inode(ino);
+    if (isDir(inode)) {
+      if (this.dirPaths.size >= 65536) this.dirPaths.clear();
+      this.dirPaths.set(p, { ino, parent: parentPath });
     }
-    return cur;
+    return inode;
+  }
+
+  /** Inode numbers of a resolved directory's ancestors (and its own), as far as the path cache knows them (≤ 256 up). */
+  private ancestorsOf(p: string, self: number): Set<number> {
+    const out = new Set<number>([self, ROOT_INO]);
+    for (let cur = this.dirPaths.get(p), n = 0; cur && n < 256; cur = this.dirPaths.get(cur.parent), n++) out.add(cur.ino);
+    return out;
   }
 
   async symlinkTarget(inode: Inode): Promise<string> {
@@ -246,10 +265,10 @@ export class ExtVolume implements Volume, MapContext {
 
   async readdir(path: string): Promise<FileEntry[]> {
     const p = normalizePath(path);
-    const ancestors = new Set<number>();
-    const dir = await this.resolve(p, ancestors);
-    ancestors.add(dir.ino);
+    const dir = await this.resolve(p);
     if (!isDir(dir)) throw new UsageError(`not a directory: ${p}`);
+    // Loops further up than the cache reaches end at the walker's depth limit.
+    const ancestors = this.ancestorsOf(p, dir.ino);
     const base = p === '/' ? '' : p;
     const out: FileEntry[] = [];
     // Damaged blocks and entries are left out and reported together: the rest is still listed.
