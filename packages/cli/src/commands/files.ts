@@ -1,28 +1,31 @@
-import { lstat, mkdir, symlink, utimes, lutimes, chmod, link, unlink } from 'node:fs/promises';
+import { lstat, mkdir, rm, symlink, utimes, lutimes, chmod, link, unlink } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import { UsageError, CorruptImageError, pumpDataRuns, normalizePath, readDirectory, walk, walkTree, type FileEntry, type Volume, type WalkOptions } from '@diskit/core';
+import { UsageError, CorruptImageError, DiskitError, pumpDataRuns, normalizePath, readDirectory, walk, walkTree, type FileEntry, type Volume, type WalkOptions } from '@diskit/core';
 import { FileDevice } from '@diskit/core/node';
 import { defaultRegistry } from '../registry.js';
-import { openImage, openVolume } from '../open.js';
+import { backingOption, openImage, openOptionSpec, openVolume } from '../open.js';
 import { parse } from '../args.js';
 import { modeString, toJson } from '../format.js';
 
 const volumeOptions = {
+  ...openOptionSpec,
   partition: { type: 'string' },
   names: { type: 'string' },
+  // Which filesystem when a disc has several (UDF and ISO9660 on a bridge disc).
+  fs: { type: 'string' },
 } as const;
 
-async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string }, fn: (v: Volume) => Promise<T>): Promise<T> {
+async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string; fs?: string; options?: string[] }, fn: (v: Volume) => Promise<T>): Promise<T> {
   if (values.names && !['iso', 'joliet', 'rockridge'].includes(values.names)) throw new UsageError(`--names must be iso, joliet or rockridge`);
   const reg = defaultRegistry();
-  const o = await openImage(reg, path, { format: values.format });
+  const o = await openImage(reg, path, { format: values.format, backing: backingOption(values.options) });
   try {
     let partition: number | undefined;
     if (values.partition !== undefined) {
       partition = Number(values.partition);
       if (!Number.isInteger(partition) || partition < 1) throw new UsageError(`--partition wants a number ≥ 1, got '${values.partition}'`);
     }
-    const vol = await openVolume(reg, o.image, { partition, mount: values.names ? { names: values.names } : undefined });
+    const vol = await openVolume(reg, o.image, { partition, fs: values.fs, mount: values.names ? { names: values.names } : undefined });
     return await fn(vol);
   } finally {
     await o.close();
@@ -175,10 +178,8 @@ export async function extractTree(vol: Volume, src: string, destArg: string, opt
       if (first !== undefined) {
         if (opts.force === true) await rmFile(target);
         await link(first, target);
-      } else {
-        await writeFile(vol, e, target, opts.force === true);
-        if (e.inode !== undefined && (e.nlink ?? 1) > 1) linked.set(e.inode, target);
-      }
+      } else if (!(await writeFile(vol, e, target, opts.force === true))) skipped++;
+      else if (e.inode !== undefined && (e.nlink ?? 1) > 1) linked.set(e.inode, target);
     } else {
       process.stderr.write(`diskit: skipping ${specialKind(e.mode)} ${e.path} (not extracted)\n`);
       skipped++;
@@ -227,12 +228,17 @@ function specialKind(mode?: number): string {
   return t === 0o020000 ? 'character device' : t === 0o060000 ? 'block device' : t === 0o010000 ? 'FIFO' : t === 0o140000 ? 'socket' : 'special file';
 }
 
-async function writeFile(vol: Volume, e: FileEntry, target: string, force: boolean): Promise<void> {
+/**
+ * One file's bytes into `target`. A file whose data cannot be read (a damaged extent, a bad
+ * compressed block) is named on stderr and removed, and false returned: the rest is still extracted.
+ */
+async function writeFile(vol: Volume, e: FileEntry, target: string, force: boolean): Promise<boolean> {
   if (force) {
     const st = await lstat(target).catch(() => null);
     if (st?.isSymbolicLink()) throw new CorruptImageError('file', 0, 'a regular file target', `${target} is a symlink`);
   }
   const out = await FileDevice.create(target, { exclusive: !force, noFollow: true });
+  let ok = false;
   try {
     const dev = await vol.openFile(e.path);
     try {
@@ -243,7 +249,13 @@ async function writeFile(vol: Volume, e: FileEntry, target: string, force: boole
     }
     if (e.mode !== undefined) await out.handle.chmod(e.mode & 0o777);
     if (e.mtime) await out.handle.utimes(e.mtime, e.mtime);
+    ok = true;
+  } catch (err) {
+    if (!(err instanceof DiskitError) || err instanceof UsageError) throw err;
+    process.stderr.write(`diskit: skipped ${e.path}: ${err.name}: ${err.message}\n`);
   } finally {
     await out.close();
+    if (!ok) await rm(target, { force: true });
   }
+  return ok;
 }
