@@ -4,6 +4,7 @@ import * as vhd from '@diskit/vhd';
 import * as dmg from '@diskit/dmg';
 import { useNodeCodecs } from '@diskit/dmg/node';
 import * as iso9660 from '@diskit/iso9660';
+import * as ext from '@diskit/ext';
 import * as nbd from '@diskit/nbd';
 import * as udf from '@diskit/udf';
 import * as fat from '@diskit/fat';
@@ -19,5 +20,6 @@ export function defaultRegistry(): Registry {
     r.addFilesystem(...pkg.filesystems);
   }
   r.addFilesystem(...fat.filesystems);
+  r.addFilesystem(...ext.filesystems);
   return r;
 }

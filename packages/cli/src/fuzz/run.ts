@@ -44,6 +44,9 @@ async function targetsOf(seed: FuzzSeed): Promise<{ offset: number; size: number
     const image = await driver.open(file, { name: seed.name });
     add((await image.inspect()).structures);
     if (image.format !== 'raw') add((await readPartitionTable(image).catch(() => ({ structures: [] }))).structures);
+    // A filesystem that maps its own metadata (superblocks, tables, directories) is aimed at too.
+    const vol = (await (await reg.detectFilesystem(image))?.mount(image).catch(() => undefined)) as { structures?: () => Promise<Structure[]> } | undefined;
+    if (vol?.structures) add(await vol.structures().catch(() => []));
   } catch {
     /* a seed that does not open still gets random mutations */
   }

@@ -3,14 +3,14 @@
  * genisoimage) and Apple's hdiutil (the shared DMGs). Made once into a cache folder.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, symlinkSync, linkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { gunzipSync } from 'node:zlib';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FuzzSeed } from './run.js';
 
-export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso', 'sparseimage', 'sparsebundle', 'udf', 'fat'] as const;
+export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso', 'sparseimage', 'sparsebundle', 'udf', 'fat', 'ext'] as const;
 export type FuzzFormat = (typeof FORMATS)[number];
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -55,6 +55,7 @@ export const SEED_TOOLS: Record<FuzzFormat, string[]> = {
   sparsebundle: [],
   udf: ['genisoimage', 'mkudffs'],
   fat: ['mkfs.fat', 'mcopy', 'mdel'],
+  ext: ['mke2fs'],
 };
 
 export function missingFor(format: FuzzFormat): string[] {
@@ -203,6 +204,30 @@ export function makeSeeds(format: FuzzFormat): FuzzSeed[] {
       make('rr-joliet.iso', (p) => sh('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-o', p, tree]));
       make('plain.iso', (p) => sh('genisoimage', ['-quiet', '-o', p, tree]));
       make('rr.iso', (p) => sh('genisoimage', ['-quiet', '-R', '-o', p, tree]));
+      break;
+    }
+    case 'ext': {
+      // Small trees through every mapping: block maps to double indirect (ext2), a depth-1 extent
+      // tree (16 fragments), inline data, metadata_csum, an htree-sized directory, symlinks, hard links.
+      const tree = join(dir, 'tree');
+      if (!existsSync(tree)) {
+        mkdirSync(join(tree, 'a/b/c'), { recursive: true });
+        mkdirSync(join(tree, 'wide'));
+        writeFileSync(join(tree, 'hello.txt'), 'hello, ext\n');
+        writeFileSync(join(tree, 'a/b/c/mid.bin'), new Uint8Array(300 << 10).map((_, i) => i * 31));
+        const frag = new Uint8Array(1 << 20);
+        for (let i = 0; i < 16; i++) frag.fill(i + 1, i * 65536, i * 65536 + 1024);
+        writeFileSync(join(tree, 'fragments'), frag);
+        for (let i = 0; i < 300; i++) writeFileSync(join(tree, 'wide', `entry-${i}`), '');
+        symlinkSync('hello.txt', join(tree, 'fast'));
+        symlinkSync('a/b/c/' + 'x'.repeat(90), join(tree, 'slow'));
+        linkSync(join(tree, 'hello.txt'), join(tree, 'a/hard'));
+      }
+      const mke2fs = (p: string, args: string[]) => sh('mke2fs', ['-q', '-F', '-N', '400', ...args, '-d', tree, p, '2M']);
+      make('ext2.img', (p) => mke2fs(p, ['-t', 'ext2', '-b', '1024']));
+      make('ext4-csum.img', (p) => mke2fs(p, ['-t', 'ext4', '-b', '1024', '-O', '^has_journal,metadata_csum,64bit']));
+      make('ext4-inline.img', (p) => mke2fs(p, ['-t', 'ext4', '-b', '1024', '-O', '^has_journal,inline_data,^metadata_csum']));
+      make('ext4-nocsum.img', (p) => mke2fs(p, ['-t', 'ext4', '-b', '1024', '-O', '^has_journal,^metadata_csum', '-I', '128']));
       break;
     }
   }
