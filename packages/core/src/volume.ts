@@ -1,5 +1,5 @@
 import type { BlockDevice } from './device.js';
-import type { Problem } from './driver.js';
+import type { CheckReport, Problem, Structure } from './driver.js';
 
 export type EntryType = 'file' | 'directory' | 'symlink' | 'other';
 
@@ -55,6 +55,10 @@ export interface Volume {
   streams?(path: string): Promise<StreamEntry[]>;
   /** One named stream's contents as a read-only device. */
   openStream?(path: string, name: string): Promise<BlockDevice>;
+  /** Consistency checks of the filesystem's own structures, for `diskit check`. */
+  check?(): Promise<CheckReport>;
+  /** The filesystem's own structures for `diskit dump` (offsets within the filesystem's device). */
+  structures?(): Promise<Structure[]>;
 }
 
 export interface FilesystemDriver {
