@@ -119,15 +119,21 @@ export async function openVolume(reg: Registry, image: BlockDevice, opts: { part
   }
   // The whole disk first: an (isohybrid) ISO is a filesystem even when it also carries a table.
   const whole = await reg.detectFilesystem(image, opts.fs);
-  if (whole) return whole.mount(image, opts.mount);
+  if (whole) return warned(await whole.mount(image, opts.mount));
   const table = await partitionTableOf(image);
   return mountFirst(reg, table.partitions.filter((p) => p.kind !== 'extended' && p.start < image.size).map(slice), opts.mount, opts.fs);
+}
+
+/** A mounted volume, its warnings (damage mount read around) printed. */
+function warned(vol: Volume): Volume {
+  printWarnings(vol.warnings);
+  return vol;
 }
 
 async function mountFirst(reg: Registry, devs: BlockDevice[], mount?: Record<string, string>, only?: string): Promise<Volume> {
   for (const dev of devs) {
     const fs = await reg.detectFilesystem(dev, only);
-    if (fs) return fs.mount(dev, mount);
+    if (fs) return warned(await fs.mount(dev, mount));
   }
   // An image problem (exit 1), not a usage error.
   throw new UnsupportedFeatureError(`no filesystem diskit can read was found (known: ${reg.filesystems.map((f) => f.name).join(', ') || 'none'})`);
