@@ -11,12 +11,15 @@ Usage:
   diskit map <img> [-f FMT] [--json]             data/zero/unallocated extents (like qemu-img map)
   diskit dump <img> [-f FMT] [--json]            every header and table with its offset
   diskit check <img> [-f FMT] [--repair] [--json]
-  diskit convert [-f FMT] -O FMT [-o k=v,...] [-p] [--force] <in> <out>
+  diskit convert [-f FMT] -O FMT [-o k=v,...] [-p] [--force] [--no-verify] <in> <out>
   diskit ls <img> [path] [-R] [-l] [--json] [--partition N] [--names iso|joliet|rockridge]
   diskit tree <img> [path] [--partition N]
-  diskit extract <img> <path> <dest> [--partition N] [--force]
+  diskit extract <img> <path> <dest> [--partition N] [--force] [--no-verify]
   diskit create iso <dir> <out.iso> [options]    (diskit create iso --help)
   diskit create vhd|vhdx --parent <base> <child>  a differencing child (the parent is never modified)
+
+--no-verify: convert/extract do not check the data's checksums (DMG blkx and data fork CRC32s) as it is
+  read; by default a mismatch stops them with exit 1 and no output (use it to salvage a damaged image).
 
 Exit codes: 0 ok, 1 image problem (corrupt, unsupported, check failed), 2 usage error.
 Add --debug for stack traces.`;

@@ -12,11 +12,11 @@ export interface Opened {
 }
 
 /** Open an image file read-only (unless `writable`), detecting its format unless `format` is given. */
-export async function openImage(reg: Registry, path: string, opts: { format?: string; writable?: boolean } = {}): Promise<Opened> {
+export async function openImage(reg: Registry, path: string, opts: { format?: string; writable?: boolean; verify?: boolean } = {}): Promise<Opened> {
   const file = await FileDevice.open(path, { writable: opts.writable });
   try {
     const driver = opts.format ? reg.format(opts.format) : (await reg.detect(file, path)).driver;
-    const image = await driver.open(file, { name: path, openRelative: relativeOpener(path), writable: opts.writable });
+    const image = await driver.open(file, { name: path, openRelative: relativeOpener(path), writable: opts.writable, verify: opts.verify });
     return {
       path, file, driver, image,
       async close() {

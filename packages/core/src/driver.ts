@@ -19,6 +19,10 @@ export interface OpenOptions {
   openRelative?: (name: string) => Promise<BlockDevice>;
   /** Allow writes through the image (default: read-only). */
   writable?: boolean;
+  /** Check the data's checksums as it is read, failing on a mismatch (default true; `--no-verify` turns it off). */
+  verify?: boolean;
+  /** The passphrase of an encrypted image, asked for only when one is met. Never logged. */
+  password?: () => Promise<string>;
 }
 
 /** One on-disk structure in an inspect() dump. */

@@ -1,11 +1,15 @@
 import type { BlockDevice, FormatDriver, FilesystemDriver, Image, OpenOptions, ProbeInput } from '@diskit/core';
 import { ascii } from '@diskit/core';
-import { DmgImage, sniffUnsupported } from './image.js';
+import { DmgImage } from './image.js';
+import { sniffUnsupported } from './table.js';
 import { createDmg } from './writer.js';
 
 export * from './udif.js';
 export * from './plist.js';
 export * from './image.js';
+export * from './table.js';
+export { StreamVerifier, zeroCrc } from './verify.js';
+export { blkxCrc } from './check.js';
 export * from './writer.js';
 export { adcDecode, AdcError } from './adc.js';
 export { lzfseDecode, lzvnDecode, LzfseError } from './lzfse.js';
@@ -29,7 +33,7 @@ export const dmgDriver: FormatDriver = {
     return 0;
   },
   async open(file: BlockDevice, opts: OpenOptions = {}): Promise<Image> {
-    return DmgImage.open(file, opts.name);
+    return DmgImage.open(file, { name: opts.name, verify: opts.verify });
   },
   create: createDmg,
 };

@@ -6,7 +6,7 @@ import {
 import { readPartitionTable } from '@diskit/raw';
 import { buildPlist, type PlistDict } from './plist.js';
 import { ChunkType, KOLY_SIZE, SECTOR, crcChecksum, encodeKoly, encodeMish, type Chunk } from './udif.js';
-import { masterCrc } from './image.js';
+import { masterCrc } from './check.js';
 import { codecs, codecsReady } from './codecs.js';
 import { crc32Combine } from './crc-combine.js';
 

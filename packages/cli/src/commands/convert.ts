@@ -27,8 +27,9 @@ export async function convert(args: string[]): Promise<number> {
     options: { type: 'string', short: 'o', multiple: true },
     progress: { type: 'boolean', short: 'p' },
     force: { type: 'boolean' },
+    'no-verify': { type: 'boolean' },
   });
-  if (positionals.length !== 2) throw new UsageError('usage: diskit convert [-f FMT] -O FMT [-o k=v,...] [-p] <in> <out>');
+  if (positionals.length !== 2) throw new UsageError('usage: diskit convert [-f FMT] -O FMT [-o k=v,...] [-p] [--no-verify] <in> <out>');
   const [input, output] = positionals as [string, string];
   const reg = defaultRegistry();
   const target = reg.format(values['output-format'] ?? 'raw');
@@ -38,7 +39,7 @@ export async function convert(args: string[]): Promise<number> {
 
   const sidecars = (target.sidecars?.(basename(output)) ?? []).map((s) => ({ ...s, path: join(dirname(output), s.name) }));
   if (!values.force) for (const s of sidecars) if (existsSync(s.path)) throw new UsageError(`${s.path} exists (use --force to overwrite)`);
-  const src = await openImage(reg, input, { format: values.format });
+  const src = await openImage(reg, input, { format: values.format, verify: values['no-verify'] !== true });
   let out: AtomicOutput | undefined;
   try {
     out = await AtomicOutput.create(output, { force: values.force });

@@ -12,10 +12,10 @@ const volumeOptions = {
   names: { type: 'string' },
 } as const;
 
-async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string }, fn: (v: Volume) => Promise<T>): Promise<T> {
+async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string; 'no-verify'?: boolean }, fn: (v: Volume) => Promise<T>): Promise<T> {
   if (values.names && !['iso', 'joliet', 'rockridge'].includes(values.names)) throw new UsageError(`--names must be iso, joliet or rockridge`);
   const reg = defaultRegistry();
-  const o = await openImage(reg, path, { format: values.format });
+  const o = await openImage(reg, path, { format: values.format, verify: values['no-verify'] !== true });
   try {
     let partition: number | undefined;
     if (values.partition !== undefined) {
@@ -112,7 +112,7 @@ export function safeComponent(name: string): boolean {
  * symlinks, and symlinks are created as links (never followed by later writes).
  */
 export async function extract(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { ...volumeOptions, force: { type: 'boolean' } });
+  const { values, positionals } = parse(args, { ...volumeOptions, force: { type: 'boolean' }, 'no-verify': { type: 'boolean' } });
   if (positionals.length !== 3) throw new UsageError('usage: diskit extract <img> <path> <dest>');
   const [img, src, destArg] = positionals as [string, string, string];
   return withVolume(img, values, async (vol) => {

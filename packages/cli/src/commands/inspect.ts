@@ -26,13 +26,16 @@ export async function info(args: string[]): Promise<number> {
     let partitions: Partition[] = [];
     let partitionScheme = 'none';
     let hybridIso = false;
+    let partitionTableError: string | undefined;
     try {
       const t = await partitionTableOf(image);
       partitions = t.partitions;
       partitionScheme = t.scheme;
       hybridIso = t.hybridIso;
-    } catch {
-      /* a broken table is reported by `check`; info still describes the container */
+    } catch (e) {
+      // Info still describes the container, and says why the disk inside could not be read.
+      partitionScheme = 'unreadable';
+      partitionTableError = (e as Error).message;
     }
     let filesystem: Record<string, unknown> | undefined;
     try {
@@ -49,6 +52,7 @@ export async function info(args: string[]): Promise<number> {
       fileSize: file.size,
       allocatedSize: await allocatedBytes(path),
       partitionScheme,
+      ...(partitionTableError ? { partitionTableError } : {}),
       hybridIso,
       partitions: partitions.map((p) => ({ index: p.index, start: p.start, size: p.size, type: p.type, name: p.name, uuid: p.uuid, kind: p.kind, bootable: p.bootable })),
       ...(filesystem ? { filesystem } : {}),
@@ -61,6 +65,7 @@ export async function info(args: string[]): Promise<number> {
     let s = `image: ${path}\nformat: ${out.format}${out.variant && out.variant !== out.format ? ` (${out.variant})` : ''}\n`;
     s += `virtual size: ${humanSize(out.virtualSize)}\nfile size: ${humanSize(out.fileSize)}\nallocated: ${humanSize(out.allocatedSize)}\n`;
     for (const [k, v] of Object.entries(extra)) s += `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}\n`;
+    if (partitionTableError) s += `partition table: could not be read: ${partitionTableError}\n`;
     if (partitions.length) {
       s += `partition table: ${partitionScheme}${hybridIso ? ' (isohybrid)' : ''}\n`;
       s += '  #        start         size  type                                  name\n';
