@@ -108,7 +108,7 @@ export class DmgImage implements Image {
         case ChunkType.BZIP2:
           return await codecs().bunzip2(src, c.length);
         case ChunkType.LZMA:
-          throw new UnsupportedFeatureError(`not supported: LZMA chunks (ULMO), ${where}`);
+          return await codecs().unxz(src, c.length);
       }
     } catch (e) {
       if (e instanceof UnsupportedFeatureError || e instanceof CorruptImageError) throw e;

@@ -16,12 +16,12 @@ export { lzfseDecode, lzvnDecode, LzfseError } from './lzfse.js';
 export { bunzip2, makeBunzip2, Bzip2Error } from './bzip2.js';
 export { bzip2Encode } from './bzip2-encode.js';
 export { crc32Combine } from './crc-combine.js';
-export { codecs, codecsReady, setCodecs, pureCodecs, CodecError, type Codecs } from './codecs.js';
+export { codecs, codecsReady, setCodecs, pureCodecs, unxz, CodecError, type Codecs } from './codecs.js';
 
 export const dmgDriver: FormatDriver = {
   name: 'dmg',
-  aliases: ['udif', 'udzo', 'udro', 'udbz'],
-  description: 'Apple disk image (UDIF .dmg): zlib, bzip2, ADC, LZFSE and raw chunks; writes UDZO/UDRO',
+  aliases: ['udif', 'udzo', 'udro', 'udbz', 'ulmo'],
+  description: 'Apple disk image (UDIF .dmg): zlib, bzip2, ADC, LZFSE, LZMA and raw chunks; writes UDZO/UDRO/UDBZ',
   probe(input: ProbeInput): number {
     try {
       const t = input.tail;
