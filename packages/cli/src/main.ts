@@ -21,6 +21,10 @@ Usage:
 --no-verify: convert/extract do not check the data's checksums (DMG blkx and data fork CRC32s) as it is
   read; by default a mismatch stops them with exit 1 and no output (use it to salvage a damaged image).
 
+Encrypted DMGs (read, and write with convert -O dmg -o encryption=aes-128|aes-256): the password is read
+  from --password-file FILE (its first line), else DISKIT_PASSWORD, else asked on the terminal (no echo);
+  never give it on the command line. A wrong password exits 1.
+
 Exit codes: 0 ok, 1 image problem (corrupt, unsupported, check failed), 2 usage error.
 Add --debug for stack traces.`;
 
@@ -29,6 +33,7 @@ export const commonOptions = {
   format: { type: 'string', short: 'f' },
   debug: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  'password-file': { type: 'string' },
 } satisfies ParseArgsConfig['options'];
 
 /** parseArgs with diskit's conventions: unknown flags are usage errors. */

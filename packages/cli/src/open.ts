@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { SliceDevice, UsageError, type BlockDevice, type FormatDriver, type Image, type Registry, type Volume } from '@diskit/core';
 import { FileDevice, relativeOpener } from '@diskit/core/node';
 import { readPartitionTable, type PartitionTable } from '@diskit/raw';
+import { passwordSource } from './password.js';
 
 export interface Opened {
   path: string;
@@ -12,11 +13,11 @@ export interface Opened {
 }
 
 /** Open an image file read-only (unless `writable`), detecting its format unless `format` is given. */
-export async function openImage(reg: Registry, path: string, opts: { format?: string; writable?: boolean; verify?: boolean } = {}): Promise<Opened> {
+export async function openImage(reg: Registry, path: string, opts: { format?: string; writable?: boolean; verify?: boolean; passwordFile?: string } = {}): Promise<Opened> {
   const file = await FileDevice.open(path, { writable: opts.writable });
   try {
     const driver = opts.format ? reg.format(opts.format) : (await reg.detect(file, path)).driver;
-    const image = await driver.open(file, { name: path, openRelative: relativeOpener(path), writable: opts.writable, verify: opts.verify });
+    const image = await driver.open(file, { name: path, openRelative: relativeOpener(path), writable: opts.writable, verify: opts.verify, password: passwordSource(path, opts.passwordFile) });
     return {
       path, file, driver, image,
       async close() {

@@ -73,6 +73,8 @@ export interface CreateOptions {
   options?: Record<string, string>;
   onProgress?: (done: number, total: number) => void;
   name?: string;
+  /** The passphrase for an encrypted output, asked for only when one is written. Never logged. */
+  password?: () => Promise<string>;
   openRelative?: (name: string) => Promise<BlockDevice>;
 }
 

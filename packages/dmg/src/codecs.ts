@@ -9,17 +9,22 @@ import { adcDecode } from './adc.js';
 import { lzfseDecode } from './lzfse.js';
 import { bunzip2 } from './bzip2.js';
 import { bzip2Encode } from './bzip2-encode.js';
-import * as xzModule from 'xz-decompress';
 import { unxzWith } from './xz.js';
 
 type XzStream = new (s: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array>;
-/** xz-decompress is a UMD module: its class is a named export under bundlers, `default`'s under Node. */
-export const XzReadableStream: XzStream =
-  (xzModule as unknown as { XzReadableStream?: XzStream }).XzReadableStream ?? (xzModule as unknown as { default: { XzReadableStream: XzStream } }).default.XzReadableStream;
+let xzLoad: Promise<XzStream> | undefined;
+/**
+ * xz-decompress, loaded when the first LZMA chunk is met (its class extends ReadableStream at load).
+ * A UMD module: the class is a named export under bundlers, `default`'s under Node.
+ */
+function xzStream(): Promise<XzStream> {
+  type Mod = { XzReadableStream?: XzStream; default?: { XzReadableStream: XzStream } };
+  return (xzLoad ??= import('xz-decompress').then((m: Mod) => m.XzReadableStream ?? m.default!.XzReadableStream));
+}
 
 /** Decode one .xz stream (an LZMA chunk) to exactly `outSize` bytes, or throw. */
-export function unxz(data: Uint8Array, outSize: number): Promise<Uint8Array> {
-  return unxzWith(XzReadableStream, data, outSize);
+export async function unxz(data: Uint8Array, outSize: number): Promise<Uint8Array> {
+  return unxzWith(await xzStream(), data, outSize);
 }
 
 export interface Codecs {

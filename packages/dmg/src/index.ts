@@ -1,14 +1,20 @@
 import type { BlockDevice, FormatDriver, FilesystemDriver, Image, OpenOptions, ProbeInput } from '@diskit/core';
-import { ascii } from '@diskit/core';
+import { ascii, UnsupportedFeatureError } from '@diskit/core';
+import { EncryptedDevice, EncryptedImage, holdsUdif } from './encrypted.js';
+import { ENCRCDSA } from './encrcdsa.js';
 import { DmgImage } from './image.js';
 import { sniffUnsupported } from './table.js';
-import { createDmg } from './writer.js';
+import { createDmgMaybeEncrypted } from './encrypt-write.js';
 
 export * from './udif.js';
 export * from './plist.js';
 export * from './image.js';
 export * from './table.js';
 export { StreamVerifier, zeroCrc } from './verify.js';
+export * from './encrcdsa.js';
+export { EncryptingSink, createDmgMaybeEncrypted } from './encrypt-write.js';
+export { EncryptedDevice, EncryptedImage } from './encrypted.js';
+export { ChunkIvs, decryptChunks, encryptChunks, pbkdf2Sha1, tripleDesCbc } from './crypto.js';
 export { blkxCrc } from './check.js';
 export * from './writer.js';
 export { adcDecode, AdcError } from './adc.js';
@@ -26,6 +32,7 @@ export const dmgDriver: FormatDriver = {
     try {
       const t = input.tail;
       if (t.length >= 512 && ascii(t, t.length - 512, 4) === 'koly') return 95;
+      if (ascii(input.head, 0, 8) === ENCRCDSA) return 95;
       if (sniffUnsupported(input.head)) return 60;
     } catch {
       /* never throw */
@@ -33,9 +40,16 @@ export const dmgDriver: FormatDriver = {
     return 0;
   },
   async open(file: BlockDevice, opts: OpenOptions = {}): Promise<Image> {
-    return DmgImage.open(file, { name: opts.name, verify: opts.verify });
+    const head = new Uint8Array(Math.min(8, file.size));
+    await file.read(head, 0);
+    if (ascii(head, 0, 8) !== ENCRCDSA) return DmgImage.open(file, { name: opts.name, verify: opts.verify });
+    // Encrypted: a decrypting device under the ordinary UDIF (or raw) reader.
+    if (!opts.password) throw new UnsupportedFeatureError('encrypted DMG: a password is needed (--password-file FILE, DISKIT_PASSWORD, or a terminal)');
+    const dev = await EncryptedDevice.open(file, await opts.password());
+    const inner = (await holdsUdif(dev)) ? await DmgImage.open(dev, { name: opts.name, verify: opts.verify }) : dev;
+    return new EncryptedImage(dev, inner);
   },
-  create: createDmg,
+  create: createDmgMaybeEncrypted,
 };
 
 export const formats: FormatDriver[] = [dmgDriver];

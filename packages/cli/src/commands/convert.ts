@@ -6,6 +6,7 @@ import { defaultRegistry } from '../registry.js';
 import { openImage } from '../open.js';
 import { parse } from '../main.js';
 import { progressBar } from '../format.js';
+import { passwordSource } from '../password.js';
 
 /** `-o a=1,b=2` (repeatable) → {a: '1', b: '2'}. */
 export function parseOptions(list: string[] | undefined): Record<string, string> {
@@ -29,7 +30,7 @@ export async function convert(args: string[]): Promise<number> {
     force: { type: 'boolean' },
     'no-verify': { type: 'boolean' },
   });
-  if (positionals.length !== 2) throw new UsageError('usage: diskit convert [-f FMT] -O FMT [-o k=v,...] [-p] [--no-verify] <in> <out>');
+  if (positionals.length !== 2) throw new UsageError('usage: diskit convert [-f FMT] -O FMT [-o k=v,...] [-p] [--no-verify] [--password-file F] <in> <out>');
   const [input, output] = positionals as [string, string];
   const reg = defaultRegistry();
   const target = reg.format(values['output-format'] ?? 'raw');
@@ -39,7 +40,7 @@ export async function convert(args: string[]): Promise<number> {
 
   const sidecars = (target.sidecars?.(basename(output)) ?? []).map((s) => ({ ...s, path: join(dirname(output), s.name) }));
   if (!values.force) for (const s of sidecars) if (existsSync(s.path)) throw new UsageError(`${s.path} exists (use --force to overwrite)`);
-  const src = await openImage(reg, input, { format: values.format, verify: values['no-verify'] !== true });
+  const src = await openImage(reg, input, { format: values.format, verify: values['no-verify'] !== true, passwordFile: values['password-file'] });
   let out: AtomicOutput | undefined;
   try {
     out = await AtomicOutput.create(output, { force: values.force });
@@ -47,6 +48,7 @@ export async function convert(args: string[]): Promise<number> {
     await target.create(src.image, out, {
       options,
       name: output,
+      password: passwordSource(output, values['password-file']),
       onProgress: showProgress ? progressBar(`${src.image.format} → ${target.name}`) : undefined,
     });
     await out.commit();

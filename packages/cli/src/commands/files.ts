@@ -12,10 +12,10 @@ const volumeOptions = {
   names: { type: 'string' },
 } as const;
 
-async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string; 'no-verify'?: boolean }, fn: (v: Volume) => Promise<T>): Promise<T> {
+async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string; 'no-verify'?: boolean; 'password-file'?: string }, fn: (v: Volume) => Promise<T>): Promise<T> {
   if (values.names && !['iso', 'joliet', 'rockridge'].includes(values.names)) throw new UsageError(`--names must be iso, joliet or rockridge`);
   const reg = defaultRegistry();
-  const o = await openImage(reg, path, { format: values.format, verify: values['no-verify'] !== true });
+  const o = await openImage(reg, path, { format: values.format, verify: values['no-verify'] !== true, passwordFile: values['password-file'] });
   try {
     let partition: number | undefined;
     if (values.partition !== undefined) {

@@ -9,8 +9,8 @@ function onePath(positionals: string[], cmd: string): string {
   return positionals[0]!;
 }
 
-async function withImage<T>(path: string, format: string | undefined, fn: (o: Opened) => Promise<T>, writable = false): Promise<T> {
-  const o = await openImage(defaultRegistry(), path, { format, writable });
+async function withImage<T>(path: string, format: string | undefined, fn: (o: Opened) => Promise<T>, writable = false, passwordFile?: string): Promise<T> {
+  const o = await openImage(defaultRegistry(), path, { format, writable, passwordFile });
   try {
     return await fn(o);
   } finally {
@@ -76,7 +76,7 @@ export async function info(args: string[]): Promise<number> {
     if (filesystem) s += `filesystem: ${toJson(filesystem)}\n`;
     process.stdout.write(s);
     return 0;
-  });
+  }, false, values['password-file']);
 }
 
 export async function map(args: string[]): Promise<number> {
@@ -95,7 +95,7 @@ export async function map(args: string[]): Promise<number> {
       process.stdout.write(s);
     }
     return 0;
-  });
+  }, false, values['password-file']);
 }
 
 export async function dump(args: string[]): Promise<number> {
@@ -111,7 +111,7 @@ export async function dump(args: string[]): Promise<number> {
       process.stdout.write(s + printStructures(structures));
     }
     return 0;
-  });
+  }, false, values['password-file']);
 }
 
 export async function check(args: string[]): Promise<number> {
@@ -133,5 +133,5 @@ export async function check(args: string[]): Promise<number> {
       process.stdout.write(errors === 0 ? `No errors were found on the image.\n` : `${errors} error(s) found.\n`);
     }
     return errors === 0 ? 0 : 1;
-  }, values.repair === true);
+  }, values.repair === true, values['password-file']);
 }
