@@ -3,6 +3,7 @@
 import { existsSync, statSync, openSync, writeSync, closeSync, ftruncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
 
 /** 256 MiB: 3 MiB of text-like data (LZMA ~4:1) in every 4 MiB, the rest zeros. */
 function ulmoSource(ctx) {
@@ -56,4 +57,43 @@ export default async function (ctx) {
     });
     ctx.rm(out);
   } else console.log('\n## dmg ULMO: skipped (7z or python3 not installed)');
+
+  if (ctx.hasTool('openssl')) {
+    // 1 GiB of random data as UDRO inside AES-256 (512-byte chunks, as hdiutil), ~1 GiB of ciphertext.
+    const src = randomGiB(ctx);
+    const pw = join(ctx.tmp, 'bench-password');
+    writeFileSync(pw, 'bench password\n');
+    const enc = join(ctx.tmp, 'bench-1g.aes256.dmg');
+    if (!existsSync(enc)) {
+      const w = ctx.measure('diskit convert -O dmg -o encryption=aes-256', ['node', ctx.diskit, 'convert', '-O', 'dmg', '-o', 'compression=raw,encryption=aes-256,iterations=1000', '--password-file', pw, src, enc], { before: () => ctx.rm(enc) });
+      console.log(`\n## raw → encrypted dmg (AES-256, UDRO inside), 1 GiB: ${w.seconds.toFixed(1)} s (no target)`);
+    }
+    const out = join(ctx.tmp, 'aes-bench.raw');
+    const before = () => ctx.rm(out);
+    const key = '00'.repeat(32), iv = '00'.repeat(16);
+    const rows = [
+      ctx.measure('diskit convert -O raw (AES-256)', ['node', ctx.diskit, 'convert', '-O', 'raw', '--password-file', pw, enc, out], { before }),
+      // The same bytes through OpenSSL's AES-256-CBC (one IV: it has no per-chunk IVs): the cost floor.
+      ctx.measure('openssl enc -d -aes-256-cbc', ['openssl', 'enc', '-d', '-aes-256-cbc', '-nopad', '-K', key, '-iv', iv, '-in', enc, '-out', out], { before }),
+    ];
+    ctx.report('encrypted dmg (AES-256) → raw, 1 GiB', rows, {
+      baseline: 'openssl enc -d -aes-256-cbc',
+      targets: { 'diskit convert -O raw (AES-256) / openssl enc -d -aes-256-cbc': 1.5 },
+    });
+    ctx.rm(out);
+  } else console.log('\n## dmg AES: skipped (openssl not installed)');
+}
+
+/** 1 GiB of random bytes, made once. */
+function randomGiB(ctx) {
+  const p = join(ctx.tmp, 'random-1g.img');
+  if (existsSync(p) && statSync(p).size === 1 << 30) return p;
+  const fd = openSync(p, 'w');
+  const block = Buffer.alloc(1 << 20);
+  for (let mib = 0; mib < 1024; mib++) {
+    randomFillSync(block);
+    writeSync(fd, block, 0, block.length, mib * (1 << 20));
+  }
+  closeSync(fd);
+  return p;
 }

@@ -22,8 +22,8 @@ export const MODE_CBC = 6;
 export const KEY_PASSPHRASE = 1;
 const HMAC_KEY_BYTES = 20;
 const MARKER = 'CKIE';
-/** PBKDF2 rounds accepted (hdiutil picks ~250,000 by timing; more would only stall on a hostile header). */
-export const MAX_ITERATIONS = 20_000_000;
+/** PBKDF2 rounds accepted: hdiutil picks ~250,000 by timing; 5M takes seconds, more would only stall on a hostile header. */
+export const MAX_ITERATIONS = 5_000_000;
 const MAX_KEYS = 16;
 export const PASSWORD_KEY_SIZE = 616;
 

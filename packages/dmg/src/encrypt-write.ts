@@ -6,7 +6,7 @@
  */
 import { UsageError, type BlockDevice, type CreateOptions, type ImageSink } from '@diskit/core';
 import { ChunkIvs, encryptChunks, importAesKey, type CryptoKey } from './crypto.js';
-import { ALG_AES, PASSWORD_KEY_SIZE, encodeEncrcdsa, wrapKeys } from './encrcdsa.js';
+import { ALG_AES, MAX_ITERATIONS, PASSWORD_KEY_SIZE, encodeEncrcdsa, wrapKeys } from './encrcdsa.js';
 import { createDmg } from './writer.js';
 
 export const ENCRYPTED_DATA_OFFSET = 122_368;
@@ -32,6 +32,7 @@ export class EncryptingSink implements ImageSink {
   private constructor(
     private readonly out: ImageSink,
     private readonly key: CryptoKey,
+    private readonly rawKey: Uint8Array,
     private readonly ivs: ChunkIvs,
     private readonly header: (dataSize: number) => Promise<Uint8Array[]>,
   ) {}
@@ -47,7 +48,7 @@ export class EncryptingSink implements ImageSink {
       }, KEY_OFFSET, PASSWORD_KEY_SIZE),
       passwordKey,
     ];
-    return new EncryptingSink(out, await importAesKey(keys.aesKey), new ChunkIvs(keys.hmacKey), header);
+    return new EncryptingSink(out, await importAesKey(keys.aesKey), keys.aesKey, new ChunkIvs(keys.hmacKey), header);
   }
 
   async write(from: Uint8Array, offset: number): Promise<void> {
@@ -70,7 +71,7 @@ export class EncryptingSink implements ImageSink {
     const whole = last ? Math.ceil(this.bufLen / CHUNK) * CHUNK : Math.floor(this.bufLen / CHUNK) * CHUNK;
     if (whole === 0) return;
     this.buf.fill(0, this.bufLen, whole);
-    const enc = await encryptChunks(this.key, this.ivs, this.buf.subarray(0, whole), this.bufStart / CHUNK, CHUNK);
+    const enc = await encryptChunks(this.key, this.ivs, this.buf.subarray(0, whole), this.bufStart / CHUNK, CHUNK, this.rawKey);
     await this.out.write(enc, ENCRYPTED_DATA_OFFSET + this.bufStart);
     this.buf.copyWithin(0, whole, Math.max(whole, this.bufLen));
     this.bufLen = Math.max(0, this.bufLen - whole);
@@ -106,7 +107,7 @@ export async function createDmgMaybeEncrypted(source: BlockDevice, sink: ImageSi
   const bits = encryption === 'aes-128' ? 128 : encryption === 'aes-256' ? 256 : undefined;
   if (!bits) throw new UsageError(`dmg: unknown encryption "${encryption}" (aes-128, aes-256, none)`);
   const rounds = iterations === undefined ? DEFAULT_ITERATIONS : Number(iterations);
-  if (!Number.isInteger(rounds) || rounds < 1000 || rounds > 10_000_000) throw new UsageError(`dmg: iterations must be 1000..10000000, got "${iterations}"`);
+  if (!Number.isInteger(rounds) || rounds < 1000 || rounds > MAX_ITERATIONS) throw new UsageError(`dmg: iterations must be 1000..${MAX_ITERATIONS}, got "${iterations}"`);
   if (!opts.password) throw new UsageError('dmg: encryption needs a password (--password-file FILE or DISKIT_PASSWORD)');
   const password = await opts.password();
   if (password.length === 0) throw new UsageError('dmg: the password is empty');

@@ -14,7 +14,7 @@ export { StreamVerifier, zeroCrc } from './verify.js';
 export * from './encrcdsa.js';
 export { EncryptingSink, createDmgMaybeEncrypted } from './encrypt-write.js';
 export { EncryptedDevice, EncryptedImage } from './encrypted.js';
-export { ChunkIvs, decryptChunks, encryptChunks, pbkdf2Sha1, tripleDesCbc } from './crypto.js';
+export { ChunkIvs, decryptChunks, encryptChunks, pbkdf2Sha1, tripleDesCbc, setSyncAesEncrypt } from './crypto.js';
 export { blkxCrc } from './check.js';
 export * from './writer.js';
 export { adcDecode, AdcError } from './adc.js';

@@ -8,6 +8,8 @@ import { inflate, deflate, deflateSync, crc32 as zlibCrc32 } from 'node:zlib';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
+import { createCipheriv } from 'node:crypto';
+import { setSyncAesEncrypt } from './crypto.js';
 import { fastCrc32 } from '@diskit/core/node';
 import { setCodecs, CodecError, pureCodecs, packChunkSync, bzip2Encode, bunzip2, unxz, type Codecs, type PackedChunk, type PackMethod } from './codecs.js';
 import { unxzWith } from './xz.js';
@@ -227,3 +229,10 @@ export function useNodeCodecs(on = true): void {
 }
 
 useNodeCodecs();
+
+// Writing encrypted images: node:crypto's AES-CBC per 512-byte chunk (see setSyncAesEncrypt).
+setSyncAesEncrypt((key, iv, data) => {
+  const c = createCipheriv(`aes-${key.length * 8}-cbc`, key, iv).setAutoPadding(false);
+  const a = c.update(data), b = c.final();
+  return b.length ? Buffer.concat([a, b]) : a;
+});
