@@ -75,6 +75,8 @@ export default async function (ctx) {
       ctx.measure('diskit convert -O raw (AES-256)', ['node', ctx.diskit, 'convert', '-O', 'raw', '--password-file', pw, enc, out], { before }),
       // The same bytes through OpenSSL's AES-256-CBC (one IV: it has no per-chunk IVs): the cost floor.
       ctx.measure('openssl enc -d -aes-256-cbc', ['openssl', 'enc', '-d', '-aes-256-cbc', '-nopad', '-K', key, '-iv', iv, '-in', enc, '-out', out], { before }),
+      // diskit's own floor: the same 1 GiB copied raw → raw (its output is flushed to disk, openssl's is not).
+      ctx.measure('diskit convert -f raw -O raw (copy)', ['node', ctx.diskit, 'convert', '-f', 'raw', '-O', 'raw', src, out], { before }),
     ];
     ctx.report('encrypted dmg (AES-256) → raw, 1 GiB', rows, {
       baseline: 'openssl enc -d -aes-256-cbc',

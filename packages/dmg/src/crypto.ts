@@ -39,12 +39,21 @@ export function tripleDesCbc(mode: 'encrypt' | 'decrypt', key: Uint8Array, iv: U
 /** AES-CBC over whole 16-byte blocks (WebCrypto pads; the padding block is made or dropped here). */
 export async function aesCbc(mode: 'encrypt' | 'decrypt', key: CryptoKey, iv: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
   if (mode === 'encrypt') return new Uint8Array(await subtle().encrypt({ name: 'AES-CBC', iv }, key, data), 0, data.length);
+  return (await startDecrypt(key, iv, data)).result;
+}
+
+/**
+ * Start a CBC decryption: resolves once the call is under way, to (a box holding) the promise of
+ * its result. With `padRoom`, the 16 bytes after `data` in its buffer are free to hold the padding
+ * block (no copy of the data).
+ */
+async function startDecrypt(key: CryptoKey, iv: Uint8Array, data: Uint8Array, padRoom = false): Promise<{ result: Promise<Uint8Array> }> {
   const last = data.length >= 16 ? data.subarray(data.length - 16) : iv;
   const pad = await padBlock(key, last);
-  const whole = new Uint8Array(data.length + 16);
-  whole.set(data);
+  const whole = padRoom ? new Uint8Array(data.buffer, data.byteOffset, data.length + 16) : new Uint8Array(data.length + 16);
+  if (!padRoom) whole.set(data);
   whole.set(pad, data.length);
-  return new Uint8Array(await subtle().decrypt({ name: 'AES-CBC', iv }, key, whole));
+  return { result: subtle().decrypt({ name: 'AES-CBC', iv }, key, whole).then((b) => new Uint8Array(b)) };
 }
 
 /** A block X that CBC-decrypts after `prev` to a full PKCS#7 padding block: X = E(prev ⊕ 0x10…). */
@@ -58,17 +67,20 @@ export function importAesKey(raw: Uint8Array): Promise<CryptoKey> {
 }
 
 /**
- * Decrypt `data` (whole chunks of `chunkSize` bytes, the first being chunk number `first`) in
- * place of a copy: one WebCrypto call for the run, then each chunk's first block gets its IV.
+ * Decrypt `data` (whole chunks of `chunkSize` bytes, the first being chunk number `first`): one
+ * WebCrypto call for the run, then each chunk's first block gets its IV. `padRoom`: see startDecrypt.
  */
-export async function decryptChunks(key: CryptoKey, ivs: ChunkIvs, data: Uint8Array, first: number, chunkSize: number): Promise<Uint8Array> {
-  const out = await aesCbc('decrypt', key, new Uint8Array(16), data);
-  const iv = new Uint8Array(16);
-  for (let at = 0, n = first; at < data.length; at += chunkSize, n++) {
-    ivs.iv(n, iv, 0);
-    // out = D(C) ⊕ C_prev (0 for the run's first block): make it D(C) ⊕ IV.
-    for (let i = 0; i < 16; i++) out[at + i]! ^= iv[i]! ^ (at === 0 ? 0 : data[at - 16 + i]!);
+export async function decryptChunks(key: CryptoKey, ivs: ChunkIvs, data: Uint8Array, first: number, chunkSize: number, padRoom = false): Promise<Uint8Array> {
+  const pending = (await startDecrypt(key, new Uint8Array(16), data, padRoom)).result;
+  // The IVs, each XORed with the ciphertext block before its chunk, while WebCrypto works (off
+  // the main thread under Node): out = D(C) ⊕ C_prev (0 for the run's first block) becomes D(C) ⊕ IV.
+  const fix = new Uint8Array(Math.ceil(data.length / chunkSize) * 16);
+  for (let at = 0, n = first, k = 0; at < data.length; at += chunkSize, n++, k += 16) {
+    ivs.iv(n, fix, k);
+    if (at > 0) for (let i = 0; i < 16; i++) fix[k + i]! ^= data[at - 16 + i]!;
   }
+  const out = await pending;
+  for (let at = 0, k = 0; at < data.length; at += chunkSize, k += 16) for (let i = 0; i < 16; i++) out[at + i]! ^= fix[k + i]!;
   return out;
 }
 

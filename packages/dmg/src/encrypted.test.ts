@@ -162,6 +162,9 @@ describeNeeding(existsSync(AES) ? [] : [AES], 'hostile encrcdsa headers', () => 
       typed++;
     }
     expect(typed).toBeGreaterThan(60);
+    const v1 = new Uint8Array(8192);
+    v1.set(new TextEncoder().encode('cdsaencr'), v1.length - 8);
+    await expect(dmgDriver.open(new MemoryDevice(v1))).rejects.toThrow(/v1 encrypted DMG/);
     const huge = good.slice();
     new DataView(huge.buffer).setUint32(96 + 8, 0xffffffff);
     await expect(EncryptedDevice.open(new MemoryDevice(huge), PASSWORD)).rejects.toBeInstanceOf(CorruptImageError);

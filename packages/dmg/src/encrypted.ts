@@ -62,9 +62,10 @@ export class EncryptedDevice implements BlockDevice {
     for (let c = first; c < end; c += per) {
       const n = Math.min(per, end - c);
       runs.push((async () => {
-        const enc = new Uint8Array(n * cs);
+        // 16 spare bytes after the ciphertext: room for the padding block WebCrypto wants.
+        const enc = new Uint8Array(n * cs + 16).subarray(0, n * cs);
         await this.file.read(enc, this.header.dataOffset + c * cs);
-        const plain = await decryptChunks(this.key, this.ivs, enc, c, cs);
+        const plain = await decryptChunks(this.key, this.ivs, enc, c, cs, true);
         const from = Math.max(offset, c * cs), to = Math.min(offset + into.length, (c + n) * cs);
         into.set(plain.subarray(from - c * cs, to - c * cs), from - offset);
       })());

@@ -33,6 +33,7 @@ export const dmgDriver: FormatDriver = {
       const t = input.tail;
       if (t.length >= 512 && ascii(t, t.length - 512, 4) === 'koly') return 95;
       if (ascii(input.head, 0, 8) === ENCRCDSA) return 95;
+      if (t.length >= 8 && ascii(t, t.length - 8, 8) === 'cdsaencr') return 60; // v1: refused by open()
       if (sniffUnsupported(input.head)) return 60;
     } catch {
       /* never throw */
@@ -42,7 +43,13 @@ export const dmgDriver: FormatDriver = {
   async open(file: BlockDevice, opts: OpenOptions = {}): Promise<Image> {
     const head = new Uint8Array(Math.min(8, file.size));
     await file.read(head, 0);
-    if (ascii(head, 0, 8) !== ENCRCDSA) return DmgImage.open(file, { name: opts.name, verify: opts.verify });
+    if (ascii(head, 0, 8) !== ENCRCDSA) {
+      const tail = new Uint8Array(Math.min(8, file.size));
+      await file.read(tail, file.size - tail.length);
+      // The v1 header is a trailer ending in its signature (vfdecrypt's cencrypted_v1_header).
+      if (ascii(tail, 0, 8) === 'cdsaencr') throw new UnsupportedFeatureError('not supported: v1 encrypted DMG (cdsaencr trailer)');
+      return DmgImage.open(file, { name: opts.name, verify: opts.verify });
+    }
     // Encrypted: a decrypting device under the ordinary UDIF (or raw) reader.
     if (!opts.password) throw new UnsupportedFeatureError('encrypted DMG: a password is needed (--password-file FILE, DISKIT_PASSWORD, or a terminal)');
     const dev = await EncryptedDevice.open(file, await opts.password());
