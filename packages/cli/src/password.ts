@@ -27,12 +27,13 @@ async function ask(what: string, file?: string): Promise<string> {
 /** Read one line from the terminal in raw mode (nothing echoed). Ctrl-C stops diskit. */
 function prompt(question: string): Promise<string> {
   const stdin = process.stdin;
-  process.stderr.write(question);
   return new Promise((resolve) => {
     let line = '';
     const wasRaw = stdin.isRaw;
+    // Raw (no echo) before the question is shown: an answer typed at once is never echoed.
     stdin.setRawMode(true);
     stdin.resume();
+    process.stderr.write(question);
     const done = (value: string | undefined) => {
       stdin.off('data', onData);
       stdin.setRawMode(wasRaw);

@@ -102,6 +102,22 @@ describeNeeding(existsSync(AES) ? [] : [AES], 'the shared hdiutil AES-256 image'
   });
 });
 
+describeWithTools(['python3'], 'the password prompt on a terminal', () => {
+  it('asks on the terminal with echo off; a wrong answer exits 1', () => {
+    if (!existsSync(AES)) return;
+    const ask = (pw: string) => spawnSync('python3', [join(__dirname, 'test/tty-password.py'), pw, cli, 'info', AES], { encoding: 'utf8' });
+    const ok = ask(PASSWORD);
+    expect(ok.status, ok.stdout).toBe(0);
+    expect(ok.stdout).toMatch(/^Password for .*dmgwiz--input_aes256\.dmg: /);
+    expect(ok.stdout).toMatch(/format: dmg \(UDZO \(encrypted, AES-256\)\)/);
+    expect(ok.stdout).not.toContain(PASSWORD);
+    const bad = ask('not-it');
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).not.toContain('not-it');
+    expect(bad.stdout).toMatch(/wrong password/);
+  });
+});
+
 describeWithTools(['python3', '7z'], 'encrypted DMGs diskit writes', () => {
   it('AES-128 and AES-256: the independent decryption gives a UDIF that 7-Zip reads as the source; diskit reads them back', () => {
     const src = join(dir, 'src.img');
