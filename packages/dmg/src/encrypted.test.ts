@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { createCipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { CorruptImageError, DiskitError, MemoryDevice, UnsupportedFeatureError } from '@diskit/core';
 import { describeNeeding, describeWithTools, run, sharedImagesDir } from '../../../test/tools.js';
-import { ChunkIvs, EncryptedDevice, WrongPasswordError, decryptChunks, dmgDriver, encryptChunks } from './index.js';
+import { ChunkIvs, EncryptedDevice, EncryptingSink, WrongPasswordError, decryptChunks, dmgDriver, encryptChunks } from './index.js';
 import { importAesKey } from './crypto.js';
 
 const AES = join(resolve(sharedImagesDir(), 'apple'), 'dmgwiz--input_aes256.dmg');
@@ -159,6 +159,28 @@ describeWithTools(['python3', '7z'], 'encrypted DMGs diskit writes', () => {
     }
     const bad = diskit(['convert', '-O', 'dmg', '-o', 'encryption=des', '--password-file', pw, src, join(dir, 'x.dmg')]);
     expect(bad.status).toBe(2);
+  });
+});
+
+describe('layers compose', () => {
+  it('an encrypted sparse image (encrcdsa around sprs, as hdiutil makes them) opens as the sparse image inside', async () => {
+    const src = join(dir, 'sp.img');
+    const disk = new Uint8Array(3 << 20);
+    disk.set(randomBytes(100_000), 1 << 20);
+    writeFileSync(src, disk);
+    const sparse = join(dir, 'sp.sparseimage');
+    expect(spawnSync('node', [cli, 'convert', '-f', 'raw', '-O', 'sparseimage', src, sparse]).status).toBe(0);
+    const plain = new Uint8Array(readFileSync(sparse));
+    const out = new MemoryDevice(0, { growable: true });
+    const enc = await EncryptingSink.create(out, 128, 'layers', 1000);
+    await enc.write(plain, 0);
+    await enc.truncate(plain.length);
+    const img = await dmgDriver.open(new MemoryDevice(out.bytes.slice(), { readOnly: true }), { password: async () => 'layers' });
+    expect(img.variant).toMatch(/encrypted, AES-128/);
+    expect(img.size).toBe(disk.length);
+    const back = new Uint8Array(img.size);
+    await img.read(back, 0);
+    expect(Buffer.from(back).equals(Buffer.from(disk))).toBe(true);
   });
 });
 

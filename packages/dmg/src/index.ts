@@ -5,6 +5,8 @@ import { ENCRCDSA } from './encrcdsa.js';
 import { DmgImage } from './image.js';
 import { sniffUnsupported } from './table.js';
 import { createDmgMaybeEncrypted } from './encrypt-write.js';
+import { sparseimageDriver, SparseImage } from './sparseimage/index.js';
+import { sparsebundleDriver } from './sparsebundle/index.js';
 
 export * from './udif.js';
 export * from './plist.js';
@@ -22,6 +24,8 @@ export { lzfseDecode, lzvnDecode, LzfseError } from './lzfse.js';
 export { bunzip2, makeBunzip2, Bzip2Error } from './bzip2.js';
 export { bzip2Encode } from './bzip2-encode.js';
 export { crc32Combine } from './crc-combine.js';
+export * from './sparseimage/index.js';
+export * from './sparsebundle/index.js';
 export { codecs, codecsReady, setCodecs, pureCodecs, unxz, CodecError, type Codecs } from './codecs.js';
 
 export const dmgDriver: FormatDriver = {
@@ -53,11 +57,14 @@ export const dmgDriver: FormatDriver = {
     // Encrypted: a decrypting device under the ordinary UDIF (or raw) reader.
     if (!opts.password) throw new UnsupportedFeatureError('encrypted DMG: a password is needed (--password-file FILE, DISKIT_PASSWORD, or a terminal)');
     const dev = await EncryptedDevice.open(file, await opts.password());
-    const inner = (await holdsUdif(dev)) ? await DmgImage.open(dev, { name: opts.name, verify: opts.verify }) : dev;
+    // Inside: a UDIF (koly at the end), a sparse image (sprs), or a raw disk.
+    const inner = (await holdsUdif(dev))
+      ? await DmgImage.open(dev, { name: opts.name, verify: opts.verify })
+      : (await SparseImage.holds(dev)) ? await SparseImage.open(dev) : dev;
     return new EncryptedImage(dev, inner);
   },
   create: createDmgMaybeEncrypted,
 };
 
-export const formats: FormatDriver[] = [dmgDriver];
+export const formats: FormatDriver[] = [dmgDriver, sparseimageDriver, sparsebundleDriver];
 export const filesystems: FilesystemDriver[] = [];
