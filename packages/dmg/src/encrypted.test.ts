@@ -162,6 +162,26 @@ describeWithTools(['python3', '7z'], 'encrypted DMGs diskit writes', () => {
   });
 });
 
+describe('the decrypting device', () => {
+  it('reads any range (unaligned, across runs, larger than its in-flight window) like the plaintext', async () => {
+    const plain = randomBytes((9 << 20) + 1234);
+    const out = new MemoryDevice(0, { growable: true });
+    const enc = await EncryptingSink.create(out, 256, 'ranges', 1000);
+    for (let at = 0; at < plain.length; at += 777_777) await enc.write(plain.subarray(at, at + 777_777), at);
+    await enc.truncate(plain.length);
+    const dev = await EncryptedDevice.open(new MemoryDevice(out.bytes.slice(), { readOnly: true }), 'ranges');
+    expect(dev.size).toBe(plain.length);
+    const whole = new Uint8Array(dev.size);
+    await dev.read(whole, 0);
+    expect(Buffer.from(whole).equals(plain)).toBe(true);
+    for (const [off, len] of [[1, 1], [511, 2], [1000, 5 << 20], [(9 << 20) - 3, 1237], [4096 * 300 + 17, 70_000]]) {
+      const b = new Uint8Array(len);
+      await dev.read(b, off);
+      expect(Buffer.from(b).equals(plain.subarray(off, off + len)), `${off}+${len}`).toBe(true);
+    }
+  });
+});
+
 describe('layers compose', () => {
   it('an encrypted sparse image (encrcdsa around sprs, as hdiutil makes them) opens as the sparse image inside', async () => {
     const src = join(dir, 'sp.img');

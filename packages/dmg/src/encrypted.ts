@@ -13,6 +13,7 @@ import { KOLY_SIZE } from './udif.js';
 /** Chunks decrypted per WebCrypto call (and calls in flight for one read). */
 const BATCH_BYTES = 1 << 20;
 const HEADER_BYTES = 64 << 10;
+const IN_FLIGHT = 4;
 
 export class EncryptedDevice implements BlockDevice {
   readonly readOnly = true;
@@ -56,21 +57,23 @@ export class EncryptedDevice implements BlockDevice {
     const cs = this.header.chunkSize;
     const first = Math.floor(offset / cs);
     const end = Math.ceil((offset + into.length) / cs);
-    // Whole chunks in ~1 MiB runs, decrypted concurrently (WebCrypto works off the main thread under Node).
+    // Whole chunks in ~1 MiB runs, a few decrypted at once (WebCrypto works off the main thread
+    // under Node); at most IN_FLIGHT runs' buffers are held, however large the read.
     const per = Math.max(1, Math.floor(BATCH_BYTES / cs));
-    const runs: Promise<void>[] = [];
-    for (let c = first; c < end; c += per) {
-      const n = Math.min(per, end - c);
-      runs.push((async () => {
+    let next = first;
+    const lane = async () => {
+      for (let c = next; c < end; c = next) {
+        const n = Math.min(per, end - c);
+        next = c + n;
         // 16 spare bytes after the ciphertext: room for the padding block WebCrypto wants.
         const enc = new Uint8Array(n * cs + 16).subarray(0, n * cs);
         await this.file.read(enc, this.header.dataOffset + c * cs);
         const plain = await decryptChunks(this.key, this.ivs, enc, c, cs, true);
         const from = Math.max(offset, c * cs), to = Math.min(offset + into.length, (c + n) * cs);
         into.set(plain.subarray(from - c * cs, to - c * cs), from - offset);
-      })());
-    }
-    await Promise.all(runs);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, Math.ceil((end - first) / per)) }, lane));
   }
 
   async write(): Promise<void> {
