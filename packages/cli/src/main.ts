@@ -21,8 +21,9 @@ Usage:
 
 An <img> may be a .sparsebundle directory; -O sparsebundle writes one.
 
---no-verify: convert/extract do not check the data's checksums (DMG blkx and data fork CRC32s) as it is
-  read; by default a mismatch stops them with exit 1 and no output (use it to salvage a damaged image).
+--no-verify: convert, extract, ls and tree do not check the data's checksums (DMG blkx and data-fork
+  CRC32s) as it is read; by default a mismatch stops them with exit 1 (convert leaves no output). Use it
+  to salvage a damaged image.
 
 Encrypted DMGs (read, and write with convert -O dmg -o encryption=aes-128|aes-256): the password is read
   from --password-file FILE (its first line), else DISKIT_PASSWORD, else asked on the terminal (no echo);

@@ -5,7 +5,7 @@
  */
 import { beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -128,6 +128,37 @@ describeShared('CRC32s checked on every full read', () => {
     z.fill(0xff, at + 2, at + 12);
     writeFileSync(join(dir, 'garbled.dmg'), z);
     expect(diskit('info', join(dir, 'garbled.dmg')).stdout).toMatch(/partition table: could not be read: blkx\[0\] chunk 0 \(zlib\)/);
+  });
+});
+
+describeWithTools(['xorriso'], 'CRC32s checked by ls and extract', () => {
+  it('an ISO in a UDRO whose file data has a flipped byte: ls and extract exit 1 naming the blkx; --no-verify lists and extracts it', () => {
+    const src = join(dir, 'isosrc');
+    rmSync(src, { recursive: true, force: true });
+    mkdirSync(src);
+    const blob = new Uint8Array(300_000).map((_, i) => (i * 2654435761) >>> 24);
+    writeFileSync(join(src, 'blob.bin'), blob);
+    writeFileSync(join(src, 'hello.txt'), 'hello\n');
+    const iso = join(dir, 't.iso');
+    run('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-o', iso, src]);
+    const dmg = join(dir, 'iso.dmg');
+    expect(diskit('convert', '-f', 'raw', '-O', 'dmg', '-o', 'compression=raw', iso, dmg).status).toBe(0);
+    const b = readFileSync(dmg);
+    const at = b.indexOf(Buffer.from(blob.subarray(1000, 1032)));
+    expect(at).toBeGreaterThan(0);
+    b[at + 5]! ^= 1;
+    const bad = join(dir, 'iso-bad.dmg');
+    writeFileSync(bad, b);
+    for (const args of [['ls', bad], ['extract', bad, '/', join(dir, 'x1')]]) {
+      const r = diskit(...args);
+      expect(r.status, args[0]).toBe(1);
+      expect(r.stderr).toMatch(/CorruptImageError: blkx\[0\] .*CRC32/);
+    }
+    expect(diskit('ls', '--no-verify', bad).stdout.split('\n').sort()).toEqual(['', 'blob.bin', 'hello.txt']);
+    expect(diskit('extract', '--no-verify', bad, '/', join(dir, 'x2')).status).toBe(0);
+    const got = readFileSync(join(dir, 'x2', 'blob.bin'));
+    expect(got.length).toBe(blob.length);
+    expect([...got].filter((x, i) => x !== blob[i]).length).toBe(1);
   });
 });
 

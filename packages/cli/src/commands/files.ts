@@ -12,6 +12,8 @@ const volumeOptions = {
   names: { type: 'string' },
   // Which filesystem when a disc has several (UDF and ISO9660 on a bridge disc).
   fs: { type: 'string' },
+  // Read past a checksum mismatch (a DMG blkx read whole is checked, even by ls).
+  'no-verify': { type: 'boolean' },
 } as const;
 
 async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string; fs?: string; 'no-verify'?: boolean; 'password-file'?: string }, fn: (v: Volume) => Promise<T>): Promise<T> {
@@ -134,7 +136,7 @@ export function safeComponent(name: string): boolean {
  * symlinks, and symlinks are created as links (never followed by later writes).
  */
 export async function extract(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { ...volumeOptions, force: { type: 'boolean' }, 'no-verify': { type: 'boolean' } });
+  const { values, positionals } = parse(args, { ...volumeOptions, force: { type: 'boolean' } });
   if (positionals.length !== 3) throw new UsageError('usage: diskit extract <img> <path> <dest>');
   const [img, src, destArg] = positionals as [string, string, string];
   return withVolume(img, values, async (vol) => {
