@@ -13,12 +13,14 @@ const volumeOptions = {
   names: { type: 'string' },
   // Which filesystem when a disc has several (UDF and ISO9660 on a bridge disc).
   fs: { type: 'string' },
+  // Read past a checksum mismatch (a DMG blkx read whole is checked, even by ls).
+  'no-verify': { type: 'boolean' },
 } as const;
 
-async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string; fs?: string; options?: string[] }, fn: (v: Volume) => Promise<T>): Promise<T> {
+async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string; fs?: string; options?: string[]; 'no-verify'?: boolean; 'password-file'?: string }, fn: (v: Volume) => Promise<T>): Promise<T> {
   if (values.names && !['iso', 'joliet', 'rockridge'].includes(values.names)) throw new UsageError(`--names must be iso, joliet or rockridge`);
   const reg = defaultRegistry();
-  const o = await openImage(reg, path, { format: values.format, backing: backingOption(values.options) });
+  const o = await openImage(reg, path, { format: values.format, backing: backingOption(values.options), verify: values['no-verify'] !== true, passwordFile: values['password-file'] });
   try {
     let partition: number | undefined;
     if (values.partition !== undefined) {

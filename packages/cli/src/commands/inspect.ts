@@ -12,8 +12,8 @@ function onePath(positionals: string[], cmd: string): string {
 }
 
 /** `check` (writable or not) reports the image's warnings as errors instead of printing them. */
-async function withImage<T>(path: string, values: { format?: string; options?: string[] }, fn: (o: Opened) => Promise<T>, check?: { writable: boolean }): Promise<T> {
-  const o = await openImage(defaultRegistry(), path, { format: values.format, backing: backingOption(values.options), writable: check?.writable, warn: !check });
+async function withImage<T>(path: string, values: { format?: string; options?: string[]; 'password-file'?: string }, fn: (o: Opened) => Promise<T>, check?: { writable: boolean }): Promise<T> {
+  const o = await openImage(defaultRegistry(), path, { format: values.format, backing: backingOption(values.options), writable: check?.writable, warn: !check, passwordFile: values['password-file'] });
   try {
     return await fn(o);
   } finally {
@@ -47,7 +47,8 @@ export async function info(args: string[]): Promise<number> {
       virtualSize: image.size,
       fileSize,
       allocatedSize,
-      partitionScheme: table?.scheme ?? 'none',
+      partitionScheme: table?.scheme ?? (tableError ? 'unreadable' : 'none'),
+      ...(tableError ? { partitionTableError: tableError } : {}),
       hybridIso: table?.hybridIso ?? false,
       partitions: await Promise.all(partitions.map(async (p) => ({
         index: p.index, start: p.start, size: p.size, type: p.type, name: p.name, uuid: p.uuid, kind: p.kind, bootable: p.bootable,
