@@ -12,7 +12,7 @@ Usage:
   diskit dump <img> [-f FMT] [--json]            every header and table with its offset
   diskit check <img> [-f FMT] [--repair] [--json]
   diskit convert [-f FMT] -O FMT [-o k=v,...] [-p] [--force] <in> <out>
-  diskit ls <img> [path] [-R] [-l] [--json] [--partition N] [--names iso|joliet|rockridge]
+  diskit ls <img> [path] [-R] [-l] [--json] [--partition N] [--names iso|joliet|rockridge] [--volume N|NAME] [--snapshot NAME]
   diskit tree <img> [path] [--partition N]
   diskit extract <img> <path> <dest> [--partition N] [--force]
   diskit create iso <dir> <out.iso> [options]    (diskit create iso --help)

@@ -10,9 +10,20 @@ import { modeString, toJson } from '../format.js';
 const volumeOptions = {
   partition: { type: 'string' },
   names: { type: 'string' },
+  volume: { type: 'string' },
+  snapshot: { type: 'string' },
 } as const;
 
-async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string }, fn: (v: Volume) => Promise<T>): Promise<T> {
+/** Mount options from the command line: --names (ISO9660), --volume and --snapshot (APFS). */
+function mountOptions(values: { names?: string; volume?: string; snapshot?: string }): Record<string, string> | undefined {
+  const m: Record<string, string> = {};
+  if (values.names) m.names = values.names;
+  if (values.volume !== undefined) m.volume = values.volume;
+  if (values.snapshot !== undefined) m.snapshot = values.snapshot;
+  return Object.keys(m).length ? m : undefined;
+}
+
+async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string; volume?: string; snapshot?: string }, fn: (v: Volume) => Promise<T>): Promise<T> {
   if (values.names && !['iso', 'joliet', 'rockridge'].includes(values.names)) throw new UsageError(`--names must be iso, joliet or rockridge`);
   const reg = defaultRegistry();
   const o = await openImage(reg, path, { format: values.format });
@@ -22,7 +33,7 @@ async function withVolume<T>(path: string, values: { format?: string; partition?
       partition = Number(values.partition);
       if (!Number.isInteger(partition) || partition < 1) throw new UsageError(`--partition wants a number ≥ 1, got '${values.partition}'`);
     }
-    const vol = await openVolume(reg, o.image, { partition, mount: values.names ? { names: values.names } : undefined });
+    const vol = await openVolume(reg, o.image, { partition, mount: mountOptions(values) });
     return await fn(vol);
   } finally {
     await o.close();

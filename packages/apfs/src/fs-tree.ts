@@ -1,0 +1,64 @@
+/** Record access on one volume's file-system tree (at the live state or a snapshot's transaction). */
+import { CorruptImageError } from '@diskit/core';
+import type { BTree } from './btree.js';
+import { MAX_EXTENTS, checkExtents } from './file-data.js';
+import {
+  J_DIR_REC, J_FILE_EXTENT, J_INODE, J_XATTR, parseDirRecord, parseFileExtent, parseInode, parseXattr, recordsOf, xattrName,
+  type DirRecord, type FileExtent, type Inode, type Xattr,
+} from './records.js';
+
+/** More entries than this in one directory is refused rather than held in memory. */
+export const MAX_DIR_ENTRIES = 1 << 21;
+
+export class FsTree {
+  constructor(
+    readonly tree: BTree,
+    readonly hashedNames: boolean,
+    readonly blockSize: number,
+    readonly blockCount: number,
+  ) {}
+
+  async inode(id: number): Promise<Inode | undefined> {
+    for await (const [, v, at] of this.tree.range(recordsOf(id, J_INODE))) {
+      if (!v) throw new CorruptImageError('inode record', at, `a value for inode ${id}`, 'none');
+      return parseInode(id, v, at);
+    }
+    return undefined;
+  }
+
+  /** Every directory entry of directory `id`, in tree order. */
+  async *dirRecords(id: number): AsyncGenerator<DirRecord> {
+    let n = 0;
+    for await (const [k, v, at] of this.tree.range(recordsOf(id, J_DIR_REC))) {
+      if (++n > MAX_DIR_ENTRIES) throw new CorruptImageError('directory', at, `at most ${MAX_DIR_ENTRIES} entries in directory ${id}`, 'more');
+      yield parseDirRecord(k, v, this.hashedNames, at);
+    }
+  }
+
+  /** The checked extents of data stream `id`. */
+  async extents(id: number, what: string): Promise<FileExtent[]> {
+    const out: FileExtent[] = [];
+    for await (const [k, v, at] of this.tree.range(recordsOf(id, J_FILE_EXTENT))) {
+      if (out.length >= MAX_EXTENTS) throw new CorruptImageError(`extents of ${what}`, at, `at most ${MAX_EXTENTS} extents`, 'more');
+      out.push(parseFileExtent(k, v, at));
+    }
+    checkExtents(out, this.blockSize, this.blockCount, what, 0);
+    return out;
+  }
+
+  async xattrs(id: number): Promise<Xattr[]> {
+    const out: Xattr[] = [];
+    for await (const [k, v, at] of this.tree.range(recordsOf(id, J_XATTR))) {
+      if (out.length >= 4096) throw new CorruptImageError('extended attributes', at, `at most 4096 attributes on object ${id}`, 'more');
+      out.push(parseXattr(k, v, at));
+    }
+    return out;
+  }
+
+  async xattr(id: number, name: string): Promise<Xattr | undefined> {
+    for await (const [k, v, at] of this.tree.range(recordsOf(id, J_XATTR))) {
+      if (k.length >= 10 && xattrName(k) === name) return parseXattr(k, v, at);
+    }
+    return undefined;
+  }
+}
