@@ -8,8 +8,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FuzzSeed } from './run.js';
+import { apfsSeeds } from './apfs-seeds.js';
 
-export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso'] as const;
+export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso', 'apfs'] as const;
 export type FuzzFormat = (typeof FORMATS)[number];
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -18,6 +19,7 @@ export const sharedDmgDir = join(
   [process.env.DISKIT_SHARED_IMAGES, resolve(repoRoot, '../shared/test-images'), '/work/shared/test-images'].find((c): c is string => !!c && existsSync(c)) ?? resolve(repoRoot, '../shared/test-images'),
   'dmg',
 );
+export const sharedAppleDir = join(dirname(sharedDmgDir), 'apple');
 export const regressionDir = join(repoRoot, 'test-images/fuzz-regressions');
 
 const has = (t: string) => spawnSync('sh', ['-c', `command -v ${t}`]).status === 0;
@@ -30,11 +32,13 @@ export const SEED_TOOLS: Record<FuzzFormat, string[]> = {
   vhdx: ['qemu-img'],
   dmg: [],
   iso: ['xorriso', 'genisoimage'],
+  apfs: ['7z'],
 };
 
 export function missingFor(format: FuzzFormat): string[] {
   const missing = SEED_TOOLS[format].filter((t) => !has(t));
   if (format === 'dmg' && !existsSync(sharedDmgDir)) missing.push(sharedDmgDir);
+  if (format === 'apfs' && !existsSync(sharedAppleDir)) missing.push(sharedAppleDir);
   return missing;
 }
 
@@ -46,6 +50,7 @@ function dataDisk(path: string, mib: number): void {
 }
 
 export function makeSeeds(format: FuzzFormat): FuzzSeed[] {
+  if (format === 'apfs') return apfsSeeds(sharedAppleDir);
   const dir = join(tmpdir(), `diskit-fuzz-seeds-v1`, format);
   mkdirSync(dir, { recursive: true });
   const files: string[] = [];
