@@ -4,7 +4,7 @@
  * file-system tree) by virtual id, resolved through an object map.
  */
 import { CorruptImageError, UnsupportedFeatureError, type BlockDevice } from '@diskit/core';
-import { readObject, u64, view, T_BTREE, T_BTREE_NODE } from './object.js';
+import { u64, verifyObject, view, T_BTREE, T_BTREE_NODE } from './object.js';
 
 export const BTNODE_ROOT = 0x1;
 export const BTNODE_LEAF = 0x2;
@@ -40,6 +40,8 @@ export interface BtNode {
   info?: BtreeInfo;
   fixedKey: number;
   fixedVal: number;
+  /** A view of `bytes`, made once. */
+  dv: DataView;
 }
 
 /** Parse a node's header and check its table of contents lies inside the node. */
@@ -78,12 +80,12 @@ export function parseNode(bytes: Uint8Array, offset: number, fixed?: { key: numb
   const fk = fixedKv ? (info?.keySize ?? fixed?.key ?? 0) : 0;
   const fvLeaf = fixedKv ? (info?.valSize ?? fixed?.val ?? 0) : 0;
   if (fixedKv && (fk === 0 || fvLeaf === 0)) throw bad('fixed key and value sizes from the tree', 'none');
-  return { offset, flags, level, nkeys, bytes, toc, keys, vals, info, fixedKey: fk, fixedVal: level === 0 ? fvLeaf : 8 };
+  return { offset, flags, level, nkeys, bytes, toc, keys, vals, info, fixedKey: fk, fixedVal: level === 0 ? fvLeaf : 8, dv };
 }
 
 /** Key `i` of a node (a view into it). */
 export function nodeKey(n: BtNode, i: number): Uint8Array {
-  const dv = view(n.bytes);
+  const dv = n.dv;
   let off: number, len: number;
   if (n.fixedKey) {
     off = dv.getUint16(n.toc + i * 4, true);
@@ -99,7 +101,7 @@ export function nodeKey(n: BtNode, i: number): Uint8Array {
 
 /** Value `i` of a node, or undefined for a key without a value. */
 export function nodeVal(n: BtNode, i: number): Uint8Array | undefined {
-  const dv = view(n.bytes);
+  const dv = n.dv;
   let off: number, len: number;
   if (n.fixedKey) {
     off = dv.getUint16(n.toc + i * 4 + 2, true);
@@ -114,9 +116,14 @@ export function nodeVal(n: BtNode, i: number): Uint8Array | undefined {
   return n.bytes.subarray(s, s + len);
 }
 
+/** Blocks read ahead at once: B-tree nodes written together sit together. */
+const WINDOW_BLOCKS = 32;
+const WINDOWS = 16;
+
 /** Reads and caches B-tree nodes of one container: a bounded LRU keyed by block address. */
 export class NodeStore {
   private cache = new Map<number, BtNode>();
+  private windows = new Map<number, Uint8Array>();
   constructor(
     readonly dev: BlockDevice,
     readonly blockSize: number,
@@ -134,13 +141,33 @@ export class NodeStore {
       return hit;
     }
     if (paddr >= this.blockCount) throw new CorruptImageError(what, paddr * this.blockSize, `a block inside the container (${this.blockCount} blocks)`, `block ${paddr}`);
-    const { bytes, hdr } = await readObject(this.dev, this.blockSize, paddr, what, { subtype: opts.subtype, oid: opts.oid ?? paddr, maxXid: this.maxXid });
+    const bytes = await this.block(paddr);
+    const hdr = verifyObject(bytes, paddr * this.blockSize, what, { subtype: opts.subtype, oid: opts.oid ?? paddr, maxXid: this.maxXid });
     if (hdr.type !== T_BTREE && hdr.type !== T_BTREE_NODE) throw new CorruptImageError(what, paddr * this.blockSize, 'a B-tree node object', `type 0x${hdr.type.toString(16)}`);
     const n = parseNode(bytes, paddr * this.blockSize, opts.fixed);
     if ((hdr.type === T_BTREE) !== ((n.flags & BTNODE_ROOT) !== 0)) throw new CorruptImageError(what, n.offset, 'the root flag set exactly on the root object', `type 0x${hdr.type.toString(16)}, flags 0x${n.flags.toString(16)}`);
     this.cache.set(paddr, n);
     if (this.cache.size > this.capacity) this.cache.delete(this.cache.keys().next().value!);
     return n;
+  }
+
+  /** One block (a copy), through a small cache of read-ahead windows. */
+  private async block(paddr: number): Promise<Uint8Array> {
+    const bs = this.blockSize;
+    const w = Math.floor(paddr / WINDOW_BLOCKS) * WINDOW_BLOCKS;
+    let win = this.windows.get(w);
+    if (win) {
+      this.windows.delete(w);
+      this.windows.set(w, win);
+    } else {
+      const blocks = Math.min(WINDOW_BLOCKS, this.blockCount - w, Math.floor(this.dev.size / bs) - w);
+      if (paddr >= w + blocks) throw new CorruptImageError('B-tree node', paddr * bs, `a block inside the device (${this.dev.size} bytes)`, `block ${paddr}`);
+      win = new Uint8Array(blocks * bs);
+      await this.dev.read(win, w * bs);
+      this.windows.set(w, win);
+      if (this.windows.size > WINDOWS) this.windows.delete(this.windows.keys().next().value!);
+    }
+    return win.slice((paddr - w) * bs, (paddr - w + 1) * bs);
   }
 }
 

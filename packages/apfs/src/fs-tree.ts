@@ -1,9 +1,9 @@
 /** Record access on one volume's file-system tree (at the live state or a snapshot's transaction). */
 import { CorruptImageError } from '@diskit/core';
-import type { BTree } from './btree.js';
+import type { BTree, KeyRange } from './btree.js';
 import { MAX_EXTENTS, checkExtents } from './file-data.js';
 import {
-  J_DIR_REC, J_FILE_EXTENT, J_INODE, J_XATTR, parseDirRecord, parseFileExtent, parseInode, parseXattr, recordsOf, xattrName,
+  J_DIR_REC, J_FILE_EXTENT, J_INODE, J_XATTR, keyHeader, parseDirRecord, parseFileExtent, parseInode, parseXattr, recordsOf, xattrName,
   type DirRecord, type FileExtent, type Inode, type Xattr,
 } from './records.js';
 
@@ -24,6 +24,33 @@ export class FsTree {
       return parseInode(id, v, at);
     }
     return undefined;
+  }
+
+  /**
+   * The inodes of `ids` (a directory's children). Ids close together are read in one scan of the
+   * leaves that hold them rather than one descent each: listing a directory of 100,000 files
+   * then reads each leaf once.
+   */
+  async inodes(ids: number[]): Promise<Map<number, Inode>> {
+    const out = new Map<number, Inode>();
+    if (ids.length === 0) return out;
+    const sorted = [...new Set(ids)].sort((a, b) => a - b);
+    const lo = sorted[0]!, hi = sorted[sorted.length - 1]!;
+    if (sorted.length < 8 || hi - lo > sorted.length * 4) {
+      for (const id of sorted) {
+        const ino = await this.inode(id);
+        if (ino) out.set(id, ino);
+      }
+      return out;
+    }
+    const want = new Set(sorted);
+    for await (const [k, v, at] of this.tree.range(idsBetween(lo, hi))) {
+      const h = keyHeader(k);
+      if (h.type !== J_INODE || !want.has(h.id)) continue;
+      if (!v) throw new CorruptImageError('inode record', at, `a value for inode ${h.id}`, 'none');
+      out.set(h.id, parseInode(h.id, v, at));
+    }
+    return out;
   }
 
   /** Every directory entry of directory `id`, in tree order. */
@@ -61,4 +88,13 @@ export class FsTree {
     }
     return undefined;
   }
+}
+
+/** Every record of objects lo..hi, whatever its type. */
+function idsBetween(lo: number, hi: number): KeyRange {
+  return (key) => {
+    if (key.length < 8) return -1;
+    const id = keyHeader(key).id;
+    return id < lo ? -1 : id > hi ? 1 : 0;
+  };
 }

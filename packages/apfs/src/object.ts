@@ -109,6 +109,11 @@ export async function readObject(dev: BlockDevice, blockSize: number, paddr: num
   if (!Number.isSafeInteger(offset) || offset + blockSize > dev.size) throw new TruncatedImageError(what, offset, blockSize, dev.size);
   const bytes = new Uint8Array(blockSize);
   await dev.read(bytes, offset);
+  return { bytes, hdr: verifyObject(bytes, offset, what, opts) };
+}
+
+/** Check an object block read from `offset`: checksum, type, id, transaction. */
+export function verifyObject(bytes: Uint8Array, offset: number, what: string, opts: ReadObjectOptions = {}): ObjHeader {
   const stored = view(bytes).getBigUint64(0, true);
   const sum = fletcher64(bytes);
   if (stored !== sum || stored === 0n) {
@@ -119,5 +124,5 @@ export async function readObject(dev: BlockDevice, blockSize: number, paddr: num
   if (opts.subtype !== undefined && hdr.subtype !== opts.subtype) throw new CorruptImageError(what, offset, `object subtype 0x${opts.subtype.toString(16)}`, `0x${hdr.subtype.toString(16)}`);
   if (opts.oid !== undefined && hdr.oid !== opts.oid) throw new CorruptImageError(what, offset, `object id ${opts.oid}`, String(hdr.oid));
   if (opts.maxXid !== undefined && hdr.xid > opts.maxXid) throw new CorruptImageError(what, offset, `a transaction id ≤ ${opts.maxXid}`, String(hdr.xid));
-  return { bytes, hdr };
+  return hdr;
 }

@@ -14,6 +14,13 @@ export interface OmapValue {
   paddr: number;
 }
 
+/** A little-endian u64 read byte by byte (ids past 2^53 lose precision but keep their order). */
+function le53(b: Uint8Array, at: number): number {
+  const lo = (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+  const hi = (b[at + 4]! | (b[at + 5]! << 8) | (b[at + 6]! << 16) | (b[at + 7]! << 24)) >>> 0;
+  return hi * 0x100000000 + lo;
+}
+
 export class ObjectMap {
   private readonly tree: BTree;
   private cache = new Map<string, number>();
@@ -42,13 +49,11 @@ export class ObjectMap {
   /** The newest mapping of `oid` not after transaction `xid`. */
   async lookup(oid: number, xid: number): Promise<OmapValue | undefined> {
     let best: Uint8Array | undefined;
-    for await (const [k, v] of this.tree.range((key) => {
-      const dv = view(key);
-      const ko = u64(dv, 0, 'object map key', 0);
+    for await (const [, v] of this.tree.range((key) => {
+      const ko = le53(key, 0);
       if (ko !== oid) return ko < oid ? -1 : 1;
-      return u64(dv, 8, 'object map key', 0) > xid ? 1 : 0;
+      return le53(key, 8) > xid ? 1 : 0;
     })) {
-      void k;
       best = v;
     }
     if (!best || best.length < 16) return undefined;

@@ -32,19 +32,24 @@ const utf8 = new TextDecoder('utf-8', { fatal: false });
 
 /** Object id (60 bits; ids past 2^53 keep their order as doubles) and record type of a key. */
 export function keyHeader(key: Uint8Array): { id: number; type: number } {
-  const dv = view(key);
-  const lo = dv.getUint32(0, true);
-  const hi = dv.getUint32(4, true);
-  return { id: (hi & 0x0fffffff) * 0x100000000 + lo, type: hi >>> 28 };
+  return { id: keyId(key), type: key[7]! >>> 4 };
+}
+
+/** The 60-bit object id of a key (read byte by byte: this runs for every key compared). */
+function keyId(k: Uint8Array): number {
+  const lo = (k[0]! | (k[1]! << 8) | (k[2]! << 16) | (k[3]! << 24)) >>> 0;
+  const hi = (k[4]! | (k[5]! << 8) | (k[6]! << 16) | ((k[7]! & 0x0f) << 24)) >>> 0;
+  return hi * 0x100000000 + lo;
 }
 
 /** The range of every record of object `id` with type `type`. */
 export function recordsOf(id: number, type: number): KeyRange {
   return (key) => {
     if (key.length < 8) return -1;
-    const h = keyHeader(key);
-    if (h.id !== id) return h.id < id ? -1 : 1;
-    return h.type === type ? 0 : h.type < type ? -1 : 1;
+    const kid = keyId(key);
+    if (kid !== id) return kid < id ? -1 : 1;
+    const t = key[7]! >>> 4;
+    return t === type ? 0 : t < type ? -1 : 1;
   };
 }
 

@@ -150,9 +150,12 @@ export class ApfsVolume implements Volume {
     if (entryType(r.inode) !== 'directory') throw new UsageError(`${r.path} is not a directory`);
     const out: FileEntry[] = [];
     const base = r.path === '/' ? '' : r.path;
-    for (const rec of (await this.listing(r.inode.id, r.path)).values()) {
+    const recs = [...(await this.listing(r.inode.id, r.path)).values()];
+    const inodes = await this.fs.inodes(recs.map((x) => x.fileId));
+    for (const rec of recs) {
       const path = `${base}/${rec.name}`;
-      const ino = await this.inodeOf(rec.fileId, path);
+      const ino = inodes.get(rec.fileId);
+      if (!ino) throw new CorruptImageError(`inode of ${path}`, 0, `an inode record for id ${rec.fileId}`, 'none');
       const e = await this.entry(path, rec.name, ino);
       const dt = DT_TYPES[rec.dtype];
       if (dt && dt !== e.type) throw new CorruptImageError(`directory record ${path}`, 0, `type ${e.type} as its inode says`, dt);

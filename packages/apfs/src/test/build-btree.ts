@@ -70,12 +70,12 @@ export interface TreeSpec {
   oids?: number[];
 }
 
-/** Whether `entries` fit in one node (the 40-byte tree info always kept free). */
-function fits(entries: Rec[], fixed: boolean): boolean {
-  const toc = entries.length * (fixed ? 4 : 8);
-  const body = entries.reduce((s, e) => s + (fixed ? e.key.length + e.val.length : a8(e.key.length) + a8(e.val.length)), 0);
-  return 56 + toc + body <= BS - 40;
+/** Bytes one entry takes in a node: its table-of-contents slot, key and value (8-aligned unless fixed). */
+function entryBytes(e: Rec, fixed: boolean): number {
+  return fixed ? 4 + e.key.length + e.val.length : 8 + a8(e.key.length) + a8(e.val.length);
 }
+/** Room for entries in a node: the header and the 40-byte tree info are always kept free. */
+const ROOM = BS - 56 - 40;
 
 function encodeNode(entries: Rec[], level: number, root: boolean, spec: TreeSpec, oid: number, info: { keys: number; nodes: number; longestKey: number; longestVal: number }): Uint8Array {
   const b = new Uint8Array(BS);
@@ -127,19 +127,23 @@ function encodeNode(entries: Rec[], level: number, root: boolean, spec: TreeSpec
 /** Lay sorted records out as a B-tree; returns the root's id and every node (with its block and id). */
 export function buildTree(space: Space, records: Rec[], spec: TreeSpec): { root: number; nodes: { oid: number; paddr: number }[] } {
   const fixed = !!spec.fixed;
-  const info = { keys: records.length, nodes: 0, longestKey: Math.max(0, ...records.map((r) => r.key.length)), longestVal: Math.max(0, ...records.map((r) => r.val.length)) };
+  const info = { keys: records.length, nodes: 0, longestKey: records.reduce((m, r) => Math.max(m, r.key.length), 0), longestVal: records.reduce((m, r) => Math.max(m, r.val.length), 0) };
   // Group into nodes level by level; each group is one node.
   const levels: Rec[][][] = [];
   let cur = records;
   for (let level = 0; ; level++) {
     const groups: Rec[][] = [];
     let g: Rec[] = [];
+    let used = 0;
     for (const r of cur) {
-      if (g.length && !fits([...g, r], fixed)) {
+      const n = entryBytes(r, fixed);
+      if (g.length && used + n > ROOM) {
         groups.push(g);
         g = [];
+        used = 0;
       }
       g.push(r);
+      used += n;
     }
     groups.push(g);
     levels.push(groups);

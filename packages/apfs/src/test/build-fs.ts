@@ -126,6 +126,9 @@ export function fsRecords(space: Space, entries: Entry[], ci: boolean, hashed: b
   recs.push({ key: T(2, J.INODE), val: new Uint8Array(0) }); // filled in after the children are counted
   recs.push({ key: T(3, J.INODE), val: inodeVal({ parent: 1, priv: 3, t: t0, nlink: 0, bsd: 0, mode: 0o40755, name: 'private-dir' }) });
   const sorted = [...entries].sort((a, b) => (a.path < b.path ? -1 : 1));
+  const linksTo = new Map<string, number>();
+  for (const e of entries) if (e.linkTo) linksTo.set(e.linkTo, (linksTo.get(e.linkTo) ?? 0) + 1);
+  const pathOf = new Map<number, string>();
   for (const e of sorted) {
     const i = e.path.lastIndexOf('/');
     const parentPath = e.path.slice(0, i) || '/', name = e.path.slice(i + 1);
@@ -141,6 +144,7 @@ export function fsRecords(space: Space, entries: Entry[], ci: boolean, hashed: b
     }
     const id = next++;
     ids.set(e.path, id);
+    pathOf.set(id, e.path);
     const t = e.mtime ?? t0;
     if (e.type === 'directory') {
       dirs++;
@@ -155,7 +159,7 @@ export function fsRecords(space: Space, entries: Entry[], ci: boolean, hashed: b
     } else {
       files++;
       drec(parent, name, id, 8);
-      const nlink = 1 + entries.filter((x) => x.linkTo === e.path).length;
+      const nlink = 1 + (linksTo.get(e.path) ?? 0);
       if (e.decmpfs) {
         const a = e.decmpfs.attr;
         // macOS also keeps the size in the inode (INODE_HAS_UNCOMPRESSED_SIZE); 7-Zip insists on it.
@@ -181,7 +185,7 @@ export function fsRecords(space: Space, entries: Entry[], ci: boolean, hashed: b
   for (const r of recs) {
     if (r.val.length) continue;
     const id = Number(new DataView(r.key.buffer, r.key.byteOffset).getBigUint64(0, true) & ((1n << 60n) - 1n));
-    const path = id === 2 ? '/' : [...ids].find(([, v]) => v === id)![0];
+    const path = id === 2 ? '/' : pathOf.get(id)!;
     const parent = id === 2 ? 1 : ids.get(path.slice(0, path.lastIndexOf('/')) || '/')!;
     r.val = inodeVal({ parent, priv: id, t: t0, nlink: children.get(id) ?? 0, bsd: 0, mode: 0o40755, name: id === 2 ? 'root' : path.slice(path.lastIndexOf('/') + 1) });
   }
