@@ -123,6 +123,18 @@ describe('containers from the test builder, read by diskit', () => {
     await expect(live.stat('/old.txt')).rejects.toThrow(/no such file/);
   });
 
+  it('the CLI passes --volume and --snapshot through to the mount', () => {
+    const img = join(dir, 'two.img');
+    writeFileSync(img, bytes);
+    expect(diskitList(img, '--volume', 'First').map((e) => e.path)).toEqual(['/first.txt']);
+    expect(diskitList(img, '--snapshot', 'before').map((e) => e.path)).toEqual(['/old.txt']);
+    const out = join(dir, 'snap-out');
+    expect(diskit('extract', img, '/', out, '--snapshot', 'before').status).toBe(0);
+    expect(readFileSync(join(out, 'old.txt'), 'utf8')).toBe('old\n');
+    const info = JSON.parse(diskit('info', '--json', img).stdout).filesystem;
+    expect(info.volumes.map((v: { name: string }) => v.name)).toEqual(['First', 'Data']);
+  });
+
   it('hashed, case-insensitive names: lookups ignore case and normalisation', async () => {
     const vol = await apfsFilesystem.mount(dev());
     expect((await vol.stat('/DIR/SUB/DEEP.TXT')).size).toBe(5);

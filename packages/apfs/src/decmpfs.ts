@@ -137,7 +137,7 @@ async function zlibChunkTable(rsrc: BlockDevice, size: number, what: string): Pr
   return out;
 }
 
-/** Decompresses 64 KiB chunks on demand; a few recent ones are kept. */
+/** Decompresses 64 KiB chunks on demand: a read's chunks are fetched in one run and decoded together. */
 class ChunkedDevice extends ReadOnlyDevice {
   private cache = new Map<number, Uint8Array>();
   constructor(
@@ -150,29 +150,59 @@ class ChunkedDevice extends ReadOnlyDevice {
     super();
   }
 
-  private async chunk(i: number): Promise<Uint8Array> {
-    const hit = this.cache.get(i);
-    if (hit) return hit;
-    const c = this.chunks[i]!;
-    const src = new Uint8Array(c.length);
-    await this.rsrc.read(src, c.offset);
-    const out = await decode(this.algo, src, Math.min(CHUNK, this.size - i * CHUNK), `${this.what} (chunk ${i})`);
-    if (this.cache.size >= 8) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(i, out);
-    return out;
+  private decodeChunk(i: number, src: Uint8Array): Promise<Uint8Array> {
+    return decode(this.algo, src, Math.min(CHUNK, this.size - i * CHUNK), `${this.what} (chunk ${i})`);
+  }
+
+  /** Chunks first..last, decoded: cached ones kept, the rest read as one span (when they are laid out in order) and decoded concurrently. */
+  private async load(first: number, last: number): Promise<Map<number, Uint8Array>> {
+    const got = new Map<number, Uint8Array>();
+    const need: number[] = [];
+    for (let i = first; i <= last; i++) {
+      const hit = this.cache.get(i);
+      if (hit) got.set(i, hit);
+      else need.push(i);
+    }
+    if (need.length) {
+      const a = this.chunks[need[0]!]!, z = this.chunks[need[need.length - 1]!]!;
+      const span = z.offset + z.length - a.offset;
+      const inOrder = need.every((i, k) => k === 0 || this.chunks[i]!.offset >= this.chunks[need[k - 1]!]!.offset + this.chunks[need[k - 1]!]!.length);
+      let srcs: Uint8Array[];
+      if (inOrder && span <= 32 << 20) {
+        const buf = new Uint8Array(span);
+        await this.rsrc.read(buf, a.offset);
+        srcs = need.map((i) => buf.subarray(this.chunks[i]!.offset - a.offset, this.chunks[i]!.offset - a.offset + this.chunks[i]!.length));
+      } else {
+        srcs = [];
+        for (const i of need) {
+          const c = this.chunks[i]!;
+          const b = new Uint8Array(c.length);
+          await this.rsrc.read(b, c.offset);
+          srcs.push(b);
+        }
+      }
+      const out = await Promise.all(need.map((i, k) => this.decodeChunk(i, srcs[k]!)));
+      need.forEach((i, k) => got.set(i, out[k]!));
+      // Only the last chunk is kept: the next small read usually continues there.
+      const i = need[need.length - 1]!;
+      this.cache.set(i, got.get(i)!);
+      if (this.cache.size > 8) this.cache.delete(this.cache.keys().next().value!);
+    }
+    return got;
   }
 
   async read(into: Uint8Array, offset: number): Promise<void> {
     checkRange(this, offset, into.length);
-    let pos = offset;
+    if (into.length === 0) return;
     const end = offset + into.length;
-    while (pos < end) {
-      const i = Math.floor(pos / CHUNK);
-      const data = await this.chunk(i);
-      const inChunk = pos - i * CHUNK;
-      const n = Math.min(end - pos, data.length - inChunk);
-      into.set(data.subarray(inChunk, inChunk + n), pos - offset);
-      pos += n;
+    const first = Math.floor(offset / CHUNK), last = Math.floor((end - 1) / CHUNK);
+    // At most 256 chunks (16 MiB of output) are decoded at once.
+    for (let g = first; g <= last; g += 256) {
+      const chunks = await this.load(g, Math.min(last, g + 255));
+      for (const [i, data] of chunks) {
+        const s = Math.max(offset, i * CHUNK), e = Math.min(end, i * CHUNK + data.length);
+        if (e > s) into.set(data.subarray(s - i * CHUNK, e - i * CHUNK), s - offset);
+      }
     }
   }
 }
