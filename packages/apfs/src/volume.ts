@@ -57,6 +57,10 @@ export class ApfsVolume implements Volume {
     }
     const m = new Map<string, DirRecord>();
     for await (const r of this.fs.dirRecords(dirId)) {
+      // A name that is not one path component would make paths that lead elsewhere.
+      if (r.name === '' || r.name === '.' || r.name === '..' || r.name.includes('/') || r.name.includes('\0')) {
+        throw new CorruptImageError(`directory ${path}`, 0, 'entry names that are single path components', JSON.stringify(r.name));
+      }
       const key = this.fold(r.name);
       if (m.has(key)) throw new CorruptImageError(`directory ${path}`, 0, 'unique names', `${JSON.stringify(r.name)} twice`);
       m.set(key, r);

@@ -1,10 +1,9 @@
 /** Test helpers: 7-Zip's view of an APFS volume, diskit's, and the bytes of extracted trees. */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, lstatSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { run } from '../../../../test/tools.js';
 
 export const cli = resolve(__dirname, '../../../cli/bin/diskit.js');
 export const diskit = (...args: string[]) => spawnSync('node', [cli, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
@@ -18,6 +17,15 @@ export interface ListEntry {
   type: string;
   /** Files only. */
   size?: number;
+  /** Permission bits as `ls -l` shows them (rwxr-xr-x). */
+  perms?: string;
+  /** Modification time, ISO 8601 to the millisecond (UTC). */
+  mtime?: string;
+}
+
+const PERM = 'rwxrwxrwx';
+export function permString(mode: number): string {
+  return Array.from(PERM, (c, i) => (mode & (1 << (8 - i)) ? c : '-')).join('');
 }
 
 /**
@@ -25,7 +33,7 @@ export interface ListEntry {
  * `----------` line, one per entry, typed by the first character of Mode.
  */
 export function sevenZipList(image: string): ListEntry[] {
-  const out = run('7z', ['l', '-slt', image]);
+  const out = execFileSync('7z', ['l', '-slt', image], { encoding: 'utf8', maxBuffer: 1 << 30, env: { ...process.env, TZ: 'UTC' } });
   const body = out.slice(out.indexOf('\n----------\n') + 12);
   const res: ListEntry[] = [];
   for (const block of body.split(/\n\n+/)) {
@@ -37,7 +45,10 @@ export function sevenZipList(image: string): ListEntry[] {
     if (f.Path === undefined) continue;
     const mode = f.Mode ?? '';
     const type = f.Folder === '+' || mode.startsWith('d') ? 'directory' : mode.startsWith('l') ? 'symlink' : 'file';
-    res.push({ path: '/' + f.Path, type, size: type === 'file' ? Number(f.Size ?? 0) : undefined });
+    // 7-Zip prints times in UTC when TZ=UTC (see run7z), to the nanosecond: keep the milliseconds.
+    const m = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?:\.(\d{1,3}))?/.exec(f.Modified ?? '');
+    const mtime = m ? `${m[1]}T${m[2]}.${(m[3] ?? '').padEnd(3, '0')}Z` : undefined;
+    res.push({ path: '/' + f.Path, type, size: type === 'file' ? Number(f.Size ?? 0) : undefined, perms: mode ? mode.slice(1, 10) : undefined, mtime });
   }
   return res.sort((a, b) => (a.path < b.path ? -1 : 1));
 }
@@ -46,8 +57,8 @@ export function sevenZipList(image: string): ListEntry[] {
 export function diskitList(image: string, ...extra: string[]): ListEntry[] {
   const r = diskit('ls', '-R', '--json', image, ...extra);
   if (r.status !== 0) throw new Error(`diskit ls failed (${r.status}): ${r.stderr}`);
-  return (JSON.parse(r.stdout) as { path: string; type: string; size: number }[])
-    .map((e) => ({ path: e.path, type: e.type, size: e.type === 'file' ? e.size : undefined }))
+  return (JSON.parse(r.stdout) as { path: string; type: string; size: number; mode?: number; mtime?: string }[])
+    .map((e) => ({ path: e.path, type: e.type, size: e.type === 'file' ? e.size : undefined, perms: e.mode !== undefined ? permString(e.mode) : undefined, mtime: e.mtime }))
     .sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
