@@ -1,5 +1,5 @@
 /** Opening a container: the newest checkpoint, its object map, every volume, the one to mount. */
-import { CorruptImageError, UsageError, type BlockDevice } from '@diskit/core';
+import { CorruptImageError, DiskitError, UsageError, type BlockDevice } from '@diskit/core';
 import { BTree, NodeStore } from './btree.js';
 import { readContainer, type ContainerSuperblock } from './container.js';
 import { FsTree } from './fs-tree.js';
@@ -101,7 +101,18 @@ export async function mountApfs(dev: BlockDevice, opts: MountOptions = {}): Prom
   const fs = new FsTree(tree, vsb.hashedNames, bs, c.sb.blockCount);
   const facts = async () => {
     const volumes = [];
-    for (let i = 0; i < c.volumes.length; i++) volumes.push(volumeFacts(c.volumes[i]!, i, bs, await snaps(i).catch(() => [])));
+    for (let i = 0; i < c.volumes.length; i++) {
+      // A damaged snapshot tree is said, not hidden: info still describes the rest.
+      let list: Snapshot[] = [];
+      let snapshotError: string | undefined;
+      try {
+        list = await snaps(i);
+      } catch (e) {
+        if (!(e instanceof DiskitError)) throw e;
+        snapshotError = e.message;
+      }
+      volumes.push({ ...volumeFacts(c.volumes[i]!, i, bs, list), ...(snapshotError ? { snapshotError } : {}) });
+    }
     return {
       volumeName: vsb.name, volume: k + 1, snapshot: snapshot?.name, caseSensitive: !vsb.caseInsensitive,
       blockSize: bs, blockCount: c.sb.blockCount, containerUuid: c.sb.uuid, checkpointXid: c.sb.xid, volumes,
