@@ -95,6 +95,31 @@ describeWithTools(['7z'], 'containers from the test builder, judged by 7-Zip', (
   });
 });
 
+describeWithTools(['7z', 'sgdisk'], 'a built container inside every container format, judged by 7-Zip', () => {
+  it('GPT raw disk (sgdisk), then the DMG and VHD diskit convert makes of it: the same listing and bytes as 7z', () => {
+    const apfs = buildApfs([{ name: 'Rich', entries }]);
+    const raw = join(dir, 'gpt.img');
+    writeFileSync(raw, new Uint8Array(apfs.length + (2 << 20)));
+    run('sgdisk', ['-n1:2048:+' + apfs.length / 512, '-t1:AF0A', '-c1:Rich', raw]);
+    const disk = readFileSync(raw);
+    disk.set(apfs, 2048 * 512);
+    writeFileSync(raw, disk);
+    const dmg = join(dir, 'gpt.dmg'), vhd = join(dir, 'gpt.vhd');
+    expect(diskit('convert', '-O', 'dmg', raw, dmg).status).toBe(0);
+    expect(diskit('convert', '-f', 'raw', '-O', 'vhd', raw, vhd).status).toBe(0);
+    const expected = sevenZipList(raw);
+    expect(expected.length).toBe(entries.length);
+    for (const img of [raw, dmg, vhd]) {
+      expect(diskitList(img), img).toEqual(expected);
+      if (img !== vhd) expect(sevenZipList(img), img).toEqual(expected);
+    }
+    const a = join(dir, 'dmg-ours'), b = join(dir, 'dmg-7z');
+    expect(diskit('extract', dmg, '/', a).status).toBe(0);
+    run('7z', ['x', '-y', `-o${b}`, dmg]);
+    expect(treeHashes(a)).toEqual(new Map([...treeHashes(b)].filter(([p]) => !p.includes(':'))));
+  });
+});
+
 describe('containers from the test builder, read by diskit', () => {
   const withSparse: Entry[] = [...entries, { path: '/sparse.img', type: 'file', data: sparse, sparse: true }];
   const bytes = buildApfs([
