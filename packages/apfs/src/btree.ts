@@ -117,8 +117,8 @@ export function nodeVal(n: BtNode, i: number): Uint8Array | undefined {
 }
 
 /** Blocks read ahead at once: B-tree nodes written together sit together. */
-const WINDOW_BLOCKS = 32;
-const WINDOWS = 16;
+const WINDOW_BLOCKS = 64;
+const WINDOWS = 32;
 
 /** Reads and caches B-tree nodes of one container: a bounded LRU keyed by block address. */
 export class NodeStore {
@@ -208,7 +208,12 @@ export class BTree {
   }
 
   /** Every (key, value, offset of its node) whose key the range places at 0, in tree order. */
-  async *range(range: KeyRange): AsyncGenerator<[key: Uint8Array, value: Uint8Array | undefined, nodeOffset: number]> {
+  async *range(range: KeyRange): AsyncGenerator<Entry> {
+    for await (const batch of this.rangeBatches(range)) yield* batch;
+  }
+
+  /** The same entries, one leaf's worth at a time (an await per leaf, not per entry). */
+  async *rangeBatches(range: KeyRange): AsyncGenerator<Entry[]> {
     const seen = new Set<number>();
     const stack: { n: BtNode; i: number }[] = [];
     const root = await this.root();
@@ -217,21 +222,31 @@ export class BTree {
     while (stack.length) {
       const top = stack[stack.length - 1]!;
       const n = top.n;
+      if (n.level === 0) {
+        stack.pop();
+        const batch: Entry[] = [];
+        let done = false;
+        for (let i = top.i; i < n.nkeys; i++) {
+          const key = nodeKey(n, i);
+          const c = range(key);
+          if (c < 0) continue;
+          if (c > 0) {
+            done = true;
+            break;
+          }
+          batch.push([key, nodeVal(n, i), n.offset]);
+        }
+        if (batch.length) yield batch;
+        if (done) return;
+        continue;
+      }
       if (top.i >= n.nkeys) {
         stack.pop();
         continue;
       }
       const i = top.i++;
-      const key = nodeKey(n, i);
-      const c = range(key);
-      if (n.level === 0) {
-        if (c < 0) continue;
-        if (c > 0) return;
-        yield [key, nodeVal(n, i), n.offset];
-        continue;
-      }
       // A child's keys start at its separator: once a separator is past the range, so is the rest.
-      if (c > 0) return;
+      if (range(nodeKey(n, i)) > 0) return;
       const v = nodeVal(n, i);
       if (!v || v.length < 8) throw new CorruptImageError(`${this.name} B-tree index entry`, n.offset, 'a child pointer', 'none');
       const child = await this.load(u64(view(v), 0, 'child pointer', n.offset), n.level - 1);
@@ -241,6 +256,9 @@ export class BTree {
     }
   }
 }
+
+/** One B-tree entry: key, value (none for a ghost) and the byte offset of its node. */
+export type Entry = [key: Uint8Array, value: Uint8Array | undefined, nodeOffset: number];
 
 /** Index of the first entry to visit: in an index node the last separator before the range, in a leaf the first key not before it. */
 function firstChild(n: BtNode, range: KeyRange): number {

@@ -172,6 +172,11 @@ describe('containers from the test builder, read by diskit', () => {
     expect(h.inode).toBe(a.inode);
     expect(a.nlink).toBe(2);
     expect((await vol.stat('/link')).target).toBe('dir/sub/deep.txt');
+    // The same through a listing (which reads the children's inodes and attributes in one scan).
+    const root = await vol.readdir('/');
+    expect(root.find((e) => e.name === 'link')?.target).toBe('dir/sub/deep.txt');
+    expect(root.find((e) => e.name === 'z-zlib-fork')?.size).toBe(compressible.length);
+    expect(root.find((e) => e.name === 'z-lzvn-inline')?.attributes).toEqual(['compressed']);
     expect(await vol.streams!('/a.txt')).toEqual([{ name: 'user.note', size: 12, kind: 'xattr' }]);
     const s = await vol.openStream!('/a.txt', 'user.note');
     const b = new Uint8Array(s.size);

@@ -31,9 +31,9 @@ export class FsTree {
    * leaves that hold them rather than one descent each: listing a directory of 100,000 files
    * then reads each leaf once.
    */
-  async inodes(ids: number[]): Promise<Map<number, Inode>> {
+  async inodes(ids: number[], xattrNames: string[] = []): Promise<{ inodes: Map<number, Inode>; xattrs?: Map<number, Map<string, Xattr>> }> {
     const out = new Map<number, Inode>();
-    if (ids.length === 0) return out;
+    if (ids.length === 0) return { inodes: out };
     const sorted = [...new Set(ids)].sort((a, b) => a - b);
     const lo = sorted[0]!, hi = sorted[sorted.length - 1]!;
     if (sorted.length < 8 || hi - lo > sorted.length * 4) {
@@ -41,24 +41,37 @@ export class FsTree {
         const ino = await this.inode(id);
         if (ino) out.set(id, ino);
       }
-      return out;
+      return { inodes: out };
     }
+    // The same scan passes the children's attributes: the few a listing needs are kept.
     const want = new Set(sorted);
-    for await (const [k, v, at] of this.tree.range(idsBetween(lo, hi))) {
-      const h = keyHeader(k);
-      if (h.type !== J_INODE || !want.has(h.id)) continue;
-      if (!v) throw new CorruptImageError('inode record', at, `a value for inode ${h.id}`, 'none');
-      out.set(h.id, parseInode(h.id, v, at));
+    const names = new Set(xattrNames);
+    const xattrs = new Map<number, Map<string, Xattr>>();
+    for await (const batch of this.tree.rangeBatches(idsBetween(lo, hi))) {
+      for (const [k, v, at] of batch) {
+        const h = keyHeader(k);
+        if (!want.has(h.id)) continue;
+        if (h.type === J_INODE) {
+          if (!v) throw new CorruptImageError('inode record', at, `a value for inode ${h.id}`, 'none');
+          out.set(h.id, parseInode(h.id, v, at));
+        } else if (h.type === J_XATTR && names.size && k.length >= 10 && names.has(xattrName(k))) {
+          let m = xattrs.get(h.id);
+          if (!m) xattrs.set(h.id, (m = new Map()));
+          const x = parseXattr(k, v, at);
+          m.set(x.name, x);
+        }
+      }
     }
-    return out;
+    return { inodes: out, xattrs };
   }
 
-  /** Every directory entry of directory `id`, in tree order. */
-  async *dirRecords(id: number): AsyncGenerator<DirRecord> {
+  /** Every directory entry of directory `id`, in tree order, a leaf at a time. */
+  async *dirRecords(id: number): AsyncGenerator<DirRecord[]> {
     let n = 0;
-    for await (const [k, v, at] of this.tree.range(recordsOf(id, J_DIR_REC))) {
-      if (++n > MAX_DIR_ENTRIES) throw new CorruptImageError('directory', at, `at most ${MAX_DIR_ENTRIES} entries in directory ${id}`, 'more');
-      yield parseDirRecord(k, v, this.hashedNames, at);
+    for await (const batch of this.tree.rangeBatches(recordsOf(id, J_DIR_REC))) {
+      n += batch.length;
+      if (n > MAX_DIR_ENTRIES) throw new CorruptImageError('directory', batch[0]![2], `at most ${MAX_DIR_ENTRIES} entries in directory ${id}`, 'more');
+      yield batch.map(([k, v, at]) => parseDirRecord(k, v, this.hashedNames, at));
     }
   }
 

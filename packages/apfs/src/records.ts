@@ -147,7 +147,6 @@ export function parseInode(id: number, v: Uint8Array, where: number): Inode {
 export interface DirRecord {
   name: string;
   fileId: number;
-  dateAdded: Date;
   /** DT_* type from the record's flags (4 directory, 8 regular, 10 symlink…). */
   dtype: number;
   siblingId?: number;
@@ -174,7 +173,6 @@ export function parseDirRecord(key: Uint8Array, val: Uint8Array | undefined, has
   const rec: DirRecord = {
     name: utf8.decode(nb),
     fileId: u64(dv, 0, 'directory record file id', where),
-    dateAdded: nsDate(dv, 8),
     dtype: dv.getUint16(16, true) & 0xf,
   };
   for (const f of parseXFields(val, 18, where)) {

@@ -13,9 +13,10 @@ const DECMPFS_EA = 'com.apple.decmpfs';
 const RSRC_EA = 'com.apple.ResourceFork';
 const MAX_PATH_DEPTH = 4096;
 /** Directory listings kept for lookups, counted in entries. */
-const DIR_CACHE_ENTRIES = 200_000;
+const DIR_CACHE_ENTRIES = 50_000;
 
 const DT_TYPES: Record<number, EntryType> = { 4: 'directory', 8: 'file', 10: 'symlink' };
+const NONE: Map<string, Xattr> = new Map();
 
 interface Resolved {
   path: string;
@@ -56,14 +57,16 @@ export class ApfsVolume implements Volume {
       return hit;
     }
     const m = new Map<string, DirRecord>();
-    for await (const r of this.fs.dirRecords(dirId)) {
-      // A name that is not one path component would make paths that lead elsewhere.
-      if (r.name === '' || r.name === '.' || r.name === '..' || r.name.includes('/') || r.name.includes('\0')) {
-        throw new CorruptImageError(`directory ${path}`, 0, 'entry names that are single path components', JSON.stringify(r.name));
+    for await (const batch of this.fs.dirRecords(dirId)) {
+      for (const r of batch) {
+        // A name that is not one path component would make paths that lead elsewhere.
+        if (r.name === '' || r.name === '.' || r.name === '..' || r.name.includes('/') || r.name.includes('\0')) {
+          throw new CorruptImageError(`directory ${path}`, 0, 'entry names that are single path components', JSON.stringify(r.name));
+        }
+        const key = this.fold(r.name);
+        if (m.has(key)) throw new CorruptImageError(`directory ${path}`, 0, 'unique names', `${JSON.stringify(r.name)} twice`);
+        m.set(key, r);
       }
-      const key = this.fold(r.name);
-      if (m.has(key)) throw new CorruptImageError(`directory ${path}`, 0, 'unique names', `${JSON.stringify(r.name)} twice`);
-      m.set(key, r);
     }
     this.dirs.set(dirId, m);
     this.dirEntries += m.size;
@@ -98,30 +101,35 @@ export class ApfsVolume implements Volume {
     return { path, name: parts[parts.length - 1] ?? '', inode };
   }
 
-  private async entry(path: string, name: string, ino: Inode): Promise<FileEntry> {
+  /** `known`: the inode's attributes among SYMLINK_EA and DECMPFS_EA, when a listing scan already has them. */
+  private async entry(path: string, name: string, ino: Inode, known?: Map<string, Xattr>): Promise<FileEntry> {
     const type = entryType(ino);
     const e: FileEntry = {
       path, name, type, size: 0, mode: ino.mode, mtime: ino.mtime, uid: ino.uid, gid: ino.gid,
       inode: ino.id, nlink: type === 'directory' ? undefined : ino.nchildrenOrNlink, atime: ino.atime, ctime: ino.ctime, birthtime: ino.birthtime,
     };
-    if (type === 'file') e.size = await this.fileSize(ino, path);
+    if (type === 'file') e.size = await this.fileSize(ino, path, known);
     else if (type === 'symlink') {
-      e.target = await this.symlinkTarget(ino, path);
+      e.target = await this.symlinkTarget(ino, path, known);
       e.size = new TextEncoder().encode(e.target).length;
     }
     if (ino.bsdFlags & UF_COMPRESSED) e.attributes = ['compressed'];
     return e;
   }
 
-  private async fileSize(ino: Inode, path: string): Promise<number> {
+  private async xattrOf(ino: Inode, name: string, known?: Map<string, Xattr>): Promise<Xattr | undefined> {
+    return known ? known.get(name) : this.fs.xattr(ino.id, name);
+  }
+
+  private async fileSize(ino: Inode, path: string, known?: Map<string, Xattr>): Promise<number> {
     if (!(ino.bsdFlags & UF_COMPRESSED)) return ino.size;
-    const x = await this.fs.xattr(ino.id, DECMPFS_EA);
+    const x = await this.xattrOf(ino, DECMPFS_EA, known);
     if (!x) return ino.size;
     return parseDecmpfs(await this.xattrBytes(x, path), path).size;
   }
 
-  private async symlinkTarget(ino: Inode, path: string): Promise<string> {
-    const x = await this.fs.xattr(ino.id, SYMLINK_EA);
+  private async symlinkTarget(ino: Inode, path: string, known?: Map<string, Xattr>): Promise<string> {
+    const x = await this.xattrOf(ino, SYMLINK_EA, known);
     if (!x) throw new CorruptImageError(`symlink ${path}`, 0, `a ${SYMLINK_EA} attribute`, 'none');
     const b = await this.xattrBytes(x, path);
     const z = b.indexOf(0);
@@ -155,12 +163,12 @@ export class ApfsVolume implements Volume {
     const out: FileEntry[] = [];
     const base = r.path === '/' ? '' : r.path;
     const recs = [...(await this.listing(r.inode.id, r.path)).values()];
-    const inodes = await this.fs.inodes(recs.map((x) => x.fileId));
+    const { inodes, xattrs } = await this.fs.inodes(recs.map((x) => x.fileId), [SYMLINK_EA, DECMPFS_EA]);
     for (const rec of recs) {
       const path = `${base}/${rec.name}`;
       const ino = inodes.get(rec.fileId);
       if (!ino) throw new CorruptImageError(`inode of ${path}`, 0, `an inode record for id ${rec.fileId}`, 'none');
-      const e = await this.entry(path, rec.name, ino);
+      const e = await this.entry(path, rec.name, ino, xattrs ? (xattrs.get(ino.id) ?? NONE) : undefined);
       const dt = DT_TYPES[rec.dtype];
       if (dt && dt !== e.type) throw new CorruptImageError(`directory record ${path}`, 0, `type ${e.type} as its inode says`, dt);
       out.push(e);
