@@ -127,7 +127,7 @@ describe('damaged containers', () => {
     await expect(v2.openFile('/z')).rejects.toThrow(/chunk table/);
   });
 
-  it('encrypted and Fusion containers: UnsupportedFeatureError; info still lists the volume', async () => {
+  it('encrypted volumes, sealed volumes and Fusion containers: UnsupportedFeatureError; info still lists the volume', async () => {
     const vol = await mount(buildApfs([{ name: 'Secret', encrypted: true, entries: [] }]));
     await expect(vol.readdir('/')).rejects.toBeInstanceOf(UnsupportedFeatureError);
     expect((await vol.info()).volumes).toMatchObject([{ name: 'Secret', encrypted: true }]);
@@ -137,6 +137,9 @@ describe('damaged containers', () => {
       reseal(fusion, blk);
     }
     await expect(mount(fusion)).rejects.toThrow(/Fusion/);
+    const sealed = await mount(buildApfs([{ name: 'System', role: 1, sealed: true, entries: [] }]));
+    await expect(sealed.stat('/')).rejects.toThrow(/sealed/);
+    expect((await sealed.info()).volumes).toMatchObject([{ name: 'System', role: 'system', sealed: true }]);
   });
 
   it('a directory entry whose inode is missing makes readdir throw (never a silently shorter listing)', async () => {

@@ -28,7 +28,7 @@ function volumeSuperblock(o: { oid: number; xid: number; type: number; index: nu
   const dv = header(b, o.oid, o.xid, o.type);
   dv.setUint32(32, 0x42535041, true);
   dv.setUint32(36, o.index, true);
-  dv.setBigUint64(56, BigInt(o.v.caseInsensitive ? 1 : o.hashed ? 8 : 0), true);
+  dv.setBigUint64(56, BigInt((o.v.caseInsensitive ? 1 : o.hashed ? 8 : 0) | (o.v.sealed ? 0x20 : 0)), true);
   dv.setBigUint64(88, 100n, true);
   dv.setUint32(116, 0x2, true);
   dv.setUint32(120, 0x40000002, true);

@@ -32,6 +32,8 @@ export interface VolumeSpec {
   /** Older states of the volume, each its own tree at its own transaction. */
   snapshots?: { name: string; entries: Entry[] }[];
   encrypted?: boolean;
+  /** Mark the volume sealed (APFS_INCOMPAT_SEALED_VOLUME) without the integrity metadata. */
+  sealed?: boolean;
 }
 
 const enc = new TextEncoder();
