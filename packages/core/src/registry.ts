@@ -1,7 +1,8 @@
 import type { BlockDevice } from './device.js';
 import type { FormatDriver, ProbeInput } from './driver.js';
 import type { FilesystemDriver } from './volume.js';
-import { UsageError } from './errors.js';
+import { UnsupportedFeatureError, UsageError } from './errors.js';
+import { foreignFormat } from './foreign.js';
 
 /** Read the head (64 KiB) and tail (512 bytes) of a file once, for every driver's probe. */
 export async function probeInput(file: BlockDevice, name?: string): Promise<ProbeInput> {
@@ -35,7 +36,10 @@ export class Registry {
     return d;
   }
 
-  /** The driver with the highest probe score; `fallback` (raw) when none claims the file. */
+  /**
+   * The driver with the highest probe score; `fallback` (raw) when none claims the file, unless
+   * it carries the signature of a format diskit does not read (VMDK, qcow2, VDI, …): refused by name.
+   */
   async detect(file: BlockDevice, name?: string, fallback = 'raw'): Promise<{ driver: FormatDriver; score: number }> {
     const input = await probeInput(file, name);
     let best: { driver: FormatDriver; score: number } | undefined;
@@ -48,6 +52,10 @@ export class Registry {
       }
       if (score > 0 && (!best || score > best.score)) best = { driver, score };
     }
+    // raw claims everything weakly: only another driver's claim beats a foreign signature
+    if (best && best.driver.name !== fallback) return best;
+    const foreign = foreignFormat(input);
+    if (foreign) throw new UnsupportedFeatureError(`${name ? `${name}: ` : ''}a ${foreign} image: not supported (-f raw reads its bytes as a raw disk)`);
     return best ?? { driver: this.format(fallback), score: 0 };
   }
 
