@@ -4,7 +4,7 @@
  * extracted bytes must match.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { readFileSync, writeFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { MemoryDevice, collectExtents } from '@diskit/core';
@@ -158,6 +158,17 @@ describe('containers from the test builder, read by diskit', () => {
     expect(readFileSync(join(out, 'old.txt'), 'utf8')).toBe('old\n');
     const info = JSON.parse(diskit('info', '--json', img).stdout).filesystem;
     expect(info.volumes.map((v: { name: string }) => v.name)).toEqual(['First', 'Data']);
+  });
+
+  it('diskit extract leaves a sparse file’s holes as holes', () => {
+    const img = join(dir, 'sparse.img');
+    writeFileSync(img, bytes);
+    const out = join(dir, 'sparse-out');
+    expect(diskit('extract', img, '/sparse.img', out).status).toBe(0);
+    const got = readFileSync(join(out, 'sparse.img'));
+    expect(got.equals(Buffer.from(sparse))).toBe(true);
+    // Three 4 KiB blocks hold data; the file system may round up a little, never to the whole MiB.
+    expect(statSync(join(out, 'sparse.img')).blocks * 512).toBeLessThan(256 << 10);
   });
 
   it('hashed, case-insensitive names: lookups ignore case and normalisation', async () => {
