@@ -142,6 +142,32 @@ describe('damaged containers', () => {
     expect((await sealed.info()).volumes).toMatchObject([{ name: 'System', role: 'system', sealed: true }]);
   });
 
+  it('a directory entry pointing back at its own directory (a loop) is corrupt, not an endless walk', async () => {
+    const b = buildApfs([{ name: 'V', entries: [{ path: '/a', type: 'directory' }, { path: '/a/b', type: 'directory' }] }]);
+    // Find the directory record "b" in the (single-leaf) tree and point it at /a (id 16).
+    const c = await openContainer(new MemoryDevice(b, { readOnly: true }));
+    const omap = await ObjectMap.open(c.store, c.volumes[0]!.omapOid, 'v');
+    const leaf = await omap.resolve(c.volumes[0]!.rootTreeOid, c.sb.xid, 'root');
+    const node = dv(b, leaf);
+    const n = node.getUint32(36, true), tocLen = node.getUint16(42, true);
+    let patched = false;
+    for (let i = 0; i < n; i++) {
+      const k = 56 + tocLen + node.getUint16(56 + i * 8, true);
+      const type = node.getUint8(k + 7) >>> 4;
+      const name = new TextDecoder().decode(b.subarray(leaf * BS + k + 10, leaf * BS + k + 11)); // plain (unhashed) key: u16 length, name
+      if (type === 9 && name === 'b') {
+        const v = BS - 40 - node.getUint16(56 + i * 8 + 4, true);
+        node.setBigUint64(v, 16n, true);
+        patched = true;
+      }
+    }
+    expect(patched).toBe(true);
+    reseal(b, leaf);
+    const vol = await mount(b);
+    await expect(vol.readdir('/a')).rejects.toThrow(/parent/);
+    await expect(vol.stat('/a/b/b/b')).rejects.toThrow(/parent/);
+  });
+
   it('a directory entry whose inode is missing makes readdir throw (never a silently shorter listing)', async () => {
     const b = good.slice();
     const { child } = await fsNodes(b);

@@ -96,7 +96,9 @@ export class ApfsVolume implements Volume {
       const rec = (await this.listing(inode.id, cur || '/')).get(this.fold(part));
       cur += '/' + part;
       if (!rec) throw new UsageError(`${cur}: no such file or directory`);
+      const parent = inode.id;
       inode = await this.inodeOf(rec.fileId, cur);
+      checkParent(inode, parent, cur);
     }
     return { path, name: parts[parts.length - 1] ?? '', inode };
   }
@@ -169,6 +171,7 @@ export class ApfsVolume implements Volume {
       const ino = inodes.get(rec.fileId);
       if (!ino) throw new CorruptImageError(`inode of ${path}`, 0, `an inode record for id ${rec.fileId}`, 'none');
       const e = await this.entry(path, rec.name, ino, xattrs ? (xattrs.get(ino.id) ?? NONE) : undefined);
+      checkParent(ino, r.inode.id, path);
       const dt = DT_TYPES[rec.dtype];
       if (dt && dt !== e.type) throw new CorruptImageError(`directory record ${path}`, 0, `type ${e.type} as its inode says`, dt);
       out.push(e);
@@ -215,6 +218,16 @@ export class ApfsVolume implements Volume {
     const x = (await this.visibleXattrs(r.inode)).find((a) => a.name === name);
     if (!x) throw new UsageError(`${r.path} has no stream ${JSON.stringify(name)}`);
     return this.xattrDevice(x, r.path);
+  }
+}
+
+/**
+ * A directory has one parent, the one its inode names: a directory record elsewhere pointing at
+ * it would be a second link — how a hostile image makes loops and endless trees — so it is corrupt.
+ */
+function checkParent(ino: Inode, parentId: number, path: string): void {
+  if (entryType(ino) === 'directory' && ino.parentId !== parentId) {
+    throw new CorruptImageError(`directory ${path}`, 0, `its inode's parent ${ino.parentId} as the directory holding it`, `directory ${parentId}`);
   }
 }
 
