@@ -12,7 +12,7 @@ import { describeWithTools, run } from '../../../test/tools.js';
 import { diskit, diskitList, sevenZipList, tempDir, treeHashes } from './test/helpers.js';
 import { buildApfs, type Entry } from './test/build-container.js';
 import { decmpfs } from './test/decmpfs-encode.js';
-import { apfsFilesystem, openContainer, ObjectMap, BTree } from './index.js';
+import { apfsFilesystem, openContainer, ObjectMap, BTree, type ApfsVolume } from './index.js';
 
 let dir: string;
 beforeAll(() => {
@@ -172,9 +172,14 @@ describe('containers from the test builder, read by diskit', () => {
   });
 
   it('hashed, case-insensitive names: lookups ignore case and normalisation', async () => {
-    const vol = await apfsFilesystem.mount(dev());
+    const vol = (await apfsFilesystem.mount(dev())) as ApfsVolume;
     expect((await vol.stat('/DIR/SUB/DEEP.TXT')).size).toBe(5);
     expect((await vol.stat('/dir/he\u0301llo wo\u0308rld.txt')).type).toBe('file');
+    expect((await vol.stat('/Z-ZLIB-FORK')).size).toBe(compressible.length);
+    // Found by their key hashes, not by listing the directories.
+    expect(vol.lookupScans).toBe(0);
+    await expect(vol.stat('/dir/nothing')).rejects.toThrow(/no such file/);
+    expect(vol.lookupScans).toBe(1);
   });
 
   it('hard links share an inode and count their links; symlink targets; xattrs as streams', async () => {

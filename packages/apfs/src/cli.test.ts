@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { it, expect, beforeAll, afterAll } from 'vitest';
 import { describeWithTools, describeNeeding, run, sharedImagesDir } from '../../../test/tools.js';
 import { diskit, diskitList, sevenZipList, tempDir, treeHashes } from './test/helpers.js';
+import { apfsFilesystem, type ApfsVolume } from './index.js';
 
 const apple = join(sharedImagesDir(), 'apple');
 const hdiApfs = join(apple, 'hdi-mac--test-disk-image-apfs.dmg');
@@ -58,6 +59,22 @@ describeNeeding(existsSync(hdiApfs) ? [] : [hdiApfs], 'the real hdiutil APFS ima
     r = diskit('ls', hdiApfs, '--snapshot', 'Nope');
     expect(r.status).toBe(2);
     expect(r.stderr).toContain("no snapshot 'Nope'");
+  });
+
+  it('lookups on the real case-insensitive volume find names by their key hashes', async () => {
+    const { FileDevice } = await import('@diskit/core/node');
+    const { SliceDevice } = await import('@diskit/core');
+    const { dmgDriver } = await import('@diskit/dmg');
+    const file = await FileDevice.open(hdiApfs);
+    try {
+      const img = await dmgDriver.open(file);
+      // The GPT's one partition (sfdisk: start 40, 20,504 sectors), as the README's blkx table says.
+      const vol = (await apfsFilesystem.mount(new SliceDevice(img, 40 * 512, 20504 * 512))) as ApfsVolume;
+      for (const n of ['file-a.txt', 'FILE-B.TXT', 'File-C.Txt']) expect((await vol.stat('/' + n)).size).toBe(7);
+      expect(vol.lookupScans).toBe(0);
+    } finally {
+      await file.close();
+    }
   });
 
   it('lookups on a case-insensitive volume ignore case', () => {

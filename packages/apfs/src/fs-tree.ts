@@ -65,6 +65,20 @@ export class FsTree {
     return { inodes: out, xattrs };
   }
 
+  /** The entries of directory `id` whose hashed keys carry `hash` (hashed volumes only). */
+  async dirRecordsWithHash(id: number, hash: number): Promise<DirRecord[]> {
+    const of = recordsOf(id, J_DIR_REC);
+    const out: DirRecord[] = [];
+    const range: KeyRange = (key) => {
+      const c = of(key);
+      if (c !== 0 || key.length < 12) return c;
+      const h = (key[8]! | (key[9]! << 8) | (key[10]! << 16) | (key[11]! << 24)) >>> 10;
+      return h === hash ? 0 : h < hash ? -1 : 1;
+    };
+    for await (const batch of this.tree.rangeBatches(range)) for (const [k, v, at] of batch) out.push(parseDirRecord(k, v, true, at));
+    return out;
+  }
+
   /** Every directory entry of directory `id`, in tree order, a leaf at a time. */
   async *dirRecords(id: number): AsyncGenerator<DirRecord[]> {
     let n = 0;

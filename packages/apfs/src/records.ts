@@ -2,7 +2,7 @@
  * File-system tree records (j_*_key_t / j_*_val_t): inodes, directory entries, file extents,
  * extended attributes. Keys sort by object id, then record type, then a type-specific part.
  */
-import { CorruptImageError } from '@diskit/core';
+import { CorruptImageError, crc32c } from '@diskit/core';
 import type { KeyRange } from './btree.js';
 import { u64, view } from './object.js';
 
@@ -179,6 +179,19 @@ export function parseDirRecord(key: Uint8Array, val: Uint8Array | undefined, has
     if (f.type === DREC_EXT_TYPE_SIBLING_ID && f.data.length >= 8) rec.siblingId = u64(view(f.data), 0, 'sibling id', where);
   }
   return rec;
+}
+
+/**
+ * The 22-bit hash of a hashed directory key: CRC-32C over the name as UTF-32LE code points after
+ * NFD (and case folding on case-insensitive volumes), inverted. Lookups fold case with
+ * toLowerCase(), close to but not exactly Unicode case folding, so a miss falls back to a scan.
+ */
+export function nameHash(folded: string): number {
+  const cps = Array.from(folded, (c) => c.codePointAt(0)!);
+  const u = new Uint8Array(cps.length * 4);
+  const dv = view(u);
+  cps.forEach((c, i) => dv.setUint32(i * 4, c, true));
+  return (~crc32c(u) >>> 0) & 0x3fffff;
 }
 
 export interface FileExtent {

@@ -6,7 +6,7 @@ import {
 import { openDecmpfs, parseDecmpfs } from './decmpfs.js';
 import { BytesDevice, ExtentDevice } from './file-data.js';
 import type { FsTree } from './fs-tree.js';
-import { ROOT_DIR_INO, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, UF_COMPRESSED, type DirRecord, type Inode, type Xattr } from './records.js';
+import { ROOT_DIR_INO, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, UF_COMPRESSED, nameHash, type DirRecord, type Inode, type Xattr } from './records.js';
 
 const SYMLINK_EA = 'com.apple.fs.symlink';
 const DECMPFS_EA = 'com.apple.decmpfs';
@@ -78,6 +78,21 @@ export class ApfsVolume implements Volume {
     return m;
   }
 
+  /** Scans of whole directories made by lookups whose hashed search missed (for tests). */
+  lookupScans = 0;
+
+  /** One name in a directory: from a cached listing, else by its key hash, else by a scan. */
+  private async lookup(dirId: number, name: string, dirPath: string): Promise<DirRecord | undefined> {
+    const key = this.fold(name);
+    const cached = this.dirs.get(dirId);
+    if (cached) return cached.get(key);
+    if (this.fs.hashedNames) {
+      for (const r of await this.fs.dirRecordsWithHash(dirId, nameHash(key))) if (this.fold(r.name) === key) return r;
+    }
+    this.lookupScans++;
+    return (await this.listing(dirId, dirPath)).get(key);
+  }
+
   private async inodeOf(id: number, path: string): Promise<Inode> {
     const ino = await this.fs.inode(id);
     if (!ino) throw new CorruptImageError(`inode of ${path}`, 0, `an inode record for id ${id}`, 'none');
@@ -93,7 +108,7 @@ export class ApfsVolume implements Volume {
     let cur = '';
     for (const part of parts) {
       if (entryType(inode) !== 'directory') throw new UsageError(`${cur || '/'} is not a directory`);
-      const rec = (await this.listing(inode.id, cur || '/')).get(this.fold(part));
+      const rec = await this.lookup(inode.id, part, cur || '/');
       cur += '/' + part;
       if (!rec) throw new UsageError(`${cur}: no such file or directory`);
       const parent = inode.id;
