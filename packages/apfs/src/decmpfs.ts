@@ -41,7 +41,8 @@ export function decmpfsUsesResourceFork(type: number): boolean {
 async function decode(algo: Algo, src: Uint8Array, size: number, what: string): Promise<Uint8Array> {
   const fail = (why: string) => new CorruptImageError(`compressed data of ${what}`, 0, `${algo} data of ${size} bytes`, why);
   // A stored unit: a marker byte, then the bytes themselves.
-  const marker = algo === 'zlib' ? (src[0]! & 0x0f) === 0x0f : algo === 'lzvn' ? src[0] === 0x06 : src[0] === 0xff;
+  // (An LZFSE stream starts with 'bvx', so either marker is unambiguous there.)
+  const marker = algo === 'zlib' ? (src[0]! & 0x0f) === 0x0f : algo === 'lzvn' ? src[0] === 0x06 : src[0] === 0x06 || src[0] === 0xff;
   if (src.length === size + 1 && marker) return src.slice(1);
   if (src.length === 0) throw fail('no data');
   try {
