@@ -12,8 +12,8 @@ Usage:
   diskit check <img> [-f FMT] [--repair] [--json]
   diskit convert [-f FMT] -O FMT [-o k=v,...] [-p] [--force] <in> <out>
   diskit ls <img> [path] [-R] [-l] [--json] [--partition N] [--names iso|joliet|rockridge] [--volume N|NAME] [--snapshot NAME]
-  diskit tree <img> [path] [--partition N]
-  diskit extract <img> <path> <dest> [--partition N] [--force]
+  diskit tree <img> [path] [--partition N] [--volume N|NAME] [--snapshot NAME]
+  diskit extract <img> <path> <dest> [--partition N] [--volume N|NAME] [--snapshot NAME] [--force]
   diskit create iso <dir> <out.iso> [options]    (diskit create iso --help)
   diskit create vhd|vhdx --parent <base> <child>  a differencing child (the parent is never modified)
   diskit serve <img> [--socket P | --listen H:P] [--writable [--overlay F]] [--run CMD]   NBD export (diskit serve --help)
