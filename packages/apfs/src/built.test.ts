@@ -193,6 +193,7 @@ describe('containers from the test builder, read by diskit', () => {
     expect(root.find((e) => e.name === 'link')?.target).toBe('dir/sub/deep.txt');
     expect(root.find((e) => e.name === 'z-zlib-fork')?.size).toBe(compressible.length);
     expect(root.find((e) => e.name === 'z-lzvn-inline')?.attributes).toEqual(['compressed']);
+    expect(root.find((e) => e.name === 'big.bin')?.attributes).toBeUndefined();
     expect(await vol.streams!('/a.txt')).toEqual([{ name: 'user.note', size: 12, kind: 'xattr' }]);
     const s = await vol.openStream!('/a.txt', 'user.note');
     const b = new Uint8Array(s.size);

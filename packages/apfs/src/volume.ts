@@ -17,6 +17,8 @@ const DIR_CACHE_ENTRIES = 50_000;
 
 const DT_TYPES: Record<number, EntryType> = { 4: 'directory', 8: 'file', 10: 'symlink' };
 const NONE: Map<string, Xattr> = new Map();
+/** BSD flags shown in `ls -l --json` (chflags names). */
+const BSD_FLAGS: [number, string][] = [[0x2, 'uchg'], [0x4, 'uappnd'], [UF_COMPRESSED, 'compressed'], [0x8000, 'hidden'], [0x20000, 'schg']];
 
 interface Resolved {
   path: string;
@@ -130,7 +132,8 @@ export class ApfsVolume implements Volume {
       e.target = await this.symlinkTarget(ino, path, known);
       e.size = new TextEncoder().encode(e.target).length;
     }
-    if (ino.bsdFlags & UF_COMPRESSED) e.attributes = ['compressed'];
+    const attrs = BSD_FLAGS.filter(([bit]) => ino.bsdFlags & bit).map(([, name]) => name);
+    if (attrs.length) e.attributes = attrs;
     return e;
   }
 
