@@ -1,17 +1,20 @@
-import { lstat, mkdir, symlink, utimes, lutimes, chmod } from 'node:fs/promises';
+import { lstat, mkdir, rm, symlink, utimes, lutimes, chmod } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import { UsageError, CorruptImageError, pumpDataRuns, normalizePath, readDirectory, walk, walkTree, type FileEntry, type Volume, type WalkOptions } from '@diskit/core';
+import { UsageError, CorruptImageError, DiskitError, pumpDataRuns, normalizePath, readDirectory, walk, walkTree, type FileEntry, type Volume, type WalkOptions } from '@diskit/core';
 import { FileDevice } from '@diskit/core/node';
 import { defaultRegistry } from '../registry.js';
-import { openImage, openVolume } from '../open.js';
+import { backingOption, openImage, openOptionSpec, openVolume } from '../open.js';
 import { parse } from '../args.js';
 import { modeString, toJson } from '../format.js';
 
 const volumeOptions = {
+  ...openOptionSpec,
   partition: { type: 'string' },
   names: { type: 'string' },
   volume: { type: 'string' },
   snapshot: { type: 'string' },
+  // Which filesystem when a disc has several (UDF and ISO9660 on a bridge disc).
+  fs: { type: 'string' },
 } as const;
 
 /** Mount options from the command line: --names (ISO9660), --volume and --snapshot (APFS). */
@@ -23,17 +26,17 @@ function mountOptions(values: { names?: string; volume?: string; snapshot?: stri
   return Object.keys(m).length ? m : undefined;
 }
 
-async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string; volume?: string; snapshot?: string }, fn: (v: Volume) => Promise<T>): Promise<T> {
+async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string; fs?: string; volume?: string; snapshot?: string; options?: string[] }, fn: (v: Volume) => Promise<T>): Promise<T> {
   if (values.names && !['iso', 'joliet', 'rockridge'].includes(values.names)) throw new UsageError(`--names must be iso, joliet or rockridge`);
   const reg = defaultRegistry();
-  const o = await openImage(reg, path, { format: values.format });
+  const o = await openImage(reg, path, { format: values.format, backing: backingOption(values.options) });
   try {
     let partition: number | undefined;
     if (values.partition !== undefined) {
       partition = Number(values.partition);
       if (!Number.isInteger(partition) || partition < 1) throw new UsageError(`--partition wants a number ≥ 1, got '${values.partition}'`);
     }
-    const vol = await openVolume(reg, o.image, { partition, mount: mountOptions(values) });
+    const vol = await openVolume(reg, o.image, { partition, fs: values.fs, mount: mountOptions(values) });
     return await fn(vol);
   } finally {
     await o.close();
@@ -179,7 +182,7 @@ export async function extractTree(vol: Volume, src: string, destArg: string, opt
       await symlink(e.target ?? '', target);
       if (e.mtime) await lutimes(target, e.mtime, e.mtime).catch(() => {});
     } else if (e.type === 'file') {
-      await writeFile(vol, e, target, opts.force === true);
+      if (!(await writeFile(vol, e, target, opts.force === true))) skipped++;
     } else {
       skipped++;
     }
@@ -215,12 +218,17 @@ export async function extractTree(vol: Volume, src: string, destArg: string, opt
   return { skipped: skipped + report.skipped };
 }
 
-async function writeFile(vol: Volume, e: FileEntry, target: string, force: boolean): Promise<void> {
+/**
+ * One file's bytes into `target`. A file whose data cannot be read (a damaged extent, a bad
+ * compressed block) is named on stderr and removed, and false returned: the rest is still extracted.
+ */
+async function writeFile(vol: Volume, e: FileEntry, target: string, force: boolean): Promise<boolean> {
   if (force) {
     const st = await lstat(target).catch(() => null);
     if (st?.isSymbolicLink()) throw new CorruptImageError('file', 0, 'a regular file target', `${target} is a symlink`);
   }
   const out = await FileDevice.create(target, { exclusive: !force, noFollow: true });
+  let ok = false;
   try {
     const dev = await vol.openFile(e.path);
     try {
@@ -231,7 +239,13 @@ async function writeFile(vol: Volume, e: FileEntry, target: string, force: boole
     }
     if (e.mode !== undefined) await out.handle.chmod(e.mode & 0o777);
     if (e.mtime) await out.handle.utimes(e.mtime, e.mtime);
+    ok = true;
+  } catch (err) {
+    if (!(err instanceof DiskitError) || err instanceof UsageError) throw err;
+    process.stderr.write(`diskit: skipped ${e.path}: ${err.name}: ${err.message}\n`);
   } finally {
     await out.close();
+    if (!ok) await rm(target, { force: true });
   }
+  return ok;
 }
