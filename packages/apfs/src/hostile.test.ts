@@ -7,6 +7,10 @@ import { CorruptImageError, MemoryDevice, TruncatedImageError, UnsupportedFeatur
 import { apfsFilesystem, openContainer, ObjectMap, sealObject, type ApfsVolume } from './index.js';
 import { buildApfs, type Entry } from './test/build-container.js';
 import { decmpfs } from './test/decmpfs-encode.js';
+import { diskit } from './test/helpers.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const BS = 4096;
 const text = (s: string) => new TextEncoder().encode(s);
@@ -166,6 +170,29 @@ describe('damaged containers', () => {
     const vol = await mount(b);
     await expect(vol.readdir('/a')).rejects.toThrow(/parent/);
     await expect(vol.stat('/a/b/b/b')).rejects.toThrow(/parent/);
+  });
+
+  it('through the CLI: ls -R names the damaged directory on stderr, lists the rest and exits 1', async () => {
+    const b = buildApfs([{ name: 'V', entries: [...many, { path: '/ok.txt', type: 'file', data: text('fine') }] }]);
+    // A leaf in the middle of the tree holds only inodes of /d's files: /d is damaged, / is not.
+    const c = await openContainer(new MemoryDevice(b, { readOnly: true }));
+    const omap = await ObjectMap.open(c.store, c.volumes[0]!.omapOid, 'v');
+    const root = await omap.resolve(c.volumes[0]!.rootTreeOid, c.sb.xid, 'root');
+    const node = dv(b, root);
+    const mid = Math.floor(node.getUint32(36, true) / 2);
+    const oid = Number(node.getBigUint64(BS - 40 - node.getUint16(56 + mid * 8 + 4, true), true));
+    b[(await omap.resolve(oid, c.sb.xid, 'leaf')) * BS + 300]! ^= 1;
+    const dir = mkdtempSync(join(tmpdir(), 'diskit-apfs-hostile-'));
+    try {
+      const img = join(dir, 'damaged.img');
+      writeFileSync(img, b);
+      const r = diskit('ls', '-R', img);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/\/d.*Fletcher-64|Fletcher-64.*\/d/);
+      expect(r.stdout.split('\n').sort()).toEqual(['', '/d', '/ok.txt']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a directory entry whose inode is missing makes readdir throw (never a silently shorter listing)', async () => {
