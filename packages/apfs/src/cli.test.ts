@@ -48,7 +48,7 @@ describeNeeding(existsSync(hdiApfs) ? [] : [hdiApfs], 'the real hdiutil APFS ima
     const fs = JSON.parse(r.stdout).filesystem;
     expect(fs).toMatchObject({
       type: 'apfs', volumeName: 'test-disk-image-apfs', caseSensitive: false, blockSize: 4096, checkpointXid: 4,
-      volumes: [{ number: 1, name: 'test-disk-image-apfs', role: 'none', caseSensitive: false, usedBytes: 8 * 4096, files: 3, encrypted: false, snapshots: [] }],
+      volumes: [{ number: 1, name: 'test-disk-image-apfs', role: 'none', caseSensitive: false, usedSize: 8 * 4096, files: 3, encrypted: false, snapshots: [] }],
     });
   });
 

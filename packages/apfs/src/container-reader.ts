@@ -63,7 +63,7 @@ export function chooseVolume(volumes: VolumeSuperblock[], want?: string): number
 
 function volumeFacts(v: VolumeSuperblock, k: number, bs: number, snaps: Snapshot[]) {
   return {
-    number: k + 1, name: v.name, role: v.roleName, caseSensitive: !v.caseInsensitive, usedBytes: v.allocCount * bs,
+    number: k + 1, name: v.name, role: v.roleName, caseSensitive: !v.caseInsensitive, usedSize: v.allocCount * bs,
     files: v.numFiles, directories: v.numDirectories, symlinks: v.numSymlinks, uuid: v.uuid,
     encrypted: v.encrypted, sealed: v.sealed, formattedBy: v.formattedBy,
     snapshots: snaps.map((s) => ({ name: s.name, xid: s.xid, created: s.created.toISOString() })),
