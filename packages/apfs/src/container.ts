@@ -1,5 +1,5 @@
 /** The container superblock (nx_superblock_t) and the checkpoint descriptor area. */
-import { CorruptImageError, TruncatedImageError, UnsupportedFeatureError, type BlockDevice } from '@diskit/core';
+import { CorruptImageError, DiskitError, TruncatedImageError, UnsupportedFeatureError, type BlockDevice } from '@diskit/core';
 import { checksumOk, parseObjHeader, readObject, u64, view, T_NX_SUPERBLOCK } from './object.js';
 
 export const NX_MAGIC = 0x4253584e; // 'NXSB'
@@ -125,7 +125,8 @@ export async function readContainer(dev: BlockDevice): Promise<{ sb: ContainerSu
       let sb: ContainerSuperblock;
       try {
         sb = parseContainerSuperblock(b.slice(), block0.xpDescBase + i + k);
-      } catch {
+      } catch (e) {
+        if (!(e instanceof DiskitError)) throw e;
         continue;
       }
       if (sb.blockSize !== bs) continue;
@@ -135,5 +136,6 @@ export async function readContainer(dev: BlockDevice): Promise<{ sb: ContainerSu
   }
   // Block 0 is a copy of some checkpoint's superblock; the ring is the truth when it has one.
   const sb = best && best.xid >= block0.xid ? best : block0;
+  if (sb.blockCount * bs > dev.size) throw new TruncatedImageError('container (checkpoint superblock)', sb.paddr * bs, sb.blockCount * bs, dev.size);
   return { sb, block0, candidates };
 }
