@@ -8,7 +8,7 @@ import type { BugReport, WorkerInput, WorkerSeed } from './worker.js';
 export interface FuzzSeed {
   name: string;
   bytes: Uint8Array;
-  /** Where to aim mutations, when the seed knows better than inspect() (APFS objects). */
+  /** Extra regions to aim at, beyond the structures inspect() reports (a filesystem's metadata). */
   targets?: { offset: number; size: number }[];
   /** 4 KiB blocks whose checksums half the cases recompute after mutating (APFS objects). */
   sealedBlocks?: number[];
@@ -34,7 +34,7 @@ export interface FuzzResult {
 async function targetsOf(seed: FuzzSeed): Promise<{ offset: number; size: number }[]> {
   const reg = defaultRegistry();
   const file = new MemoryDevice(seed.bytes, { readOnly: true });
-  const out: { offset: number; size: number }[] = [];
+  const out: { offset: number; size: number }[] = [...(seed.targets ?? [])];
   const add = (ss: Structure[]) => {
     for (const s of ss) {
       out.push({ offset: s.offset, size: Math.max(1, s.size) });
@@ -64,7 +64,7 @@ function workerUrl(): URL {
  */
 export async function fuzz(seeds: FuzzSeed[], opts: { cases?: number; seconds?: number; baseSeed?: number; caseTimeoutMs?: number; onBug?: (b: FuzzBug) => void; selfTest?: 'hang' | 'alloc' } = {}): Promise<FuzzResult> {
   const workerSeeds: WorkerSeed[] = [];
-  for (const s of seeds) workerSeeds.push({ ...s, targets: s.targets ?? (await targetsOf(s)) });
+  for (const s of seeds) workerSeeds.push({ ...s, targets: await targetsOf(s) });
   const deadline = opts.seconds ? Date.now() + opts.seconds * 1000 : Infinity;
   const total = opts.cases ?? Infinity;
   const timeout = opts.caseTimeoutMs ?? 10_000;
@@ -132,7 +132,7 @@ export async function fuzz(seeds: FuzzSeed[], opts: { cases?: number; seconds?: 
 export async function caseBytes(seeds: FuzzSeed[], index: number, baseSeed = 1): Promise<Uint8Array> {
   const { mutate, rng } = await import('./mutate.js');
   const seed = seeds[index % seeds.length]!;
-  const m = mutate(seed.bytes, seed.targets ?? (await targetsOf(seed)), rng(baseSeed * 1_000_003 + index), Math.floor(index / seeds.length)).bytes;
+  const m = mutate(seed.bytes, await targetsOf(seed), rng(baseSeed * 1_000_003 + index), Math.floor(index / seeds.length)).bytes;
   if (seed.sealedBlocks && index % 2 === 1) (await import('./apfs-seeds.js')).resealBlocks(m, seed.sealedBlocks);
   return m;
 }
