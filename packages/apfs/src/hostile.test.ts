@@ -172,7 +172,7 @@ describe('damaged containers', () => {
     await expect(vol.stat('/a/b/b/b')).rejects.toThrow(/parent/);
   });
 
-  it('through the CLI: ls -R names the damaged directory on stderr, lists the rest and exits 1', async () => {
+  it('through the CLI: ls -R names the damage on stderr, lists every readable entry and exits 1', async () => {
     const b = buildApfs([{ name: 'V', entries: [...many, { path: '/ok.txt', type: 'file', data: text('fine') }] }]);
     // A leaf in the middle of the tree holds only inodes of /d's files: /d is damaged, / is not.
     const c = await openContainer(new MemoryDevice(b, { readOnly: true }));
@@ -189,13 +189,20 @@ describe('damaged containers', () => {
       const r = diskit('ls', '-R', img);
       expect(r.status).toBe(1);
       expect(r.stderr).toMatch(/\/d.*Fletcher-64|Fletcher-64.*\/d/);
-      expect(r.stdout.split('\n').sort()).toEqual(['', '/d', '/ok.txt']);
+      // The damaged leaf held some of /d's inodes: those files are missing, every other entry is listed.
+      const lines = r.stdout.split('\n').filter(Boolean);
+      expect(lines).toContain('/ok.txt');
+      expect(lines).toContain('/d');
+      const inD = lines.filter((l) => l.startsWith('/d/')).length;
+      expect(inD).toBeGreaterThan(200);
+      expect(inD).toBeLessThan(300);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
   it('a directory entry whose inode is missing makes readdir throw (never a silently shorter listing)', async () => {
+    // (the error is a PartialDirectoryError carrying the readable entries: see the CLI test above)
     const b = good.slice();
     const { child } = await fsNodes(b);
     // Turn the first record of a leaf into a record type nothing reads (type 15): its inode vanishes.

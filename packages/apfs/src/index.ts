@@ -33,4 +33,8 @@ export { fletcher64, checksumOk, sealObject, parseObjHeader } from './object.js'
 export { parseNode, nodeKey, nodeVal, BTree, NodeStore } from './btree.js';
 export { ObjectMap } from './omap.js';
 export { openDecmpfs, parseDecmpfs } from './decmpfs.js';
-export * from './records.js';
+export {
+  parseInode, parseDirRecord, parseFileExtent, parseXattr, keyHeader, recordsOf, nameHash,
+  J_INODE, J_XATTR, J_DIR_REC, J_FILE_EXTENT, J_SNAP_METADATA, J_SNAP_NAME, ROOT_DIR_INO,
+  type Inode, type DirRecord, type FileExtent, type Xattr,
+} from './records.js';

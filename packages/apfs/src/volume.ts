@@ -1,6 +1,6 @@
 /** An APFS volume as a diskit Volume: paths, directory listings, files, streams. */
 import {
-  CorruptImageError, UnsupportedFeatureError, UsageError, normalizePath,
+  CorruptImageError, PartialDirectoryError, UnsupportedFeatureError, UsageError, normalizePath,
   type BlockDevice, type EntryType, type FileEntry, type StreamEntry, type Volume,
 } from '@diskit/core';
 import { openDecmpfs, parseDecmpfs } from './decmpfs.js';
@@ -177,25 +177,58 @@ export class ApfsVolume implements Volume {
     return this.entry(r.path, r.name, r.inode);
   }
 
+  /**
+   * A directory's entries. A child that cannot be read (its inode missing or damaged, its record
+   * contradicting it) is a problem of its own: the others are still returned, inside a
+   * PartialDirectoryError, so a walk reports the damage and keeps what is readable.
+   */
   async readdir(p: string): Promise<FileEntry[]> {
     const r = await this.resolve(p);
     if (entryType(r.inode) !== 'directory') throw new UsageError(`${r.path} is not a directory`);
     const out: FileEntry[] = [];
+    const problems: CorruptImageError[] = [];
     const base = r.path === '/' ? '' : r.path;
     const recs = [...(await this.listing(r.inode.id, r.path)).values()];
-    const { inodes, xattrs } = await this.fs.inodes(recs.map((x) => x.fileId), [SYMLINK_EA, DECMPFS_EA]);
+    let inodes: Map<number, Inode>;
+    let xattrs: Map<number, Map<string, Xattr>> | undefined;
+    const failed = new Set<number>();
+    try {
+      ({ inodes, xattrs } = await this.fs.inodes(recs.map((x) => x.fileId), [SYMLINK_EA, DECMPFS_EA]));
+    } catch (e) {
+      if (!(e instanceof CorruptImageError)) throw e;
+      // A damaged leaf among the children's records: look each child up alone to keep the rest.
+      inodes = new Map();
+      xattrs = undefined;
+      for (const rec of recs) {
+        const ino = await this.fs.inode(rec.fileId).catch((x) => (x instanceof CorruptImageError ? x : Promise.reject(x)));
+        if (ino instanceof CorruptImageError) {
+          problems.push(ino);
+          failed.add(rec.fileId);
+        } else if (ino) inodes.set(rec.fileId, ino);
+      }
+    }
     for (const rec of recs) {
       const path = `${base}/${rec.name}`;
-      const ino = inodes.get(rec.fileId);
-      if (!ino) throw new CorruptImageError(`inode of ${path}`, 0, `an inode record for id ${rec.fileId}`, 'none');
-      const e = await this.entry(path, rec.name, ino, xattrs ? (xattrs.get(ino.id) ?? NONE) : undefined);
-      checkParent(ino, r.inode.id, path);
-      const dt = DT_TYPES[rec.dtype];
-      if (dt && dt !== e.type) throw new CorruptImageError(`directory record ${path}`, 0, `type ${e.type} as its inode says`, dt);
-      out.push(e);
+      try {
+        const ino = inodes.get(rec.fileId);
+        if (!ino) {
+          if (failed.has(rec.fileId)) continue; // reported by the lookup that failed
+          throw new CorruptImageError(`inode of ${path}`, 0, `an inode record for id ${rec.fileId}`, 'none');
+        }
+        const e = await this.entry(path, rec.name, ino, xattrs ? (xattrs.get(ino.id) ?? NONE) : undefined);
+        checkParent(ino, r.inode.id, path);
+        const dt = DT_TYPES[rec.dtype];
+        if (dt && dt !== e.type) throw new CorruptImageError(`directory record ${path}`, 0, `type ${e.type} as its inode says`, dt);
+        out.push(e);
+      } catch (e) {
+        if (!(e instanceof CorruptImageError)) throw e;
+        problems.push(e);
+      }
     }
+    if (problems.length) throw new PartialDirectoryError(out, problems);
     return out;
   }
+
 
   async openFile(p: string): Promise<BlockDevice> {
     const r = await this.resolve(p);
