@@ -11,6 +11,8 @@ const VOLUME_OPTS = `  --partition N      the filesystem on partition N (as sfdi
   --names MODE       ISO9660 names: iso, joliet or rockridge (default: the richest present)
   --fs NAME          which filesystem when a disc holds several (udf or iso9660 on a bridge disc)
   -o backing=PATH    the parent of a differencing VHD/VHDX that was moved (its id is still checked)
+  --volume N|NAME    APFS: the volume (number from 1, or name; default: the first data volume)
+  --snapshot NAME    APFS: read a snapshot instead of the live volume
   -f, --format FMT   the image's format instead of detecting it`;
 
 export const COMMAND_HELP: Record<string, string> = {

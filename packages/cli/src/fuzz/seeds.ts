@@ -10,8 +10,9 @@ import { createCipheriv, createDecipheriv, pbkdf2Sync } from 'node:crypto';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FuzzSeed } from './run.js';
+import { apfsSeeds } from './apfs-seeds.js';
 
-export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso', 'sparseimage', 'sparsebundle', 'udf', 'fat', 'ext'] as const;
+export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso', 'sparseimage', 'sparsebundle', 'udf', 'fat', 'ext', 'apfs'] as const;
 export type FuzzFormat = (typeof FORMATS)[number];
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -80,11 +81,13 @@ export const SEED_TOOLS: Record<FuzzFormat, string[]> = {
   udf: ['genisoimage', 'mkudffs'],
   fat: ['mkfs.fat', 'mcopy', 'mdel'],
   ext: ['mke2fs'],
+  apfs: ['7z'],
 };
 
 export function missingFor(format: FuzzFormat): string[] {
   const missing = SEED_TOOLS[format].filter((t) => !has(t));
   if ((format === 'dmg' || format === 'sparseimage') && !existsSync(sharedDmgDir)) missing.push(sharedDmgDir);
+  if (format === 'apfs' && !existsSync(sharedAppleDir)) missing.push(sharedAppleDir);
   return missing;
 }
 
@@ -96,6 +99,7 @@ function dataDisk(path: string, mib: number): void {
 }
 
 export function makeSeeds(format: FuzzFormat): FuzzSeed[] {
+  if (format === 'apfs') return apfsSeeds(sharedAppleDir);
   const dir = join(tmpdir(), `diskit-fuzz-seeds-v1`, format);
   mkdirSync(dir, { recursive: true });
   const files: string[] = [];
