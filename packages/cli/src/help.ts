@@ -1,5 +1,6 @@
 /** Per-command help (`diskit COMMAND --help`), output-format options (`-o help`), command suggestions. */
 import { SERVE_USAGE } from './commands/serve.js';
+import { WEB_USAGE } from './commands/web.js';
 
 const IMG_OPTS = `  -f, --format FMT   the image's format instead of detecting it (raw reads any file as a raw disk)
   --json             machine-readable output
@@ -7,6 +8,7 @@ const IMG_OPTS = `  -f, --format FMT   the image's format instead of detecting i
 const VOLUME_OPTS = `  --partition N      the filesystem on partition N (as sfdisk numbers them; default: the whole
                      disk, else the first partition holding a filesystem)
   --names MODE       ISO9660 names: iso, joliet or rockridge (default: the richest present)
+  --fs NAME          which filesystem when a disc holds several (udf or iso9660 on a bridge disc)
   -f, --format FMT   the image's format instead of detecting it`;
 
 export const COMMAND_HELP: Record<string, string> = {
@@ -88,6 +90,7 @@ create vhd|vhdx: an empty differencing child that reads through to <base> (never
 
 example: diskit create vhdx --parent base.vhdx child.vhdx`,
   serve: SERVE_USAGE,
+  web: WEB_USAGE,
 };
 
 interface FormatOption {

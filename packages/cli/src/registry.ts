@@ -7,6 +7,7 @@ import * as iso9660 from '@diskit/iso9660';
 import * as ext from '@diskit/ext';
 import * as nbd from '@diskit/nbd';
 import * as udf from '@diskit/udf';
+import * as fat from '@diskit/fat';
 
 /** Every format and filesystem the diskit command knows: each package lists its own drivers. */
 // Node's zlib for DMG chunks (thread-pool parallel), installed explicitly so the bundled CLI keeps it.
@@ -19,5 +20,6 @@ export function defaultRegistry(): Registry {
     r.addFilesystem(...pkg.filesystems);
   }
   r.addFilesystem(...ext.filesystems);
+  r.addFilesystem(...fat.filesystems);
   return r;
 }

@@ -1,7 +1,7 @@
 /** A mounted ext2/3/4 volume: inodes, directories and files read on demand through a bounded cache. */
 import {
   CorruptImageError, PartialDirectoryError, UsageError, MemoryDevice, normalizePath,
-  type BlockDevice, type FileEntry, type Volume, type EntryType, type FilesystemDriver, type Structure, type Problem, type StreamEntry,
+  type BlockDevice, type FileEntry, type Volume, type EntryType, type FilesystemDriver, type Structure, type CheckReport, type StreamEntry,
 } from '@diskit/core';
 import { MetaCache } from './cache.js';
 import { extCrcU32 } from './checksum.js';
@@ -330,8 +330,8 @@ export class ExtVolume implements Volume, MapContext {
   }
 
   /** Every descriptor, directory and inode reachable from the root, checked (see check.ts). */
-  check(): Promise<Problem[]> {
-    return checkVolume(this);
+  async check(): Promise<CheckReport> {
+    return { problems: await checkVolume(this) };
   }
 
   info(): Promise<Record<string, unknown>> {

@@ -49,8 +49,14 @@ export function skipReporter(): WalkOptions & { readonly skipped: number } {
   };
 }
 
-function jsonEntry(e: FileEntry) {
-  return { path: e.path, type: e.type, size: e.size, mode: e.mode, mtime: e.mtime?.toISOString(), target: e.target, uid: e.uid, gid: e.gid, nlink: e.nlink, inode: e.inode };
+/** `ls --json`'s fields; with `-l` also owner, links and the other times and flags the filesystem keeps. */
+function jsonEntry(e: FileEntry, long = false) {
+  const base = { path: e.path, type: e.type, size: e.size, mode: e.mode, mtime: e.mtime?.toISOString(), target: e.target };
+  if (!long) return base;
+  return {
+    ...base, uid: e.uid, gid: e.gid, nlink: e.nlink, inode: e.inode,
+    atime: e.atime?.toISOString(), ctime: e.ctime?.toISOString(), birthtime: e.birthtime?.toISOString(), attributes: e.attributes,
+  };
 }
 
 function longLine(e: FileEntry, name: string): string {
@@ -73,7 +79,7 @@ export async function ls(args: string[]): Promise<number> {
     let first = true;
     if (values.json) await out.write('[');
     for await (const e of entries) {
-      if (values.json) await out.write(`${first ? '\n' : ',\n'}${JSON.stringify(jsonEntry(e))}`);
+      if (values.json) await out.write(`${first ? '\n' : ',\n'}${JSON.stringify(jsonEntry(e, values.long === true))}`);
       else {
         const name = values.recursive ? e.path : e.name;
         await out.write((values.long ? longLine(e, name) : name) + '\n');

@@ -116,14 +116,19 @@ export async function dump(args: string[]): Promise<number> {
   const path = onePath(positionals, 'dump');
   return withImage(path, values, async ({ image }) => {
     const ins = await image.inspect();
-    // A filesystem that maps its own metadata (ext: superblock, descriptors, …), offsets within it.
-    const vol = (await openVolume(defaultRegistry(), image).catch(() => undefined)) as { type: string; structures?: () => Promise<Structure[]> } | undefined;
-    const fs = vol?.structures ? { type: vol.type, offsetsWithin: 'filesystem', structures: await vol.structures() } : undefined;
-    if (values.json) process.stdout.write(toJson(fs ? { ...ins, filesystem: fs } : ins) + '\n');
+    // The filesystem diskit would list, when its driver dumps its own structures (BPB, superblock…).
+    let filesystem: { type: string; structures: Structure[] } | undefined;
+    try {
+      const vol = await openVolume(defaultRegistry(), image);
+      if (vol.structures) filesystem = { type: vol.type, structures: await vol.structures() };
+    } catch {
+      /* no filesystem, or a damaged one: `check` and `ls` report it */
+    }
+    if (values.json) process.stdout.write(toJson(filesystem ? { ...ins, filesystem } : ins) + '\n');
     else {
       const { structures, ...head } = ins;
       let s = factLines(head, '', true).map((l) => l + '\n').join('') + printStructures(structures);
-      if (fs) s += `filesystem ${fs.type} (offsets within the filesystem):\n${printStructures(fs.structures, '  ')}`;
+      if (filesystem) s += `filesystem ${filesystem.type} (offsets within the filesystem):\n` + printStructures(filesystem.structures, '  ');
       process.stdout.write(s);
     }
     return 0;
@@ -172,11 +177,11 @@ async function checkFilesystems(image: Opened['image'], partitions: Partition[])
       problems.push({ severity: 'error', structure: where, message: `${where}: cannot mount: ${v.error?.message}` });
       continue;
     }
-    // A filesystem that checks itself (ext: checksums, extent trees, every directory) instead of a walk.
-    const own = v.volume as { check?: () => Promise<Problem[]> };
-    if (own.check) {
-      const shift = v.partition?.start ?? 0;
-      for (const p of await own.check()) problems.push({ ...p, offset: p.offset === undefined ? undefined : p.offset + shift, message: `${where}: ${p.message}` });
+    // A filesystem that checks itself (chains, allocation, copies) walks its own tree; others are walked here.
+    if (v.volume.check) {
+      for (const p of (await v.volume.check()).problems) {
+        problems.push({ ...p, offset: p.offset === undefined ? undefined : p.offset + (v.partition?.start ?? 0), message: `${where}: ${p.message}` });
+      }
       continue;
     }
     for await (const _ of walk(v.volume, '/', {

@@ -8,6 +8,8 @@ import type { BugReport, WorkerInput, WorkerSeed } from './worker.js';
 export interface FuzzSeed {
   name: string;
   bytes: Uint8Array;
+  /** Extra regions to aim at, beyond the structures inspect() reports (a filesystem's metadata). */
+  targets?: { offset: number; size: number }[];
 }
 
 export interface FuzzBug {
@@ -30,7 +32,7 @@ export interface FuzzResult {
 async function targetsOf(seed: FuzzSeed): Promise<{ offset: number; size: number }[]> {
   const reg = defaultRegistry();
   const file = new MemoryDevice(seed.bytes, { readOnly: true });
-  const out: { offset: number; size: number }[] = [];
+  const out: { offset: number; size: number }[] = [...(seed.targets ?? [])];
   const add = (ss: Structure[]) => {
     for (const s of ss) {
       out.push({ offset: s.offset, size: Math.max(1, s.size) });

@@ -5,11 +5,12 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, symlinkSync, linkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { gunzipSync } from 'node:zlib';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FuzzSeed } from './run.js';
 
-export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso', 'sparseimage', 'sparsebundle', 'udf', 'ext'] as const;
+export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso', 'sparseimage', 'sparsebundle', 'udf', 'fat', 'ext'] as const;
 export type FuzzFormat = (typeof FORMATS)[number];
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -53,6 +54,7 @@ export const SEED_TOOLS: Record<FuzzFormat, string[]> = {
   sparseimage: ['xorriso'],
   sparsebundle: [],
   udf: ['genisoimage', 'mkudffs'],
+  fat: ['mkfs.fat', 'mcopy', 'mdel'],
   ext: ['mke2fs'],
 };
 
@@ -110,6 +112,41 @@ export function makeSeeds(format: FuzzFormat): FuzzSeed[] {
         if (readFileSync(p).length <= 256 << 10) files.push(p);
       }
       break;
+    case 'fat': {
+      // FAT12/16/32 made by mkfs.fat + mcopy (one fragmented file each), a DOS 1.x floppy with
+      // its BPB wiped, and the committed exFAT fixture (test-images/make-exfat.sh).
+      const tree = join(dir, 'tree');
+      if (!existsSync(tree)) {
+        mkdirSync(join(tree, 'Deep/a/b/c'), { recursive: true });
+        writeFileSync(join(tree, 'hello.txt'), 'hello, world\n');
+        writeFileSync(join(tree, 'Deep/a/b/c/A long file name, mixed Case.txt'), 'deep\n'.repeat(300));
+        writeFileSync(join(tree, 'empty'), '');
+        writeFileSync(join(tree, 'ünïcödé.txt'), 'x'.repeat(5000));
+        writeFileSync(join(tree, 'lower.txt'), 'lower\n');
+      }
+      const mt = { env: { ...process.env, MTOOLS_SKIP_CHECK: '1', LANG: 'C.UTF-8' }, stdio: ['pipe', 'ignore', 'pipe'] as ('pipe' | 'ignore')[] };
+      const fatImage = (p: string, kib: number, args: string[]) => {
+        sh('mkfs.fat', ['-C', ...args, p, String(kib)]);
+        execFileSync('mcopy', ['-s', '-i', p, ...readdirSync(tree).map((n) => join(tree, n)), '::/'], mt);
+        writeFileSync(join(dir, 'frag'), new Uint8Array(3000).fill(7));
+        execFileSync('mcopy', ['-i', p, join(dir, 'frag'), '::/frag1'], mt);
+        execFileSync('mcopy', ['-i', p, join(dir, 'frag'), '::/frag2'], mt);
+        execFileSync('mdel', ['-i', p, '::/frag1'], mt);
+        writeFileSync(join(dir, 'frag'), new Uint8Array(9000).fill(9));
+        execFileSync('mcopy', ['-i', p, join(dir, 'frag'), '::/fragmented'], mt);
+      };
+      make('fat12-360k.img', (p) => fatImage(p, 360, ['-F', '12']));
+      make('fat16-4m.img', (p) => fatImage(p, 4096, ['-F', '16', '-s', '1']));
+      make('fat32-33m.img', (p) => fatImage(p, 33 << 10, ['-F', '32', '-s', '1']));
+      make('dos1-160k.img', (p) => {
+        fatImage(p, 160, ['-F', '12', '-r', '64', '-s', '1', '-f', '2', '-M', '0xfe', '-R', '1', '-g', '1/8']);
+        const b = readFileSync(p);
+        b.fill(0, 3, 62);
+        writeFileSync(p, b);
+      });
+      make('exfat.img', (p) => writeFileSync(p, gunzipSync(readFileSync(join(repoRoot, 'test-images/exfat/small.img.gz')))));
+      break;
+    }
     case 'udf': {
       const tree = join(dir, 'tree');
       if (!existsSync(tree)) {
@@ -194,7 +231,22 @@ export function makeSeeds(format: FuzzFormat): FuzzSeed[] {
       break;
     }
   }
-  return files.filter((f) => !f.endsWith('base.raw')).map((f) => ({ name: f, bytes: new Uint8Array(readFileSync(f)) }));
+  return files.filter((f) => !f.endsWith('base.raw')).map((f) => {
+    const bytes = new Uint8Array(readFileSync(f));
+    return format === 'fat' ? { name: f, bytes, targets: nonZeroSectors(bytes) } : { name: f, bytes };
+  });
+}
+
+/** A filesystem image's metadata is where its bytes are: aim mutations at runs of non-zero sectors (≤ 64 KiB each). */
+function nonZeroSectors(b: Uint8Array): { offset: number; size: number }[] {
+  const out: { offset: number; size: number }[] = [];
+  for (let at = 0; at < b.length && out.length < 256; at += 512) {
+    if (!b.subarray(at, at + 512).some((x) => x !== 0)) continue;
+    const last = out[out.length - 1];
+    if (last && last.offset + last.size === at && last.size < 64 << 10) last.size += Math.min(512, b.length - at);
+    else out.push({ offset: at, size: Math.min(512, b.length - at) });
+  }
+  return out;
 }
 
 /** Committed regression cases: test-images/fuzz-regressions/<format>/*.bin */
