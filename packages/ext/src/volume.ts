@@ -98,7 +98,7 @@ export class ExtVolume implements Volume, MapContext {
       const d = this.groups.get(g) ?? (await this.group(g).catch(() => undefined));
       if (d) offsets.push(this.inodeOffset(ino, d));
     }
-    await this.cache.prefetch(offsets, 'ext inode table');
+    await this.cache.prefetch(offsets);
   }
 
   async inode(ino: number): Promise<Inode> {
