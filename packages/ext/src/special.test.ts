@@ -174,6 +174,22 @@ describeWithTools(['mke2fs', 'e2fsck', 'debugfs', '7z', 'sfdisk', 'sgdisk', 'qem
     }
   });
 
+  it('diskit info gives the label, UUID, sizes, counts and features dumpe2fs -h gives', () => {
+    const img = join(dir, 'label.img');
+    mkfs(img, src, ['-t', 'ext4', '-b', '4096', '-L', 'my label', '-U', '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0', '-O', '^has_journal'], '16M');
+    const h: Record<string, string> = {};
+    for (const line of run('dumpe2fs', ['-h', img]).split('\n')) {
+      const m = /^([^:]+):\s+(.*)$/.exec(line);
+      if (m) h[m[1]!.trim()] = m[2]!.trim();
+    }
+    const fs = JSON.parse(diskit('info', '--json', img).stdout).filesystem;
+    expect({ label: fs.label, uuid: fs.uuid, blockSize: fs.blockSize, blocks: fs.blocks, freeBlocks: fs.freeBlocks, inodes: fs.inodes, freeInodes: fs.freeInodes, inodeSize: fs.inodeSize, features: fs.features.join(' '), revision: fs.revision.split('.')[0] })
+      .toEqual({ label: h['Filesystem volume name'], uuid: h['Filesystem UUID'], blockSize: Number(h['Block size']), blocks: Number(h['Block count']), freeBlocks: Number(h['Free blocks']), inodes: Number(h['Inode count']), freeInodes: Number(h['Free inodes']), inodeSize: Number(h['Inode size']), features: h['Filesystem features'], revision: h['Filesystem revision #']!.split(' ')[0] });
+    expect(fs.label).toBe('my label');
+    expect(fs.journal).toBe('none');
+    expect(fs.usedBytes + fs.freeBytes).toBe(fs.size);
+  });
+
   it('diskit dump lists the superblock and every group descriptor as dumpe2fs shows them', () => {
     const r = diskit('dump', '--json', base);
     expect(r.status, r.stderr).toBe(0);
