@@ -19,7 +19,7 @@ export function defaultRegistry(): Registry {
     r.addFormat(...pkg.formats);
     r.addFilesystem(...pkg.filesystems);
   }
-  r.addFilesystem(...ext.filesystems);
   r.addFilesystem(...fat.filesystems);
+  r.addFilesystem(...ext.filesystems);
   return r;
 }

@@ -49,14 +49,11 @@ export function skipReporter(): WalkOptions & { readonly skipped: number } {
   };
 }
 
-/** `ls --json`'s fields; with `-l` also owner, links and the other times and flags the filesystem keeps. */
+/** `ls --json`'s fields (owner, links and inode where the filesystem keeps them); with `-l` also the other times and flags. */
 function jsonEntry(e: FileEntry, long = false) {
-  const base = { path: e.path, type: e.type, size: e.size, mode: e.mode, mtime: e.mtime?.toISOString(), target: e.target };
+  const base = { path: e.path, type: e.type, size: e.size, mode: e.mode, mtime: e.mtime?.toISOString(), target: e.target, uid: e.uid, gid: e.gid, nlink: e.nlink, inode: e.inode };
   if (!long) return base;
-  return {
-    ...base, uid: e.uid, gid: e.gid, nlink: e.nlink, inode: e.inode,
-    atime: e.atime?.toISOString(), ctime: e.ctime?.toISOString(), birthtime: e.birthtime?.toISOString(), attributes: e.attributes,
-  };
+  return { ...base, atime: e.atime?.toISOString(), ctime: e.ctime?.toISOString(), birthtime: e.birthtime?.toISOString(), attributes: e.attributes };
 }
 
 function longLine(e: FileEntry, name: string): string {
