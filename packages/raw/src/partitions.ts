@@ -1,9 +1,10 @@
 import { SliceDevice, ascii, type BlockDevice, type Partition, type Problem, type Structure, UsageError } from '@diskit/core';
 import { GPT_PROTECTIVE, hasMbrSignature, readMbr } from './mbr.js';
 import { readGpt } from './gpt.js';
+import { readApm } from './apm.js';
 
 export interface PartitionTable {
-  scheme: 'gpt' | 'mbr' | 'none';
+  scheme: 'gpt' | 'mbr' | 'apm' | 'none';
   partitions: Partition[];
   sectorSize: number;
   /** An isohybrid image: an ISO9660 volume that also carries an MBR/GPT so it boots from USB. */
@@ -22,7 +23,8 @@ async function hasIso9660(dev: BlockDevice): Promise<boolean> {
 
 /**
  * Find the partition table of a device: GPT (512- or 4096-byte sectors) when the MBR is
- * protective or an "EFI PART" header is present, else MBR with extended/logical partitions.
+ * protective or an "EFI PART" header is present, else MBR with extended/logical partitions, else
+ * an Apple Partition Map (block 0 "ER", entries "PM"; also what hybrid ISOs carry for Macs).
  */
 export async function readPartitionTable(dev: BlockDevice): Promise<PartitionTable> {
   const none: PartitionTable = { scheme: 'none', partitions: [], sectorSize: 512, hybridIso: false, problems: [], structures: [] };
@@ -51,14 +53,20 @@ export async function readPartitionTable(dev: BlockDevice): Promise<PartitionTab
       return { scheme: 'gpt', partitions: gpt.partitions, sectorSize, hybridIso, problems, structures };
     }
   }
-  if (!mbrValid) return { ...none, hybridIso };
+  if (!mbrValid) return (await apmTable(dev, hybridIso)) ?? { ...none, hybridIso };
   const m = await readMbr(dev);
   if (m.mbr.entries.some((e) => e.type === GPT_PROTECTIVE)) {
     return { ...none, scheme: 'mbr', hybridIso, partitions: m.partitions, structures: m.structures, problems: [{ severity: 'error', structure: 'GPT', offset: 512, message: 'protective MBR but no readable GPT header' }] };
   }
   // A FAT/NTFS boot sector also ends in 55 AA: entries that are all empty mean no table.
-  if (m.partitions.length === 0) return { ...none, hybridIso };
+  if (m.partitions.length === 0) return (await apmTable(dev, hybridIso)) ?? { ...none, hybridIso };
   return { scheme: 'mbr', partitions: m.partitions, sectorSize: 512, hybridIso, problems: [], structures: m.structures };
+}
+
+async function apmTable(dev: BlockDevice, hybridIso: boolean): Promise<PartitionTable | null> {
+  const apm = await readApm(dev);
+  if (!apm) return null;
+  return { scheme: 'apm', partitions: apm.partitions, sectorSize: apm.blockSize, hybridIso, problems: apm.problems, structures: apm.structures };
 }
 
 /** A partition as a device of its own (1-based index, as `--partition N`). */
