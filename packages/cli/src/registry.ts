@@ -4,6 +4,7 @@ import * as vhd from '@diskit/vhd';
 import * as dmg from '@diskit/dmg';
 import { useNodeCodecs } from '@diskit/dmg/node';
 import * as iso9660 from '@diskit/iso9660';
+import * as hfsplus from '@diskit/hfsplus';
 
 /** Every format and filesystem the diskit command knows: each package lists its own drivers. */
 // Node's zlib for DMG chunks (thread-pool parallel), installed explicitly so the bundled CLI keeps it.
@@ -11,7 +12,7 @@ useNodeCodecs();
 
 export function defaultRegistry(): Registry {
   const r = new Registry();
-  for (const pkg of [raw, vhd, dmg, iso9660]) {
+  for (const pkg of [raw, vhd, dmg, iso9660, hfsplus]) {
     r.addFormat(...pkg.formats);
     r.addFilesystem(...pkg.filesystems);
   }
