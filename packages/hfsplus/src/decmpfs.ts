@@ -76,32 +76,39 @@ async function readU32s(fork: BlockDevice, off: number, n: number, le: boolean):
 
 async function chunkTable(method: Method, fork: BlockDevice, size: number, where: number): Promise<ChunkTable> {
   const count = Math.ceil(size / CHUNK);
-  if (count > MAX_CHUNKS) throw new UnsupportedFeatureError(`decmpfs file of ${size} bytes: more than ${MAX_CHUNKS} chunks`);
   const bad = (expected: string, found: string) => new CorruptImageError('decmpfs resource fork', where, expected, found);
+  // The table's own count is checked against the claimed size before anything is allocated.
+  let base = 0, n: number;
   if (method === 'zlib') {
     // A classic resource fork: a header, then one 'cmpf' resource holding a chunk table.
-    if (fork.size < 260) throw bad('a resource fork header', `${fork.size} bytes`);
+    if (fork.size < 264) throw bad('a resource fork header and chunk table', `${fork.size} bytes`);
     const [dataOffset] = await readU32s(fork, 0, 1, false);
-    const base = dataOffset! + 4;
-    if (base + 4 + count * 8 > fork.size) throw bad(`a table of ${count} chunks inside the fork`, `data offset ${dataOffset}`);
-    const [n] = await readU32s(fork, base, 1, true);
-    if (n !== count) throw bad(`${count} chunks for ${size} bytes`, `${n} chunks`);
+    base = dataOffset! + 4;
+    if (base + 4 > fork.size) throw bad('a chunk table inside the fork', `data offset ${dataOffset}`);
+    n = (await readU32s(fork, base, 1, true))[0]!;
+  } else {
+    // LZVN / LZFSE: the fork starts with count + 1 little-endian offsets.
+    if (fork.size < 8) throw bad('a chunk offset table', `${fork.size} bytes`);
+    const first = (await readU32s(fork, 0, 1, true))[0]!;
+    n = first / 4 - 1;
+  }
+  if (n !== count) throw bad(`${count} chunks for the ${size} bytes the header claims`, `a table of ${n} chunks`);
+  if (count > MAX_CHUNKS) throw new UnsupportedFeatureError(`decmpfs file of ${size} bytes: more than ${MAX_CHUNKS} chunks`);
+  const offsets: number[] = [], lengths: number[] = [];
+  if (method === 'zlib') {
+    if (base + 4 + count * 8 > fork.size) throw bad(`a table of ${count} chunks inside the fork`, `${fork.size} bytes`);
     const t = await readU32s(fork, base + 4, 2 * count, true);
-    const offsets = [], lengths = [];
     for (let i = 0; i < count; i++) {
       offsets.push(base + t[2 * i]!);
       lengths.push(t[2 * i + 1]!);
     }
-    return check({ offsets, lengths }, fork, bad);
-  }
-  // LZVN / LZFSE: the fork starts with count + 1 little-endian offsets.
-  if ((count + 1) * 4 > fork.size) throw bad(`a table of ${count + 1} offsets`, `${fork.size} bytes`);
-  const t = await readU32s(fork, 0, count + 1, true);
-  if (t[0] !== (count + 1) * 4) throw bad(`a table of ${count} chunks for ${size} bytes`, `table size ${t[0]}`);
-  const offsets = [], lengths = [];
-  for (let i = 0; i < count; i++) {
-    offsets.push(t[i]!);
-    lengths.push(t[i + 1]! - t[i]!);
+  } else {
+    if ((count + 1) * 4 > fork.size) throw bad(`a table of ${count + 1} offsets`, `${fork.size} bytes`);
+    const t = await readU32s(fork, 0, count + 1, true);
+    for (let i = 0; i < count; i++) {
+      offsets.push(t[i]!);
+      lengths.push(t[i + 1]! - t[i]!);
+    }
   }
   return check({ offsets, lengths }, fork, bad);
 }

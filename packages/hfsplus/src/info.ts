@@ -51,6 +51,8 @@ export async function volumeInfo(dev: BlockDevice, h: VolumeHeader, extra: Recor
     totalBlocks: h.totalBlocks,
     freeBlocks: h.freeBlocks,
     volumeSize: h.blockSize * h.totalBlocks,
+    // The device holds less than the volume header says (a cut image): reads past the end fail.
+    truncated: dev.size < h.blockSize * h.totalBlocks,
     fileCount: h.fileCount,
     folderCount: h.folderCount,
     nextCatalogID: h.nextCatalogID,
