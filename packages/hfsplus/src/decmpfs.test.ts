@@ -2,7 +2,7 @@ import { beforeAll, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deflateSync } from 'node:zlib';
+import { deflateSync, gunzipSync, gzipSync } from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { MemoryDevice } from '@diskit/core';
@@ -16,6 +16,7 @@ import { HfsVolume } from './hfs-volume.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'diskit-decmpfs-'));
 const lzfseDmg = join(sharedImagesDir(), 'dmg/compression-lzfse.dmg');
+const fixture = join(__dirname, '../../../test-images/hfsplus/compressed.hfs.gz');
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 /** Real Apple streams: the LZFSE chunks hdiutil wrote into a ULFO image (one holds a bare LZVN block). */
@@ -80,7 +81,10 @@ describeNeeding(missing, 'decmpfs (types 1, 3, 4, 7, 8, 11, 12), forks, attribut
     add('hardlink-a', shared, { hardLinkTo: 77 });
     add('hardlink-b', shared, { hardLinkTo: 77 });
     image = join(tmp, 'decmpfs.hfs');
-    writeFileSync(image, buildHfs('Compressed', files, { iNodes: { 77: { name: 'iNode77', data: shared } } }));
+    const bytes = buildHfs('Compressed', files, { iNodes: { 77: { name: 'iNode77', data: shared } } });
+    writeFileSync(image, bytes);
+    // The fuzz harness's HFS+ seed is this volume: test-images/make-hfsplus.sh refreshes it.
+    if (process.env.DISKIT_WRITE_FIXTURES === '1') writeFileSync(fixture, gzipSync(bytes, { level: 9 }));
   });
 
   it('decmpfs files read decompressed through the Volume API, at their uncompressed size', async () => {
@@ -137,4 +141,9 @@ describeNeeding(missing, 'decmpfs (types 1, 3, 4, 7, 8, 11, 12), forks, attribut
         expect([st.name, sha(b)]).toEqual([st.name, theirs.get(`/with-forks.txt:${st.name}`)]);
       }
     });
+
+  it('the committed fuzz seed (test-images/hfsplus/compressed.hfs.gz) holds the same files', async () => {
+    const vol = await HfsVolume.mount(new MemoryDevice(new Uint8Array(gunzipSync(readFileSync(fixture)))));
+    expect(await volumeHashes(vol)).toEqual(expected);
+  });
 });
