@@ -135,6 +135,11 @@ export class BTree {
     return node;
   }
 
+  /** The device offset of node `num` (for dumps and fuzz targets). */
+  nodeOffset(num: number): number {
+    return this.fork.physical(num * this.header.nodeSize);
+  }
+
   where(node: BNode, i = 0): number {
     return this.fork.physical(node.num * this.header.nodeSize + (i < node.offsets.length ? node.offsets[i]! : 0));
   }

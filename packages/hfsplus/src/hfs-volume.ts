@@ -1,7 +1,7 @@
 /** A mounted HFS+ / HFSX volume: paths resolved through the catalog, files read through their forks. */
 import {
   CorruptImageError, MemoryDevice, SliceDevice, UsageError, normalizePath,
-  type BlockDevice, type FileEntry, type StreamEntry, type Volume,
+  type BlockDevice, type FileEntry, type StreamEntry, type Structure, type Volume,
 } from '@diskit/core';
 import { BTree } from './btree.js';
 import {
@@ -64,6 +64,8 @@ export class HfsVolume implements Volume {
     readonly catalog: BTree,
     readonly extentsTree: BTree,
     readonly attributes: BTree | undefined,
+    /** Where the HFS+ volume starts in the device it was mounted from (an HFS wrapper moves it). */
+    readonly offset = 0,
   ) {
     this.binary = header.signature === 0x4858 && catalog.header.keyCompareType === 0xbc;
     this.type = header.signature === 0x4858 ? 'hfsx' : 'hfsplus';
@@ -98,7 +100,7 @@ export class HfsVolume implements Volume {
     const attributes = header.attributesFile.logicalSize > 0
       ? await BTree.open('attributes', await treeFork(header.attributesFile, ATTRIBUTES_FILE_ID, 'HFS+ attributes file', HEADER_OFFSET + 352))
       : undefined;
-    const vol = new HfsVolume(dev, header, at.wrapped, catalog, extentsTree, attributes);
+    const vol = new HfsVolume(dev, header, at.wrapped, catalog, extentsTree, attributes, at.offset);
     await vol.init();
     return vol;
   }
@@ -328,6 +330,21 @@ export class HfsVolume implements Volume {
     const a = (await listAttributes(this.attributes, r.rec.id)).find((x) => x.name === name);
     if (!a) throw new UsageError(`${path}: no stream ${JSON.stringify(name)}`);
     return this.attributeDevice(r.rec.id, a);
+  }
+
+  /** The volume headers and the first nodes of each B-tree, with their offsets in the mounted device. */
+  structures(maxNodes = 64): Structure[] {
+    const out: Structure[] = [
+      { name: 'HFS+ volume header', offset: this.offset + HEADER_OFFSET, size: 512, fields: {} },
+      { name: 'HFS+ alternate volume header', offset: this.offset + this.dev.size - 1024, size: 512, fields: {} },
+    ];
+    for (const t of [this.extentsTree, this.catalog, this.attributes]) {
+      if (!t) continue;
+      for (let n = 0; n < Math.min(t.header.totalNodes, maxNodes); n++) {
+        out.push({ name: `HFS+ ${t.name} B-tree node ${n}`, offset: this.offset + t.nodeOffset(n), size: t.header.nodeSize, fields: {} });
+      }
+    }
+    return out;
   }
 
   async info(): Promise<Record<string, unknown>> {

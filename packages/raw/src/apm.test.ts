@@ -2,6 +2,7 @@ import { expect, it, beforeAll } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { MemoryDevice, CorruptImageError } from '@diskit/core';
@@ -65,5 +66,24 @@ describeWithTools(['7z', 'xorriso'], 'Apple Partition Map against 7-Zip', () => 
     v.setUint32(512 + 4, 4);
     bytes[1536] = 0;
     await expect(readApm(new MemoryDevice(bytes))).rejects.toThrow(/signature 'PM'/);
+  });
+
+  it('diskit check passes an intact map and fails a damaged one; --partition opens an entry', () => {
+    const cli = resolve(__dirname, '../../cli/bin/diskit.js');
+    const diskit = (...a: string[]) => spawnSync('node', [cli, ...a], { encoding: 'utf8' });
+    const good = diskit('check', images.hdiutil!);
+    expect([good.status, good.stdout]).toEqual([0, 'No errors were found on the image.\n']);
+    const bytes = new Uint8Array(readFileSync(images.hdiutil!));
+    bytes[1536] = 0x51; // entry 3 loses its 'PM'
+    const bad = join(tmp, 'bad-apm.img');
+    writeFileSync(bad, bytes);
+    const r = diskit('check', bad);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/APM partition map entry at offset 1536/);
+    const info = JSON.parse(diskit('info', '--json', images.hdiutil!).stdout);
+    expect(info.partitionScheme).toBe('apm');
+    expect(info.partitions[1]).toMatchObject({ index: 2, start: 32768, size: 3833856, type: 'Apple_HFS', name: 'disk image' });
+    const ls = diskit('ls', '--partition', '2', images.hdiutil!);
+    expect(ls.stdout.split('\n')).toContain('SquidMan.app');
   });
 });

@@ -8,6 +8,8 @@ import type { BugReport, WorkerInput, WorkerSeed } from './worker.js';
 export interface FuzzSeed {
   name: string;
   bytes: Uint8Array;
+  /** Structures to aim at besides those inspect() finds (a bare filesystem's own). */
+  targets?: { offset: number; size: number }[];
 }
 
 export interface FuzzBug {
@@ -60,7 +62,7 @@ function workerUrl(): URL {
  */
 export async function fuzz(seeds: FuzzSeed[], opts: { cases?: number; seconds?: number; baseSeed?: number; caseTimeoutMs?: number; onBug?: (b: FuzzBug) => void; selfTest?: 'hang' | 'alloc' } = {}): Promise<FuzzResult> {
   const workerSeeds: WorkerSeed[] = [];
-  for (const s of seeds) workerSeeds.push({ ...s, targets: await targetsOf(s) });
+  for (const s of seeds) workerSeeds.push({ ...s, targets: [...(s.targets ?? []), ...(await targetsOf(s))].slice(0, 4096) });
   const deadline = opts.seconds ? Date.now() + opts.seconds * 1000 : Infinity;
   const total = opts.cases ?? Infinity;
   const timeout = opts.caseTimeoutMs ?? 10_000;
@@ -128,5 +130,5 @@ export async function fuzz(seeds: FuzzSeed[], opts: { cases?: number; seconds?: 
 export async function caseBytes(seeds: FuzzSeed[], index: number, baseSeed = 1): Promise<Uint8Array> {
   const { mutate, rng } = await import('./mutate.js');
   const seed = seeds[index % seeds.length]!;
-  return mutate(seed.bytes, await targetsOf(seed), rng(baseSeed * 1_000_003 + index), Math.floor(index / seeds.length)).bytes;
+  return mutate(seed.bytes, [...(seed.targets ?? []), ...(await targetsOf(seed))].slice(0, 4096), rng(baseSeed * 1_000_003 + index), Math.floor(index / seeds.length)).bytes;
 }

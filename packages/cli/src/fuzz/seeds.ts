@@ -7,9 +7,13 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, w
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import { MemoryDevice } from '@diskit/core';
+import { readPartitionTable } from '@diskit/raw';
+import { HfsVolume } from '@diskit/hfsplus';
 import type { FuzzSeed } from './run.js';
 
-export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso'] as const;
+export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso', 'hfsplus'] as const;
 export type FuzzFormat = (typeof FORMATS)[number];
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -30,6 +34,7 @@ export const SEED_TOOLS: Record<FuzzFormat, string[]> = {
   vhdx: ['qemu-img'],
   dmg: [],
   iso: ['xorriso', 'genisoimage'],
+  hfsplus: ['xorriso'],
 };
 
 export function missingFor(format: FuzzFormat): string[] {
@@ -43,6 +48,43 @@ function dataDisk(path: string, mib: number): void {
   const b = new Uint8Array(mib << 20);
   for (let off = 4096; off < b.length; off += 256 << 10) for (let i = 0; i < 8192 && off + i < b.length; i++) b[off + i] = (off >>> 12) + i * 7;
   writeFileSync(path, b);
+}
+
+/**
+ * HFS+ seeds as bare volumes (so the filesystem is what gets mounted): the committed decmpfs test
+ * volume and the HFS+ partition of a xorriso -hfsplus hybrid, each aimed at its headers and B-tree nodes.
+ */
+export async function hfsplusSeeds(): Promise<FuzzSeed[]> {
+  const dir = join(tmpdir(), 'diskit-fuzz-seeds-v1', 'hfsplus');
+  mkdirSync(dir, { recursive: true });
+  const iso = join(dir, 'hybrid.iso');
+  if (!existsSync(iso)) {
+    const tree = join(dir, 'tree');
+    mkdirSync(join(tree, 'a/b/c/d'), { recursive: true });
+    writeFileSync(join(tree, 'hello.txt'), 'hello, world\n');
+    writeFileSync(join(tree, 'a/b/c/d/deep file with a rather long name.txt'), 'deep\n'.repeat(100));
+    writeFileSync(join(tree, 'ünïcödé.txt'), 'x'.repeat(5000));
+    symlinkSync('hello.txt', join(tree, 'link'));
+    sh('xorriso', ['-as', 'mkisofs', '-quiet', '-hfsplus', '-o', `${iso}.tmp`, tree]);
+    renameSync(`${iso}.tmp`, iso);
+  }
+  const isoBytes = new Uint8Array(readFileSync(iso));
+  const p = (await readPartitionTable(new MemoryDevice(isoBytes))).partitions.find((x) => x.type === 'Apple_HFS')!;
+  const seeds = [
+    { name: 'xorriso.hfs', bytes: isoBytes.slice(p.start, p.start + p.size) },
+    { name: 'compressed.hfs', bytes: new Uint8Array(gunzipSync(readFileSync(join(repoRoot, 'test-images/hfsplus/compressed.hfs.gz')))) },
+  ];
+  const out: FuzzSeed[] = [];
+  for (const s of seeds) {
+    const vol = await HfsVolume.mount(new MemoryDevice(s.bytes.slice()));
+    out.push({ ...s, targets: vol.structures().map((x) => ({ offset: x.offset, size: x.size })) });
+  }
+  return out;
+}
+
+/** Every format's seeds (HFS+ seeds are read through the filesystem to aim at its structures). */
+export async function seedsFor(format: FuzzFormat): Promise<FuzzSeed[]> {
+  return format === 'hfsplus' ? hfsplusSeeds() : makeSeeds(format);
 }
 
 export function makeSeeds(format: FuzzFormat): FuzzSeed[] {
