@@ -38,6 +38,8 @@ interface DirRef {
   name: string;
   expectParent: number;
   linked: boolean;
+  /** Reached through a directory hard link somewhere above (or itself one). */
+  viaLink: boolean;
 }
 
 const PRIVATE_FILES = '\0\0\0\0HFS+ Private Data';
@@ -45,13 +47,18 @@ const PRIVATE_DIRS = '.HFS+ Private Directory Data\r';
 const MAX_DEPTH = 4096;
 const DIR_CACHE = 4096;
 const MAX_SYMLINK = 4096;
+/**
+ * Entries listed through directory hard links, in all: a folder linked from many places is listed
+ * under each (as on a Mac), but a crafted chain of links could make a walk exponential.
+ */
+const MAX_LINKED_ENTRIES = 1_000_000;
 
 export class HfsVolume implements Volume {
   readonly type: string;
   /** Things noticed while reading that did not stop it (counts that disagree, …). */
   readonly problems: { message: string; offset?: number }[] = [];
   private dirs = new Map<string, DirRef>();
-  private linkedOwners = new Map<number, string>();
+  private linkedEntries = 0;
   private root!: DirRef;
   private privateFiles = 0;
   private privateDirs = 0;
@@ -112,7 +119,7 @@ export class HfsVolume implements Volume {
     }
     const root = await this.findRecord(ROOT_PARENT_ID, thread.rec.name);
     if (!root || root.rec.type !== REC_FOLDER) throw new CorruptImageError('HFS+ catalog', thread.where, `the root folder record ${JSON.stringify(thread.rec.name)}`, 'none');
-    this.root = { id: ROOT_FOLDER_ID, chain: [ROOT_FOLDER_ID], rec: root.rec, name: thread.rec.name, expectParent: ROOT_PARENT_ID, linked: false };
+    this.root = { id: ROOT_FOLDER_ID, chain: [ROOT_FOLDER_ID], rec: root.rec, name: thread.rec.name, expectParent: ROOT_PARENT_ID, linked: false, viaLink: false };
     const pf = await this.findRecord(ROOT_FOLDER_ID, PRIVATE_FILES);
     if (pf?.rec.type === REC_FOLDER) this.privateFiles = pf.rec.id;
     const pd = await this.findRecord(ROOT_FOLDER_ID, PRIVATE_DIRS);
@@ -193,7 +200,7 @@ export class HfsVolume implements Volume {
     }
     const ref: DirRef = {
       id: r.rec.id, chain: [...parent.chain, r.rec.id], rec: r.rec, name: r.link ? `dir_${r.link.bsd.special}` : r.name,
-      expectParent: r.link ? this.privateDirs : parent.id, linked: !!r.link,
+      expectParent: r.link ? this.privateDirs : parent.id, linked: !!r.link, viaLink: parent.viaLink || !!r.link,
     };
     if (this.dirs.size >= DIR_CACHE) this.dirs.delete(this.dirs.keys().next().value!);
     this.dirs.set(p, ref);
@@ -266,13 +273,6 @@ export class HfsVolume implements Volume {
   async readdir(path: string): Promise<FileEntry[]> {
     const p = normalizePath(path);
     const dir = await this.dirRef(p);
-    if (dir.linked) {
-      // A folder reachable by several hard links is listed under the first path met: a crafted
-      // image could otherwise make a walk exponential.
-      const owner = this.linkedOwners.get(dir.id);
-      if (owner === undefined) this.linkedOwners.set(dir.id, p);
-      else if (owner !== p) throw new CorruptImageError('HFS+ directory hard link', 0, `folder ${dir.id} listed once`, `also at ${owner}`);
-    }
     const out: FileEntry[] = [];
     let thread = false;
     let children = 0;
@@ -295,6 +295,9 @@ export class HfsVolume implements Volume {
       if (e) out.push(e);
     }
     if (!thread) throw new CorruptImageError('HFS+ catalog', 0, `a thread record for folder ${dir.id} (${p})`, 'none');
+    if (dir.viaLink && (this.linkedEntries += out.length) > MAX_LINKED_ENTRIES) {
+      throw new CorruptImageError('HFS+ directory hard links', 0, `at most ${MAX_LINKED_ENTRIES} entries reached through directory hard links`, `more at ${p}`);
+    }
     if (children !== dir.rec.valence) this.problems.push({ message: `${p}: folder record says ${dir.rec.valence} entries, the catalog holds ${children}` });
     return out;
   }

@@ -22,6 +22,8 @@ export interface BuildFile {
   fragments?: number;
   /** 'hlnk': a hard link to iNode<special> in the private folder. */
   hardLinkTo?: number;
+  /** 'fdrp': a directory hard link to dir_<special> in the private directory folder. */
+  dirLinkTo?: number;
   mode?: number;
 }
 
@@ -115,7 +117,18 @@ function btreeNodes(recs: Rec[], nodeSize: number, maxKeyLength: number, attribu
   return [head, ...out];
 }
 
-export function buildHfs(volumeName: string, files: BuildFile[], opts: { iNodes?: Record<number, BuildFile> } = {}): Uint8Array {
+export interface BuildOptions {
+  /** Files of the private data folder, as iNode<N>. */
+  iNodes?: Record<number, BuildFile>;
+  /** Folders of the private directory folder, as dir_<N>, with their files. */
+  dirs?: Record<number, BuildFile[]>;
+  /** HFSX with binary name order. */
+  hfsx?: boolean;
+  /** Wrap the volume in an HFS master directory block (as old Mac OS volumes were). */
+  wrapper?: boolean;
+}
+
+export function buildHfs(volumeName: string, files: BuildFile[], opts: BuildOptions = {}): Uint8Array {
   const now = Math.floor(Date.UTC(2024, 0, 2, 3, 4, 5) / 1000) + EPOCH;
   let nextBlock = 64; // metadata first; the B-trees' nodes are laid out below
   const blobs: { block: number; data: Uint8Array }[] = [];
@@ -135,7 +148,7 @@ export function buildHfs(volumeName: string, files: BuildFile[], opts: { iNodes?
   const catalog: Rec[] = [];
   const attrs: Rec[] = [];
   const extents: Rec[] = [];
-  const rec = (parent: number, name: string, data: Uint8Array) => catalog.push({ key: catalogKey(parent, name), data, sort: [parent, foldName(unitsOf(name)), 0] });
+  const rec = (parent: number, name: string, data: Uint8Array) => catalog.push({ key: catalogKey(parent, name), data, sort: [parent, opts.hfsx ? unitsOf(name) : foldName(unitsOf(name)), 0] });
   const thread = (type: number, id: number, parent: number, name: string) => {
     const n = nameBytes(name);
     const d = new Uint8Array(8 + n.length);
@@ -157,6 +170,7 @@ export function buildHfs(volumeName: string, files: BuildFile[], opts: { iNodes?
     be32(d, 32, 501); be32(d, 36, 20); d[41] = f.compressed ? 0x20 : 0;
     be16(d, 42, f.mode ?? (f.hardLinkTo !== undefined ? 0o100644 : 0o100644)); be32(d, 44, special);
     if (f.hardLinkTo !== undefined) { be32(d, 48, 0x686c6e6b); be32(d, 52, 0x6866732b); }
+    if (f.dirLinkTo !== undefined) { be32(d, 48, 0x66647270); be32(d, 52, 0x4d414353); be32(d, 44, f.dirLinkTo); }
     const data = f.data ?? new Uint8Array(0);
     const ext = place(data, f.fragments);
     forkData(d, 88, data.length, ext);
@@ -185,7 +199,7 @@ export function buildHfs(volumeName: string, files: BuildFile[], opts: { iNodes?
   };
 
   thread(3, 2, 1, volumeName);
-  rec(1, volumeName, folder(2, files.length + (opts.iNodes ? 1 : 0)));
+  rec(1, volumeName, folder(2, files.length + (opts.iNodes ? 1 : 0) + (opts.dirs ? 1 : 0)));
   for (const f of files) {
     const id = nextId++;
     rec(2, f.name, fileRecord(f, id, f.hardLinkTo ?? 0));
@@ -204,8 +218,26 @@ export function buildHfs(volumeName: string, files: BuildFile[], opts: { iNodes?
     }
   }
 
+  if (opts.dirs) {
+    const priv = nextId++;
+    const privName = '.HFS+ Private Directory Data\r';
+    rec(2, privName, folder(priv, Object.keys(opts.dirs).length, 0o41555));
+    thread(3, priv, 2, privName);
+    for (const [num, kids] of Object.entries(opts.dirs)) {
+      const id = nextId++;
+      rec(priv, `dir_${num}`, folder(id, kids.length));
+      thread(3, id, priv, `dir_${num}`);
+      for (const f of kids) {
+        const fid = nextId++;
+        rec(id, f.name, fileRecord(f, fid));
+        thread(4, fid, id, f.name);
+      }
+    }
+  }
+
   const catIndexKey = (r: Rec) => r.key;
   const catNodes = btreeNodes(catalog, NODE, 516, 6, catIndexKey);
+  if (opts.hfsx) catNodes[0]![14 + 37] = 0xbc; // keyCompareType: binary
   const extNodes = btreeNodes(extents, BS, 10, 2, (r) => r.key);
   const attrNodes = btreeNodes(attrs, NODE, 266, 6, (r) => r.key);
   const totalBlocks = nextBlock + 8;
@@ -220,9 +252,11 @@ export function buildHfs(volumeName: string, files: BuildFile[], opts: { iNodes?
     forkData(vh, off, size, [[start, Math.ceil(size / BS)]]);
   };
   const vh = new Uint8Array(512);
-  be16(vh, 0, 0x482b); be16(vh, 2, 4); be32(vh, 4, 0x100); vh.set([0x31, 0x30, 0x2e, 0x30], 8);
+  be16(vh, 0, opts.hfsx ? 0x4858 : 0x482b); be16(vh, 2, opts.hfsx ? 5 : 4); be32(vh, 4, 0x100); vh.set([0x31, 0x30, 0x2e, 0x30], 8);
   for (const o of [16, 20, 28]) be32(vh, o, now);
-  be32(vh, 32, files.length); be32(vh, 36, 1); be32(vh, 40, BS); be32(vh, 44, totalBlocks);
+  // Counts of file and folder records (the root folder not counted), as fsck and 7-Zip check them.
+  const count = (t: number) => catalog.filter((r) => r.data[1] === t && r.data[0] === 0).length;
+  be32(vh, 32, count(2)); be32(vh, 36, count(1) - 1); be32(vh, 40, BS); be32(vh, 44, totalBlocks);
   be32(vh, 64, nextId); be32(vh, 68, 1);
   forkData(vh, 112, BS, [[1, 1]]);
   putTree(extNodes, 192);
@@ -233,5 +267,22 @@ export function buildHfs(volumeName: string, files: BuildFile[], opts: { iNodes?
   for (const b of blobs) img.bytes.set(b.data, b.block * BS);
   img.bytes.set(vh, 1024);
   img.bytes.set(vh, img.bytes.length - 1024);
-  return img.bytes;
+  return opts.wrapper ? wrap(img.bytes, volumeName) : img.bytes;
+}
+
+/**
+ * An HFS wrapper: a master directory block whose allocation blocks (4 KiB, from sector 8) hold
+ * the HFS+ volume as one embedded extent starting at allocation block 1.
+ */
+function wrap(volume: Uint8Array, name: string): Uint8Array {
+  const start = 8 * 512 + BS;
+  const out = new Uint8Array(start + volume.length + BS);
+  out.set(volume, start);
+  const m = out.subarray(1024, 1536);
+  be16(m, 0, 0x4244); be32(m, 20, BS); be16(m, 28, 8); be16(m, 18, volume.length / BS + 2);
+  m[36] = name.length;
+  for (let i = 0; i < name.length; i++) m[37 + i] = name.charCodeAt(i);
+  be16(m, 124, 0x482b); be16(m, 126, 1); be16(m, 128, volume.length / BS);
+  out.set(m.slice(), out.length - 1024);
+  return out;
 }
