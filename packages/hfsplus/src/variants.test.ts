@@ -60,4 +60,11 @@ describeWithTools(['7z'], 'HFSX, HFS wrappers and directory hard links against 7
     const ref = sevenZipList(images.dirlinks!, 'hfs');
     expect(ref.filter((i) => i.path.startsWith('/backup')).map((i) => [i.path, i.type, i.size])).toEqual([['/backup-1', 'file', 0], ['/backup-2', 'file', 0]]);
   });
+
+  it('a directory hard link inside the folder it links to is an error when walked into, not an endless walk', async () => {
+    const b = buildHfs('Loop', [{ name: 'top', dirLinkTo: 9 }], { dirs: { 9: [{ name: 'again', dirLinkTo: 9 }, { name: 'f.txt', data: text('f') }] } });
+    const vol = await HfsVolume.mount(new MemoryDevice(b));
+    expect((await vol.readdir('/top')).map((e) => `${e.type} ${e.name}`)).toEqual(['directory again', 'file f.txt']);
+    await expect(vol.readdir('/top/again')).rejects.toThrow(/own ancestor/);
+  });
 });
