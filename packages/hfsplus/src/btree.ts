@@ -16,6 +16,9 @@ const VARIABLE_INDEX_KEYS = 4;
 /** Deeper trees than this do not exist on real volumes (a 16-level tree holds more than 2^60 records). */
 const MAX_DEPTH = 16;
 const CACHE_BYTES = 8 << 20;
+/** Nodes are read in windows of this many bytes: a walk along the leaves then costs one read per window. */
+const WINDOW_BYTES = 256 << 10;
+const WINDOWS = 16;
 
 export interface BTreeHeader {
   depth: number;
@@ -72,6 +75,7 @@ export function parseNode(bytes: Uint8Array, num: number, where: number): BNode 
 export class BTree {
   private cache = new Map<number, BNode>();
   private cacheBytes = 0;
+  private windows = new Map<number, Uint8Array>();
 
   private constructor(
     readonly name: string,
@@ -122,8 +126,7 @@ export class BTree {
     if (num === 0 || num >= this.header.totalNodes) {
       throw new CorruptImageError(`HFS+ ${this.name} B-tree`, this.fork.physical(0), `a node number in 1..${this.header.totalNodes - 1}`, String(num));
     }
-    const bytes = new Uint8Array(ns);
-    await this.fork.read(bytes, off);
+    const bytes = await this.nodeBytes(num);
     const node = parseNode(bytes, num, this.fork.physical(off));
     this.cache.set(num, node);
     this.cacheBytes += ns;
@@ -133,6 +136,27 @@ export class BTree {
       this.cacheBytes -= ns;
     }
     return node;
+  }
+
+  /** A node's bytes, from the read-ahead window holding it (read once, kept in a small LRU). */
+  private async nodeBytes(num: number): Promise<Uint8Array> {
+    const ns = this.header.nodeSize;
+    const per = Math.max(1, Math.floor(WINDOW_BYTES / ns));
+    const w = Math.floor(num / per);
+    let win = this.windows.get(w);
+    if (win) {
+      this.windows.delete(w);
+      this.windows.set(w, win);
+    } else {
+      const first = w * per;
+      const count = Math.min(per, this.header.totalNodes - first);
+      win = new Uint8Array(count * ns);
+      await this.fork.read(win, first * ns);
+      if (this.windows.size >= WINDOWS) this.windows.delete(this.windows.keys().next().value!);
+      this.windows.set(w, win);
+    }
+    const at = (num - w * per) * ns;
+    return win.subarray(at, at + ns);
   }
 
   /** The device offset of node `num` (for dumps and fuzz targets). */

@@ -57,8 +57,13 @@ export function parseForkData(b: Uint8Array, off: number, where: number): ForkDa
   const v = new DataView(b.buffer, b.byteOffset + off, 80);
   const hi = v.getUint32(0);
   if (hi >= 0x200000) throw new CorruptImageError('HFS+ fork data', where, 'a logical size below 2^53', `high word 0x${hi.toString(16)}`);
+  // Used extents come first; the first empty one ends the list (as Apple's code reads it).
   const extents: ExtentDescriptor[] = [];
-  for (let i = 0; i < 8; i++) extents.push({ startBlock: v.getUint32(16 + i * 8), blockCount: v.getUint32(20 + i * 8) });
+  for (let i = 0; i < 8; i++) {
+    const blockCount = v.getUint32(20 + i * 8);
+    if (blockCount === 0) break;
+    extents.push({ startBlock: v.getUint32(16 + i * 8), blockCount });
+  }
   return { logicalSize: hi * 2 ** 32 + v.getUint32(4), clumpSize: v.getUint32(8), totalBlocks: v.getUint32(12), extents };
 }
 
