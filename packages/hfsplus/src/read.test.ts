@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeWithTools, run, sharedImagesDir } from '../../../test/tools.js';
-import { diskit, diskitList, hashTree, sevenZipHashes, sevenZipList, type Item } from './test/judge.js';
+import { diskit, diskitList, diskitListTimes, hashTree, sevenZipHashes, sevenZipList, type Item } from './test/judge.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'diskit-hfsplus-'));
 const shared = sharedImagesDir();
@@ -29,6 +29,9 @@ describeWithTools(['7z', 'qemu-img'], 'HFS+ in hdiutil images against 7-Zip', ()
       const ref = sevenZipList(image);
       expect(ref.length).toBeGreaterThan(2);
       expectSameListing(diskitList(image), ref);
+      // Modification times (HFS+ keeps seconds since 1904, UTC).
+      const times = new Map(diskitListTimes(image).map((i) => [i.path, i.mtime]));
+      for (const r of ref) if (r.mtime) expect([r.path, times.get(r.path)]).toEqual([r.path, r.mtime]);
       // Modes, as ls -l shows them.
       const long = diskit('ls', '-R', '-l', image).trim().split('\n');
       const ours = new Map(long.map((l) => [l.slice(l.indexOf(' /') + 1).replace(/ -> .*$/, ''), l.slice(0, 10)]));

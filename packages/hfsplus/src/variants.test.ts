@@ -43,7 +43,7 @@ describeWithTools(['7z'], 'HFSX, HFS wrappers and directory hard links against 7
     const info = JSON.parse(diskit('info', '--json', images.wrapped!));
     expect(info.filesystem).toMatchObject({ type: 'hfsplus', volumeName: 'Wrapped', wrapped: true });
     expect(diskit('ls', '-l', images.wrapped!, '/inside.txt')).toMatch(/ 27 /);
-    expect(sevenZipList(images.wrapped!, 'hfs')).toEqual([{ path: '/inside.txt', type: 'file', size: 27, mode: '-rw-r--r--' }]);
+    expect(sevenZipList(images.wrapped!, 'hfs')).toEqual([{ path: '/inside.txt', type: 'file', size: 27, mode: '-rw-r--r--', mtime: '2024-01-02 03:04:05' }]);
   });
 
   it('directory hard links: the linked folder is listed under every link, as on a Mac', async () => {

@@ -15,6 +15,8 @@ export interface Item {
   size: number;
   /** ls-style permission string, when the tool says. */
   mode?: string;
+  /** Modification time, 'YYYY-MM-DD HH:MM:SS' UTC, when the tool says. */
+  mtime?: string;
 }
 
 /** The metadata folders macOS hides (and diskit too); 7-Zip lists them under these names. */
@@ -25,7 +27,7 @@ const HIDDEN = new Set(['[HFS+ Private Data]', '.HFS+ Private Directory Data']);
  * every path, which is dropped. Symlinks are items with mode l… and the target's length as size.
  */
 export function sevenZipList(image: string, type?: string): Item[] {
-  const r = spawnSync('7z', ['l', '-slt', ...(type ? [`-t${type}`] : []), image], { encoding: 'utf8', maxBuffer: 1 << 30 });
+  const r = spawnSync('7z', ['l', '-slt', ...(type ? [`-t${type}`] : []), image], { encoding: 'utf8', maxBuffer: 1 << 30, env: { ...process.env, TZ: 'UTC' } });
   const out = r.stdout.slice(r.stdout.indexOf('\n----------\n'));
   const items: Item[] = [];
   for (const block of out.split('\n\n')) {
@@ -38,15 +40,22 @@ export function sevenZipList(image: string, type?: string): Item[] {
     if (HIDDEN.has(parts[1]!)) continue;
     const mode = get('Mode') || undefined;
     const type = folder === '+' ? 'directory' : mode?.startsWith('l') ? 'symlink' : 'file';
-    items.push({ path: '/' + parts.slice(1).join('/'), type, size: type === 'directory' ? 0 : Number(get('Size')), mode });
+    items.push({ path: '/' + parts.slice(1).join('/'), type, size: type === 'directory' ? 0 : Number(get('Size')), mode, mtime: get('Modified') || undefined });
   }
   return items.sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
-/** `diskit ls -R --json` of an image, in the same shape. */
+/** `diskit ls -R --json` of an image, in the same shape (without modes and times). */
 export function diskitList(image: string, ...args: string[]): Item[] {
-  const entries = JSON.parse(diskit('ls', '-R', '--json', ...args, image)) as { path: string; type: Item['type']; size: number }[];
-  return entries.map((e) => ({ path: e.path, type: e.type, size: e.type === 'directory' ? 0 : e.size })).sort((a, b) => (a.path < b.path ? -1 : 1));
+  return diskitListTimes(image, ...args).map(({ path, type, size }) => ({ path, type, size }));
+}
+
+/** `diskit ls -R --json` with each entry's mtime as 7-Zip prints it. */
+export function diskitListTimes(image: string, ...args: string[]): Item[] {
+  const entries = JSON.parse(diskit('ls', '-R', '--json', ...args, image)) as { path: string; type: Item['type']; size: number; mtime?: string }[];
+  return entries
+    .map((e) => ({ path: e.path, type: e.type, size: e.type === 'directory' ? 0 : e.size, mtime: e.mtime?.replace('T', ' ').slice(0, 19) }))
+    .sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
