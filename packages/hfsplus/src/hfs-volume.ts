@@ -84,6 +84,7 @@ export class HfsVolume implements Volume {
     const raw = new Uint8Array(512);
     await dev.read(raw, HEADER_OFFSET);
     let header: VolumeHeader;
+    let alternate = false;
     try {
       header = parseVolumeHeader(raw, at.offset + HEADER_OFFSET);
     } catch (e) {
@@ -92,6 +93,7 @@ export class HfsVolume implements Volume {
       await dev.read(raw, dev.size - 1024);
       try {
         header = parseVolumeHeader(raw, at.offset + dev.size - 1024);
+        alternate = true;
       } catch {
         throw e;
       }
@@ -108,6 +110,7 @@ export class HfsVolume implements Volume {
       ? await BTree.open('attributes', await treeFork(header.attributesFile, ATTRIBUTES_FILE_ID, 'HFS+ attributes file', HEADER_OFFSET + 352))
       : undefined;
     const vol = new HfsVolume(dev, header, at.wrapped, catalog, extentsTree, attributes, at.offset);
+    if (alternate) vol.problems.push({ message: 'the volume header is damaged: read through the alternate header at the end', offset: at.offset + HEADER_OFFSET });
     await vol.init();
     return vol;
   }
@@ -354,6 +357,7 @@ export class HfsVolume implements Volume {
     return volumeInfo(this.dev, this.header, {
       volumeName: this.volumeName, wrapped: this.wrapped, caseSensitive: this.binary,
       catalogNodeSize: this.catalog.header.nodeSize, hasAttributes: !!this.attributes,
+      ...(this.problems.length ? { problems: this.problems.map((p) => p.message) } : {}),
     });
   }
 }

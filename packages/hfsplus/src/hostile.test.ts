@@ -116,6 +116,16 @@ describe('hostile HFS+ catalogs: typed errors, never a hang or a short listing',
     expect(await (await HfsVolume.mount(new MemoryDevice(base.slice()))).info()).toMatchObject({ truncated: false });
   });
 
+  it('a damaged volume header: the alternate one at the end is used, and info says so', async () => {
+    const b = base.slice();
+    b[1024] = 0;
+    expect(await readAll(b.slice())).toBe(120);
+    const info = await (await HfsVolume.mount(new MemoryDevice(b))).info();
+    expect(info.problems).toEqual(['the volume header is damaged: read through the alternate header at the end']);
+    b[b.length - 1024] = 0;
+    await expect(HfsVolume.mount(new MemoryDevice(b))).rejects.toThrow(/HFS\+ volume header at offset 1024/);
+  });
+
   it('a missing thread record (a folder listing that would silently be empty)', async () => {
     const b = await mutated(async (vol, bytes) => {
       // Rename the root's thread key (2, "") to (3, ""): root's listing then has no thread.

@@ -13,7 +13,11 @@ export const hfsplusFilesystem: FilesystemDriver = {
       if (sig === SIG_HFSPLUS || sig === SIG_HFSX) return 90;
       // An HFS wrapper around an HFS+ volume; plain HFS scores low so mount can say it is unsupported.
       if (sig === SIG_HFS) return ((b[124]! << 8) | b[125]!) === SIG_HFSPLUS ? 90 : 10;
-      return 0;
+      // The primary header damaged, the alternate (1024 bytes before the end) intact.
+      if (dev.size < 4096) return 0;
+      await dev.read(b.subarray(0, 2), dev.size - 1024);
+      const alt = (b[0]! << 8) | b[1]!;
+      return alt === SIG_HFSPLUS || alt === SIG_HFSX ? 40 : 0;
     } catch {
       return 0;
     }

@@ -110,7 +110,14 @@ export async function locateVolume(dev: BlockDevice): Promise<Located> {
   const v = new DataView(b.buffer);
   const sig = v.getUint16(0);
   if (sig === SIG_HFSPLUS || sig === SIG_HFSX) return { offset: 0, length: dev.size, wrapped: false };
-  if (sig !== SIG_HFS) throw new CorruptImageError('HFS+ volume header', HEADER_OFFSET, "signature 'H+', 'HX' or an HFS wrapper 'BD'", `0x${sig.toString(16)}`);
+  if (sig !== SIG_HFS) {
+    // A damaged primary header: the alternate at the end may still say where everything is.
+    const alt = new Uint8Array(2);
+    if (dev.size >= 4096) await dev.read(alt, dev.size - 1024);
+    const altSig = (alt[0]! << 8) | alt[1]!;
+    if (altSig === SIG_HFSPLUS || altSig === SIG_HFSX) return { offset: 0, length: dev.size, wrapped: false };
+    throw new CorruptImageError('HFS+ volume header', HEADER_OFFSET, "signature 'H+', 'HX' or an HFS wrapper 'BD'", `0x${sig.toString(16)}`);
+  }
   if (v.getUint16(124) !== SIG_HFSPLUS) throw new UnsupportedFeatureError('plain HFS (Mac OS Standard) volumes are not supported, only HFS+ and HFSX');
   const allocBlockSize = v.getUint32(20);
   const firstAllocBlock = v.getUint16(28); // in 512-byte sectors
