@@ -13,11 +13,15 @@ export const hfsplusFilesystem: FilesystemDriver = {
       if (sig === SIG_HFSPLUS || sig === SIG_HFSX) return 90;
       // An HFS wrapper around an HFS+ volume; plain HFS scores low so mount can say it is unsupported.
       if (sig === SIG_HFS) return ((b[124]! << 8) | b[125]!) === SIG_HFSPLUS ? 90 : 10;
-      // The primary header damaged, the alternate (1024 bytes before the end) intact.
+      // The primary header damaged, the alternate (1024 bytes before the end) intact, for a volume
+      // exactly as large as the device (not the last partition of a disk, whose own alternate
+      // header would sit there too).
       if (dev.size < 4096) return 0;
-      await dev.read(b.subarray(0, 2), dev.size - 1024);
-      const alt = (b[0]! << 8) | b[1]!;
-      return alt === SIG_HFSPLUS || alt === SIG_HFSX ? 40 : 0;
+      const alt = new Uint8Array(48);
+      await dev.read(alt, dev.size - 1024);
+      const v = new DataView(alt.buffer);
+      const ok = (v.getUint16(0) === SIG_HFSPLUS || v.getUint16(0) === SIG_HFSX) && v.getUint32(40) * v.getUint32(44) === dev.size;
+      return ok ? 40 : 0;
     } catch {
       return 0;
     }

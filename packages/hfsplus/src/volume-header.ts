@@ -112,10 +112,11 @@ export async function locateVolume(dev: BlockDevice): Promise<Located> {
   if (sig === SIG_HFSPLUS || sig === SIG_HFSX) return { offset: 0, length: dev.size, wrapped: false };
   if (sig !== SIG_HFS) {
     // A damaged primary header: the alternate at the end may still say where everything is.
-    const alt = new Uint8Array(2);
+    const alt = new Uint8Array(48);
     if (dev.size >= 4096) await dev.read(alt, dev.size - 1024);
-    const altSig = (alt[0]! << 8) | alt[1]!;
-    if (altSig === SIG_HFSPLUS || altSig === SIG_HFSX) return { offset: 0, length: dev.size, wrapped: false };
+    const a = new DataView(alt.buffer);
+    const altSig = a.getUint16(0);
+    if ((altSig === SIG_HFSPLUS || altSig === SIG_HFSX) && a.getUint32(40) * a.getUint32(44) === dev.size) return { offset: 0, length: dev.size, wrapped: false };
     throw new CorruptImageError('HFS+ volume header', HEADER_OFFSET, "signature 'H+', 'HX' or an HFS wrapper 'BD'", `0x${sig.toString(16)}`);
   }
   if (v.getUint16(124) !== SIG_HFSPLUS) throw new UnsupportedFeatureError('plain HFS (Mac OS Standard) volumes are not supported, only HFS+ and HFSX');
