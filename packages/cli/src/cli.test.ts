@@ -24,6 +24,16 @@ describe('diskit command conventions', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('no filesystem diskit can read is an image problem: exit 1, not the usage code 2', () => {
+    const img = join(tmp, 'blank.img');
+    writeFileSync(img, new Uint8Array(1 << 20));
+    for (const cmd of [['ls', img], ['tree', img], ['extract', img, '/', join(tmp, 'blank-out')]]) {
+      const r = diskit(...cmd);
+      expect(r.status, cmd.join(' ')).toBe(1);
+      expect(r.stderr).toMatch(/no filesystem diskit can read was found/);
+    }
+  });
+
   it('--help prints usage and exits 0', () => {
     const r = diskit('--help');
     expect(r.status).toBe(0);

@@ -1,4 +1,3 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isDiskitError, UsageError } from '@diskit/core';
 import { liveTempOutputs } from '@diskit/core/node';
 import { rmSync } from 'node:fs';
@@ -17,26 +16,15 @@ Usage:
   diskit extract <img> <path> <dest> [--partition N] [--force]
   diskit create iso <dir> <out.iso> [options]    (diskit create iso --help)
   diskit create vhd|vhdx --parent <base> <child>  a differencing child (the parent is never modified)
+  diskit serve <img> [--socket P | --listen H:P] [--writable [--overlay F]] [--run CMD]   NBD export (diskit serve --help)
+
+An <img> may be a .sparsebundle directory; -O sparsebundle writes one.
 
 Exit codes: 0 ok, 1 image problem (corrupt, unsupported, check failed), 2 usage error.
 Add --debug for stack traces.`;
 
-export const commonOptions = {
-  json: { type: 'boolean' },
-  format: { type: 'string', short: 'f' },
-  debug: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} satisfies ParseArgsConfig['options'];
-
-/** parseArgs with diskit's conventions: unknown flags are usage errors. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- values are checked by parseArgs' option types
-export function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>): { values: Record<string, any>; positionals: string[] } {
-  try {
-    return parseArgs({ args, options: { ...commonOptions, ...options }, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-}
+export { commonOptions, parse } from './args.js';
+import { printRemoteStats, takeRemoteFlags } from './remote.js';
 
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
@@ -56,17 +44,18 @@ export async function main(argv: string[]): Promise<number> {
   }
   // Ctrl-C during a conversion: remove temporary outputs, never leave a partial file.
   const onSigint = () => {
-    for (const t of liveTempOutputs()) rmSync(t, { force: true });
+    for (const t of liveTempOutputs()) rmSync(t, { force: true, recursive: true });
     process.stderr.write('\ndiskit: interrupted\n');
     process.exit(130);
   };
   process.on('SIGINT', onSigint);
   try {
-    return await cmd(rest);
+    return await cmd(takeRemoteFlags(rest));
   } catch (e) {
     return reportError(e, debug);
   } finally {
     process.off('SIGINT', onSigint);
+    printRemoteStats();
   }
 }
 

@@ -17,6 +17,8 @@ export interface OpenOptions {
   name?: string;
   /** Open a file named relative to the image (parent disks, .cue sheets). Absent in browsers. */
   openRelative?: (name: string) => Promise<BlockDevice>;
+  /** Open an image named relative to this one, detecting its format (an overlay's base). */
+  openRelativeImage?: (name: string) => Promise<BlockDevice>;
   /** Allow writes through the image (default: read-only). */
   writable?: boolean;
 }

@@ -45,3 +45,19 @@ export class UsageError extends DiskitError {
 export function isDiskitError(e: unknown): e is DiskitError {
   return e instanceof DiskitError;
 }
+
+/**
+ * A directory read in part: some of its records are damaged (a looping continuation chain, an
+ * unsafe name). `entries` are the ones that could be read; `problems` say what was skipped. A
+ * caller that does not know this class still gets an error, never a silently short listing.
+ */
+export class PartialDirectoryError extends CorruptImageError {
+  override name = 'PartialDirectoryError';
+  constructor(
+    readonly entries: import('./volume.js').FileEntry[],
+    readonly problems: CorruptImageError[],
+  ) {
+    const first = problems[0]!;
+    super(first.structure, first.offset, first.expected, problems.length > 1 ? `${first.found ?? '?'} (and ${problems.length - 1} more damaged record(s))` : first.found);
+  }
+}

@@ -1,5 +1,5 @@
 /** The Node file backend: the only part of @diskit/core that imports node: modules. */
-import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { constants, read, write } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as zlib from 'node:zlib';
@@ -197,11 +197,34 @@ const liveTemps = new Set<string>();
 export function liveTempOutputs(): string[] {
   return [...liveTemps];
 }
+/** Track (or forget) a temporary output made elsewhere (a folder image being written). */
+export function trackTempOutput(path: string, live: boolean): void {
+  if (live) liveTemps.add(path);
+  else liveTemps.delete(path);
+}
 
-/** Opens files named relative to an image's folder (absolute names are taken as they are). */
+export { directorySource, DirectoryOutput, directorySize } from './node-directory.js';
+
+/**
+ * Opens files named relative to an image's folder (absolute names are taken as they are). A name
+ * that is not there is looked up case-insensitively in its folder, as Windows would find it (a CUE
+ * sheet naming ISOFS-M1.BIN beside isofs-m1.bin); with no single match, the ENOENT stands.
+ */
 export function relativeOpener(imagePath: string): (name: string) => Promise<BlockDevice> {
   const dir = dirname(resolve(imagePath));
-  return (name: string) => FileDevice.open(isAbsolute(name) ? name : join(dir, name));
+  return async (name: string) => {
+    const path = isAbsolute(name) ? name : join(dir, name);
+    try {
+      return await FileDevice.open(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      const want = basename(path).toLowerCase();
+      const names = await readdir(dirname(path)).catch(() => [] as string[]);
+      const matches = names.filter((n) => n.toLowerCase() === want);
+      if (matches.length !== 1) throw e;
+      return FileDevice.open(join(dirname(path), matches[0]!));
+    }
+  };
 }
 
 export async function openFile(path: string, opts: { writable?: boolean } = {}): Promise<FileDevice> {

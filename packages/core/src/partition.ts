@@ -13,4 +13,8 @@ export interface Partition {
   bootable?: boolean;
   /** MBR: primary, extended or logical. */
   kind?: 'primary' | 'extended' | 'logical';
+  /** false: the entry starts at or past the end of the image (a short dump): nothing of it can be read. */
+  reachable?: false;
+  /** true: the entry starts inside the image but ends past its end. */
+  truncated?: true;
 }

@@ -1,7 +1,8 @@
 import type { BlockDevice } from './device.js';
 import type { FormatDriver, ProbeInput } from './driver.js';
 import type { FilesystemDriver } from './volume.js';
-import { UsageError } from './errors.js';
+import { UnsupportedFeatureError, UsageError } from './errors.js';
+import { foreignFormat } from './foreign.js';
 
 /** Read the head (64 KiB) and tail (512 bytes) of a file once, for every driver's probe. */
 export async function probeInput(file: BlockDevice, name?: string): Promise<ProbeInput> {
@@ -35,7 +36,10 @@ export class Registry {
     return d;
   }
 
-  /** The driver with the highest probe score; `fallback` (raw) when none claims the file. */
+  /**
+   * The driver with the highest probe score; `fallback` (raw) when none claims the file, unless
+   * it carries the signature of a format diskit does not read (VMDK, qcow2, VDI, …): refused by name.
+   */
   async detect(file: BlockDevice, name?: string, fallback = 'raw'): Promise<{ driver: FormatDriver; score: number }> {
     const input = await probeInput(file, name);
     let best: { driver: FormatDriver; score: number } | undefined;
@@ -48,15 +52,29 @@ export class Registry {
       }
       if (score > 0 && (!best || score > best.score)) best = { driver, score };
     }
+    // raw claims everything weakly: only another driver's claim beats a foreign signature
+    if (best && best.driver.name !== fallback) return best;
+    const foreign = foreignFormat(input);
+    if (foreign) throw new UnsupportedFeatureError(`${name ? `${name}: ` : ''}a ${foreign} image: not supported (-f raw reads its bytes as a raw disk)`);
     return best ?? { driver: this.format(fallback), score: 0 };
   }
 
-  async detectFilesystem(dev: BlockDevice): Promise<FilesystemDriver | undefined> {
-    let best: { d: FilesystemDriver; s: number } | undefined;
-    for (const d of this.filesystems) {
-      const s = await d.probe(dev).catch(() => 0);
-      if (s > 0 && (!best || s > best.s)) best = { d, s };
+  /** The filesystem driver with the highest probe score; `only` (a driver name) considers that one alone. */
+  async detectFilesystem(dev: BlockDevice, only?: string): Promise<FilesystemDriver | undefined> {
+    return (await this.detectFilesystems(dev, only))[0];
+  }
+
+  /** Every filesystem driver that claims `dev`, best first (a UDF bridge disc is also ISO9660). */
+  async detectFilesystems(dev: BlockDevice, only?: string): Promise<FilesystemDriver[]> {
+    if (only !== undefined && !this.filesystems.some((f) => f.name === only)) {
+      throw new UsageError(`unknown filesystem '${only}' (known: ${this.filesystems.map((f) => f.name).join(', ')})`);
     }
-    return best?.d;
+    const scored: { d: FilesystemDriver; s: number }[] = [];
+    for (const d of this.filesystems) {
+      if (only !== undefined && d.name !== only) continue;
+      const s = await d.probe(dev).catch(() => 0);
+      if (s > 0) scored.push({ d, s });
+    }
+    return scored.sort((a, b) => b.s - a.s).map((x) => x.d);
   }
 }

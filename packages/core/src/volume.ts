@@ -68,18 +68,3 @@ export function normalizePath(p: string): string {
   }
   return '/' + out.join('/');
 }
-
-/** Walk a volume depth-first, directories before their contents. */
-export async function* walk(vol: Volume, root = '/'): AsyncIterable<FileEntry> {
-  const stack = [normalizePath(root)];
-  while (stack.length) {
-    const dir = stack.pop()!;
-    const entries = await vol.readdir(dir);
-    const subdirs: string[] = [];
-    for (const e of entries) {
-      yield e;
-      if (e.type === 'directory') subdirs.push(e.path);
-    }
-    for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
-  }
-}

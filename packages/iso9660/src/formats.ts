@@ -289,6 +289,9 @@ export const binFormat: FormatDriver = {
 
 export interface CueTrack {
   file: string;
+  /** The FILE line naming it (1-based) and where that line starts, for messages. */
+  fileLine: number;
+  fileOffset: number;
   number: number;
   mode: string;
 }
@@ -297,16 +300,21 @@ export interface CueTrack {
 export function parseCue(text: string): CueTrack[] {
   const out: CueTrack[] = [];
   let file: string | undefined;
-  for (const raw of text.split(/\r?\n/)) {
+  let fileLine = 0, fileOffset = 0, pos = 0;
+  text.split('\n').forEach((raw, i) => {
+    const start = pos;
+    pos += new TextEncoder().encode(raw).length + 1;
     const line = raw.trim();
     const f = /^FILE\s+(?:"([^"]*)"|(\S+))\s+(\S+)$/i.exec(line);
     if (f) {
       file = f[1] ?? f[2];
-      continue;
+      fileLine = i + 1;
+      fileOffset = start;
+      return;
     }
     const t = /^TRACK\s+(\d+)\s+(\S+)$/i.exec(line);
-    if (t && file !== undefined) out.push({ file, number: Number(t[1]), mode: t[2]!.toUpperCase() });
-  }
+    if (t && file !== undefined) out.push({ file, fileLine, fileOffset, number: Number(t[1]), mode: t[2]!.toUpperCase() });
+  });
   return out;
 }
 
@@ -336,7 +344,11 @@ export const cueFormat: FormatDriver = {
     const data = tracks.find((t) => /^MODE[12]\/(2352|2048)$/.test(t.mode));
     if (!data) throw new UnsupportedFeatureError(`no MODE1/MODE2 data track in the CUE sheet (tracks: ${tracks.map((t) => t.mode).join(', ') || 'none'})`);
     if (!opts?.openRelative) throw new UsageError(`the CUE sheet names '${data.file}', but files beside it cannot be opened here`);
-    const dev = await opts.openRelative(data.file);
+    const dev = await opts.openRelative(data.file).catch((e: { code?: string }) => {
+      // (the opener already tried a case-insensitive match: CUE sheets written on Windows)
+      if (e?.code !== 'ENOENT') throw e;
+      throw new CorruptImageError(`CUE sheet line ${data.fileLine}`, data.fileOffset, `the file '${data.file}' it names, beside the sheet`, 'no such file');
+    });
     try {
       const img = data.mode.endsWith('/2048') ? new IsoImage(dev, 'iso9660', await readDescriptors(dev)) : ((await binFormat.open(dev, opts)) as BinImage);
       img.owned = dev;

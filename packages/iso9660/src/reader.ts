@@ -1,6 +1,6 @@
 /** Reading an ISO9660 volume: descriptors, directories, Rock Ridge / Joliet names, files on demand. */
 import {
-  CorruptImageError, TruncatedImageError, UnsupportedFeatureError, UsageError, DeviceRangeError,
+  CorruptImageError, TruncatedImageError, UnsupportedFeatureError, UsageError, DeviceRangeError, PartialDirectoryError,
   checkRange, extentWindow, normalizePath,
   type BlockDevice, type Extent, type FileEntry, type Volume, type EntryType, type FilesystemDriver,
 } from '@diskit/core';
@@ -114,9 +114,11 @@ function isBadName(n: string): boolean {
 
 export class IsoVolume implements Volume {
   readonly type = 'iso9660';
-  /** Things skipped as unsafe while reading (bad names, loops, …). */
-  readonly problems: { message: string; offset?: number }[] = [];
   private cache = new Map<number, Node[]>();
+  /** Records of a directory that could not be read (keyed by the listing): readdir reports them. */
+  private damage = new WeakMap<Node[], CorruptImageError[]>();
+  /** Damage found in a directory's own '.' record (its Rock Ridge attributes), by extent offset. */
+  private dotDamage = new Map<number, CorruptImageError>();
   private nameIndex = new WeakMap<Node[], Map<string, Node>>();
   private dirOwners = new Map<number, string>();
   private cacheBytes = 0;
@@ -225,7 +227,7 @@ export class IsoVolume implements Volume {
     const nameLen = head[32]!;
     const suStart = 33 + nameLen + (nameLen % 2 === 0 ? 1 : 0);
     const acc = new RockRidgeAccumulator();
-    await this.collectSusp(head.subarray(suStart, len), acc, root.offset);
+    await this.collectSusp(head.subarray(suStart, len), acc, root.offset).catch((e) => this.noteDotDamage(root.offset, e));
     const rr = acc.finish();
     const exts = rr.extensions ?? [];
     const rrExt = exts.some((e) => /^(RRIP_1991A|IEEE_P1282|IEEE_1282)$/.test(e));
@@ -241,15 +243,13 @@ export class IsoVolume implements Volume {
       const { ce, stopped } = acc.addArea(cur);
       if (!ce || stopped) return;
       const key = `${ce.block}:${ce.offset}`;
+      const off = ce.block * SECTOR + ce.offset;
       if (seen.has(key) || n >= MAX_CE_AREAS) {
-        this.problems.push({ message: `continuation area chain loops or is too long (CE at block ${ce.block})`, offset: at });
-        return;
+        throw new CorruptImageError('Rock Ridge continuation area', off, `a CE chain of at most ${MAX_CE_AREAS} areas that does not loop`, `CE of the record at ${at} leads back to block ${ce.block} offset ${ce.offset}`);
       }
       seen.add(key);
-      const off = ce.block * SECTOR + ce.offset;
       if (ce.length > 64 * SECTOR || off + ce.length > this.dev.size || ce.offset >= SECTOR) {
-        this.problems.push({ message: `continuation area outside the volume (block ${ce.block}, offset ${ce.offset}, length ${ce.length})`, offset: at });
-        return;
+        throw new CorruptImageError('Rock Ridge continuation area', off, `an area inside the volume (size ${this.dev.size})`, `block ${ce.block}, offset ${ce.offset}, length ${ce.length} (CE of the record at ${at})`);
       }
       cur = new Uint8Array(ce.length);
       await this.dev.read(cur, off);
@@ -266,8 +266,14 @@ export class IsoVolume implements Volume {
     const suStart = 33 + nameLen + (nameLen % 2 === 0 ? 1 : 0);
     const acc = new RockRidgeAccumulator();
     // The root's '.' carries SP itself; skip bytes apply to every other record.
-    await this.collectSusp(head.subarray(suStart + (dirOffset === this.rootNode.dir!.offset ? 0 : this.rrSkip), len), acc, dirOffset);
+    await this.collectSusp(head.subarray(suStart + (dirOffset === this.rootNode.dir!.offset ? 0 : this.rrSkip), len), acc, dirOffset).catch((e) => this.noteDotDamage(dirOffset, e));
     return acc.finish();
+  }
+
+  /** A '.' record's attributes are partly lost: reported when its directory is listed. */
+  private noteDotDamage(dirOffset: number, e: unknown): void {
+    if (!(e instanceof CorruptImageError)) throw e;
+    if (!this.dotDamage.has(dirOffset)) this.dotDamage.set(dirOffset, e);
   }
 
   /** Parse one directory's records into nodes (cached). */
@@ -284,6 +290,9 @@ export class IsoVolume implements Volume {
     this.checkExtent('directory', node.recordOffset, dir.offset, dir.size);
     const data = await this.readMeta(dir.offset, dir.size);
     const out: Node[] = [];
+    const damaged: CorruptImageError[] = [];
+    const dot = this.dotDamage.get(dir.offset);
+    if (dot) damaged.push(dot);
     const byName = new Map<string, Node>();
     let pendingMulti: Node | undefined;
     let pendingId = '';
@@ -312,8 +321,16 @@ export class IsoVolume implements Volume {
       const nameBytes = rec.subarray(33, 33 + r.nameLength);
       if (i < 2 && r.nameLength === 1 && (nameBytes[0] === 0 || nameBytes[0] === 1)) continue; // '.' and '..'
       if (r.flags & FLAG_ASSOCIATED) continue;
-      let n = this.recordToNode(r, rec, nameBytes, recOff);
-      if (n instanceof Promise) n = await n;
+      let n: Node | undefined;
+      try {
+        const got = this.recordToNode(r, rec, nameBytes, recOff);
+        n = got instanceof Promise ? await got : got;
+      } catch (e) {
+        // One damaged record (a looping CE chain): the rest of the directory is still listed.
+        if (!(e instanceof CorruptImageError)) throw e;
+        damaged.push(e);
+        continue;
+      }
       if (!n) continue;
       // Multi-extent: consecutive records with the same name, all but the last flagged.
       if (pendingMulti) {
@@ -330,11 +347,11 @@ export class IsoVolume implements Volume {
       }
       if (n.rr?.relocated) continue; // shown where its CL placeholder stands
       if (isBadName(n.name)) {
-        this.problems.push({ message: `entry with an unsafe name ${JSON.stringify(n.name)} skipped`, offset: recOff });
+        damaged.push(new CorruptImageError('directory record', recOff, 'a name usable as one path component', JSON.stringify(n.name)));
         continue;
       }
       if (byName.has(n.name)) {
-        if (!(r.flags & FLAG_MULTI_EXTENT)) this.problems.push({ message: `duplicate name ${JSON.stringify(n.name)} skipped`, offset: recOff });
+        if (!(r.flags & FLAG_MULTI_EXTENT)) damaged.push(new CorruptImageError('directory record', recOff, 'a name not already in the directory', JSON.stringify(n.name)));
         continue;
       }
       byName.set(n.name, n);
@@ -353,6 +370,7 @@ export class IsoVolume implements Volume {
       this.cacheSizes.delete(old);
     }
     this.cache.set(dir.offset, out);
+    if (damaged.length) this.damage.set(out, damaged);
     return out;
   }
 
@@ -396,8 +414,7 @@ export class IsoVolume implements Volume {
       // A placeholder for a relocated directory: the real one lives at the CL block.
       const off = rr.childLink * SECTOR;
       if (off + SECTOR > this.dev.size) {
-        this.problems.push({ message: `CL entry points outside the volume (block ${rr.childLink})`, offset: recOff });
-        return undefined;
+        throw new CorruptImageError('Rock Ridge CL entry', recOff, `a child link inside the volume (size ${this.dev.size})`, `block ${rr.childLink}`);
       }
       const head = new Uint8Array(SECTOR);
       await this.dev.read(head, off);
@@ -448,47 +465,38 @@ export class IsoVolume implements Volume {
     return node;
   }
 
-  /** Resolve a path to its node and the chain of directory offsets above it. */
-  private async resolve(path: string): Promise<{ node: Node; chain: number[] }> {
+  /**
+   * Resolve a path to its node and the chain of directory offsets above it. A directory whose
+   * extent is one of its ancestors' (a loop) resolves, so it is listed and stat-able, but cannot be
+   * entered: `loop` is the error readdir throws for it.
+   */
+  private async resolve(path: string): Promise<{ node: Node; chain: number[]; loop?: CorruptImageError }> {
     const parts = normalizePath(path).split('/').filter(Boolean);
     let node = this.rootNode;
     const chain = [node.dir!.offset];
-    for (const part of parts) {
+    let loop: CorruptImageError | undefined;
+    for (let i = 0; i < parts.length; i++) {
+      if (loop) throw loop;
       if (node.type !== 'directory') throw new UsageError(`${path}: not a directory`);
       if (chain.length > MAX_DEPTH) throw new CorruptImageError('directory tree', node.recordOffset, `depth below ${MAX_DEPTH}`, 'deeper');
-      const kids = await this.children(node, chain);
+      const kids = await this.loadDir(node);
       let index = this.nameIndex.get(kids);
       if (!index) {
         index = new Map(kids.map((k) => [k.name, k]));
         this.nameIndex.set(kids, index);
       }
-      const next = index.get(part);
+      const next = index.get(parts[i]!);
       if (!next) throw new UsageError(`${path}: no such file or directory`);
       node = next;
-      if (node.dir) chain.push(node.dir.offset);
+      if (!node.dir) continue;
+      const ancestor = chain.indexOf(node.dir.offset);
+      if (ancestor >= 0) {
+        const above = '/' + parts.slice(0, ancestor).join('/');
+        loop = new CorruptImageError('directory record', node.recordOffset, 'a directory extent that is not one of its ancestors', `extent at byte ${node.dir.offset}, the same as ${above}`);
+      }
+      chain.push(node.dir.offset);
     }
-    return { node, chain };
-  }
-
-  /** A directory's children, minus directories that loop back to an ancestor. */
-  private async children(node: Node, chain: number[]): Promise<Node[]> {
-    const kids = await this.loadDir(node);
-    const key = chain.length === 1 ? '' : chain.join(',');
-    const memo = this.loopMemo.get(kids);
-    if (memo && memo.key === key) return memo.result;
-    const result = this.dropLoops(kids, chain);
-    this.loopMemo.set(kids, { key, result });
-    return result;
-  }
-
-  private loopMemo = new WeakMap<Node[], { key: string; result: Node[] }>();
-
-  private dropLoops(kids: Node[], chain: number[]): Node[] {
-    let bad: Node[] | undefined;
-    for (const k of kids) if (k.dir && chain.includes(k.dir.offset)) (bad ??= []).push(k);
-    if (!bad) return kids;
-    for (const b of bad) this.problems.push({ message: `directory ${JSON.stringify(b.name)} loops back to an ancestor: skipped`, offset: b.recordOffset });
-    return kids.filter((k) => !bad!.includes(k));
+    return { node, chain, loop };
   }
 
   private entry(dirPath: string, n: Node): FileEntry {
@@ -517,24 +525,25 @@ export class IsoVolume implements Volume {
 
   async readdir(path: string): Promise<FileEntry[]> {
     const p = normalizePath(path);
-    const { node, chain } = await this.resolve(p);
+    const { node, loop } = await this.resolve(p);
     if (node.type !== 'directory') throw new UsageError(`${path}: not a directory`);
-    const kids = await this.children(node, chain);
+    if (loop) throw loop;
+    // A directory reachable under two names (a hostile "hard link") is read under the first only,
+    // or a crafted image could make a walk exponential.
+    const owner = this.dirOwners.get(node.dir!.offset);
+    if (owner !== undefined && owner !== p) {
+      throw new CorruptImageError('directory record', node.recordOffset, 'each directory listed under one name', `the same extent (byte ${node.dir!.offset}) as ${owner}`);
+    }
+    this.dirOwners.set(node.dir!.offset, p);
+    const kids = await this.loadDir(node);
     const out: FileEntry[] = [];
     for (const k of kids) {
       const e = this.entry(p, k);
-      if (k.dir) {
-        // A directory reachable under two names (a hostile "hard link") is listed once, or a
-        // crafted image could make a walk exponential.
-        const owner = this.dirOwners.get(k.dir.offset);
-        if (owner === undefined) this.dirOwners.set(k.dir.offset, e.path);
-        else if (owner !== e.path) {
-          this.problems.push({ message: `directory ${JSON.stringify(e.path)} is the same as ${JSON.stringify(owner)}: skipped`, offset: k.recordOffset });
-          continue;
-        }
-      }
+      if (k.dir && !this.dirOwners.has(k.dir.offset)) this.dirOwners.set(k.dir.offset, e.path);
       out.push(e);
     }
+    const damaged = this.damage.get(kids);
+    if (damaged) throw new PartialDirectoryError(out, damaged);
     return out;
   }
 

@@ -116,11 +116,7 @@ export async function readApm(dev: BlockDevice): Promise<ApmResult | null> {
     const start = e.startBlock * blockSize;
     const size = e.blockCount * blockSize;
     if (e.blockCount === 0) continue;
-    if (start + size > dev.size) {
-      // hdiutil and xorriso size the last partition to the disk: a shorter copy is a warning, not a lie.
-      problems.push({ severity: start >= dev.size ? 'error' : 'warning', structure: 'APM partition map entry', offset: off + 8, message: `partition ${i} (${e.name}) spans bytes ${start}..${start + size}, past the disk's end ${dev.size}` });
-      if (start >= dev.size) continue;
-    }
+    // Entries past the image's end stay listed (marked by readPartitionTable), as for MBR and GPT.
     partitions.push({ index: i, start, size, type: e.type, name: e.name, scheme: 'apm' });
   }
   return { ddr, blockSize, entries, partitions, problems, structures };

@@ -200,10 +200,11 @@ export async function readGpt(dev: BlockDevice, sectorSize = 512): Promise<GptRe
     const e = parseGptEntry(raw);
     entries.push(e);
     if (e.typeGuid === ZERO_GUID) continue;
-    if (e.lastLba < e.firstLba || (e.lastLba + 1) * sectorSize > dev.size) {
-      problems.push({ severity: 'error', structure: 'GPT entry', offset: header.partitionEntryLba * sectorSize + i * header.sizeOfEntry, message: `partition ${i + 1} spans LBA ${e.firstLba}..${e.lastLba}, outside the disk` });
+    if (e.lastLba < e.firstLba) {
+      problems.push({ severity: 'error', structure: 'GPT entry', offset: header.partitionEntryLba * sectorSize + i * header.sizeOfEntry, message: `partition ${i + 1} ends (LBA ${e.lastLba}) before it starts (LBA ${e.firstLba})` });
       continue;
     }
+    // An entry past the end of the image (a short dump) is still listed: readPartitionTable marks it.
     partitions.push({
       index: i + 1, start: e.firstLba * sectorSize, size: (e.lastLba - e.firstLba + 1) * sectorSize,
       type: e.typeGuid, name: e.name, uuid: e.uniqueGuid, scheme: 'gpt',

@@ -1,5 +1,5 @@
 import { Parser } from '@diskit/core';
-import { ByteWriter, CorruptImageError, type BlockDevice, type Partition, type Structure } from '@diskit/core';
+import { ByteWriter, CorruptImageError, type BlockDevice, type Partition, type Problem, type Structure } from '@diskit/core';
 
 /** One 16-byte MBR partition entry. */
 export interface MbrEntry {
@@ -66,11 +66,14 @@ export interface MbrResult {
   mbr: Mbr;
   partitions: Partition[];
   structures: Structure[];
+  /** An EBR chain that runs past the end of the image (a short dump): listed up to there. */
+  problems: Problem[];
 }
 
 /**
  * Read an MBR and its chain of extended boot records. Logical partitions are numbered from 5,
- * as Linux and sfdisk do. A cycle or an EBR outside the disk is a CorruptImageError.
+ * as Linux and sfdisk do. A cycle is a CorruptImageError; an EBR past the end of the image (a
+ * short dump) ends the chain with a warning, the partitions before it listed, as sfdisk does.
  */
 export async function readMbr(dev: BlockDevice, sectorSize = 512): Promise<MbrResult> {
   const sector = new Uint8Array(512);
@@ -79,6 +82,7 @@ export async function readMbr(dev: BlockDevice, sectorSize = 512): Promise<MbrRe
   const mbr = parseMbr(sector);
   const partitions: Partition[] = [];
   const structures: Structure[] = [{ name: 'MBR', offset: 0, size: 512, fields: { diskSignature: hex(mbr.diskSignature), entries: mbr.entries } }];
+  const problems: Problem[] = [];
   const diskSectors = Math.floor(dev.size / sectorSize);
 
   mbr.entries.forEach((e, i) => {
@@ -98,7 +102,11 @@ export async function readMbr(dev: BlockDevice, sectorSize = 512): Promise<MbrRe
     while (ebrLba !== 0) {
       const off = ebrLba * sectorSize;
       if (seen.has(ebrLba)) throw new CorruptImageError('EBR chain', off, 'no cycles', `EBR at sector ${ebrLba} seen twice`);
-      if (ebrLba >= diskSectors || seen.size > 1024) throw new CorruptImageError('EBR chain', off, 'an EBR inside the disk (at most 1024)');
+      if (seen.size > 1024) throw new CorruptImageError('EBR chain', off, 'at most 1024 EBRs');
+      if (ebrLba >= diskSectors) {
+        problems.push({ severity: 'warning', structure: 'EBR chain', offset: off, message: `EBR at sector ${ebrLba} lies past the end of the image (${diskSectors} sectors): logical partitions from ${index} on cannot be listed` });
+        break;
+      }
       seen.add(ebrLba);
       await dev.read(sector, off);
       if (!hasMbrSignature(sector)) throw new CorruptImageError('EBR', off + 510, 'signature 55 AA');
@@ -114,5 +122,5 @@ export async function readMbr(dev: BlockDevice, sectorSize = 512): Promise<MbrRe
       ebrLba = next.type !== 0 && next.sectors > 0 ? extStart + next.lbaStart : 0;
     }
   }
-  return { mbr, partitions, structures };
+  return { mbr, partitions, structures, problems };
 }

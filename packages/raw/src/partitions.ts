@@ -50,23 +50,44 @@ export async function readPartitionTable(dev: BlockDevice): Promise<PartitionTab
           problems.push({ severity: 'warning', structure: 'MBR', offset: 446, message: 'GPT disk without a protective MBR entry (hybrid MBR)' });
         }
       }
-      return { scheme: 'gpt', partitions: gpt.partitions, sectorSize, hybridIso, problems, structures };
+      return { scheme: 'gpt', partitions: markReach(dev, gpt.partitions, problems), sectorSize, hybridIso, problems, structures };
     }
   }
   if (!mbrValid) return (await apmTable(dev, hybridIso)) ?? { ...none, hybridIso };
   const m = await readMbr(dev);
   if (m.mbr.entries.some((e) => e.type === GPT_PROTECTIVE)) {
-    return { ...none, scheme: 'mbr', hybridIso, partitions: m.partitions, structures: m.structures, problems: [{ severity: 'error', structure: 'GPT', offset: 512, message: 'protective MBR but no readable GPT header' }] };
+    const problems: Problem[] = [{ severity: 'error', structure: 'GPT', offset: 512, message: 'protective MBR but no readable GPT header' }, ...m.problems];
+    return { ...none, scheme: 'mbr', hybridIso, partitions: markReach(dev, m.partitions, problems), structures: m.structures, problems };
   }
   // A FAT/NTFS boot sector also ends in 55 AA: entries that are all empty mean no table.
   if (m.partitions.length === 0) return (await apmTable(dev, hybridIso)) ?? { ...none, hybridIso };
-  return { scheme: 'mbr', partitions: m.partitions, sectorSize: 512, hybridIso, problems: [], structures: m.structures };
+  const problems = [...m.problems];
+  return { scheme: 'mbr', partitions: markReach(dev, m.partitions, problems), sectorSize: 512, hybridIso, problems, structures: m.structures };
+}
+
+/**
+ * Entries past the end of the image (a short dump of a bigger disk) stay listed, as sfdisk lists
+ * them, marked `reachable: false` (nothing of it in the file) or `truncated` (its end missing), with a warning.
+ */
+function markReach(dev: BlockDevice, partitions: Partition[], problems: Problem[]): Partition[] {
+  return partitions.map((p) => {
+    const end = p.start + p.size;
+    if (end <= dev.size) return p;
+    const what = p.kind === 'extended' ? 'extended partition' : 'partition';
+    if (p.start >= dev.size) {
+      problems.push({ severity: 'warning', structure: `${p.scheme.toUpperCase()} entry ${p.index}`, offset: p.start, message: `${what} ${p.index} starts at byte ${p.start}, past the end of the image (${dev.size} bytes): it cannot be read` });
+      return { ...p, reachable: false };
+    }
+    problems.push({ severity: 'warning', structure: `${p.scheme.toUpperCase()} entry ${p.index}`, offset: p.start, message: `${what} ${p.index} ends at byte ${end}, past the end of the image (${dev.size} bytes): its last ${end - dev.size} bytes are missing` });
+    return { ...p, truncated: true };
+  });
 }
 
 async function apmTable(dev: BlockDevice, hybridIso: boolean): Promise<PartitionTable | null> {
   const apm = await readApm(dev);
   if (!apm) return null;
-  return { scheme: 'apm', partitions: apm.partitions, sectorSize: apm.blockSize, hybridIso, problems: apm.problems, structures: apm.structures };
+  const problems = [...apm.problems];
+  return { scheme: 'apm', partitions: markReach(dev, apm.partitions, problems), sectorSize: apm.blockSize, hybridIso, problems, structures: apm.structures };
 }
 
 /** A partition as a device of its own (1-based index, as `--partition N`). */

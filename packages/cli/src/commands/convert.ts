@@ -1,25 +1,11 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { UsageError } from '@diskit/core';
-import { AtomicOutput } from '@diskit/core/node';
+import { UsageError, isDirectoryDriver, type BlockDevice, type DirectoryFormatDriver } from '@diskit/core';
+import { AtomicOutput, DirectoryOutput } from '@diskit/core/node';
 import { defaultRegistry } from '../registry.js';
 import { openImage } from '../open.js';
-import { parse } from '../main.js';
+import { parse, parseOptions } from '../args.js';
 import { progressBar } from '../format.js';
-
-/** `-o a=1,b=2` (repeatable) → {a: '1', b: '2'}. */
-export function parseOptions(list: string[] | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const item of list ?? []) {
-    for (const kv of item.split(',')) {
-      if (!kv) continue;
-      const eq = kv.indexOf('=');
-      if (eq <= 0) throw new UsageError(`bad -o option '${kv}' (expected key=value)`);
-      out[kv.slice(0, eq)] = kv.slice(eq + 1);
-    }
-  }
-  return out;
-}
 
 export async function convert(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
@@ -32,18 +18,25 @@ export async function convert(args: string[]): Promise<number> {
   const [input, output] = positionals as [string, string];
   const reg = defaultRegistry();
   const target = reg.format(values['output-format'] ?? 'raw');
-  if (!target.create) throw new UsageError(`diskit cannot write ${target.name} images`);
+  if (!target.create && !isDirectoryDriver(target)) throw new UsageError(`diskit cannot write ${target.name} images`);
   if (resolve(input) === resolve(output)) throw new UsageError('output would overwrite the input');
   const options = parseOptions(values.options);
 
   const sidecars = (target.sidecars?.(basename(output)) ?? []).map((s) => ({ ...s, path: join(dirname(output), s.name) }));
   if (!values.force) for (const s of sidecars) if (existsSync(s.path)) throw new UsageError(`${s.path} exists (use --force to overwrite)`);
   const src = await openImage(reg, input, { format: values.format });
+  if (isDirectoryDriver(target)) {
+    try {
+      return await convertToFolder(target, src.image, output, options, values.force, values.progress || process.stdout.isTTY ? progressBar(`${src.image.format} → ${target.name}`) : undefined);
+    } finally {
+      await src.close();
+    }
+  }
   let out: AtomicOutput | undefined;
   try {
     out = await AtomicOutput.create(output, { force: values.force });
     const showProgress = values.progress || process.stdout.isTTY;
-    await target.create(src.image, out, {
+    await target.create!(src.image, out, {
       options,
       name: output,
       onProgress: showProgress ? progressBar(`${src.image.format} → ${target.name}`) : undefined,
@@ -59,5 +52,18 @@ export async function convert(args: string[]): Promise<number> {
   } finally {
     await out?.abort();
     await src.close();
+  }
+}
+
+/** A folder image (a .sparsebundle): written under a temporary folder name, renamed on success. */
+async function convertToFolder(target: DirectoryFormatDriver, source: BlockDevice, output: string, options: Record<string, string>, force: boolean | undefined, onProgress?: (done: number, total: number) => void): Promise<number> {
+  const out = await DirectoryOutput.create(output, { force });
+  try {
+    await target.createDirectory(source, out, { options, name: output, onProgress });
+    await out.commit();
+    return 0;
+  } catch (e) {
+    await out.abort();
+    throw e;
   }
 }

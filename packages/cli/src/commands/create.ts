@@ -3,8 +3,7 @@ import { UsageError } from '@diskit/core';
 import { AtomicOutput } from '@diskit/core/node';
 import { createDifferencing, createDifferencingVhdx, parseSize } from '@diskit/vhd';
 import { createIsoCommand } from './create-iso.js';
-import { parse } from '../main.js';
-import { parseOptions } from './convert.js';
+import { parse, parseOptions } from '../args.js';
 import { defaultRegistry } from '../registry.js';
 import { openImage } from '../open.js';
 

@@ -1,18 +1,20 @@
 import { lstat, mkdir, symlink, utimes, lutimes, chmod } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import { UsageError, CorruptImageError, pumpDataRuns, normalizePath, walk, type FileEntry, type Volume } from '@diskit/core';
+import { UsageError, CorruptImageError, pumpDataRuns, normalizePath, readDirectory, walk, walkTree, type FileEntry, type Volume, type WalkOptions } from '@diskit/core';
 import { FileDevice } from '@diskit/core/node';
 import { defaultRegistry } from '../registry.js';
 import { openImage, openVolume } from '../open.js';
-import { parse } from '../main.js';
+import { parse } from '../args.js';
 import { modeString, toJson } from '../format.js';
 
 const volumeOptions = {
   partition: { type: 'string' },
   names: { type: 'string' },
+  // Which filesystem when a disc has several (UDF and ISO9660 on a bridge disc).
+  fs: { type: 'string' },
 } as const;
 
-async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string }, fn: (v: Volume) => Promise<T>): Promise<T> {
+async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string; fs?: string }, fn: (v: Volume) => Promise<T>): Promise<T> {
   if (values.names && !['iso', 'joliet', 'rockridge'].includes(values.names)) throw new UsageError(`--names must be iso, joliet or rockridge`);
   const reg = defaultRegistry();
   const o = await openImage(reg, path, { format: values.format });
@@ -22,11 +24,28 @@ async function withVolume<T>(path: string, values: { format?: string; partition?
       partition = Number(values.partition);
       if (!Number.isInteger(partition) || partition < 1) throw new UsageError(`--partition wants a number ≥ 1, got '${values.partition}'`);
     }
-    const vol = await openVolume(reg, o.image, { partition, mount: values.names ? { names: values.names } : undefined });
+    const vol = await openVolume(reg, o.image, { partition, fs: values.fs, mount: values.names ? { names: values.names } : undefined });
     return await fn(vol);
   } finally {
     await o.close();
   }
+}
+
+/**
+ * The walker's reporting for every command: each damaged directory is named on stderr (path,
+ * structure, offset) as it is met, and `skipped` turns into exit code 1.
+ */
+export function skipReporter(): WalkOptions & { readonly skipped: number } {
+  let skipped = 0;
+  return {
+    onError(p) {
+      skipped++;
+      process.stderr.write(`diskit: skipped ${p.path}: ${p.error.name}: ${p.error.message}\n`);
+    },
+    get skipped() {
+      return skipped;
+    },
+  };
 }
 
 function jsonEntry(e: FileEntry) {
@@ -43,9 +62,10 @@ export async function ls(args: string[]): Promise<number> {
   if (positionals.length < 1 || positionals.length > 2) throw new UsageError('usage: diskit ls <img> [path] [-R] [-l] [--json]');
   const [img, p = '/'] = positionals as [string, string?];
   return withVolume(img, values, async (vol) => {
+    const report = skipReporter();
     const start = await vol.stat(normalizePath(p));
     const entries: AsyncIterable<FileEntry> | FileEntry[] =
-      start.type !== 'directory' ? [start] : values.recursive ? walk(vol, start.path) : await vol.readdir(start.path);
+      start.type !== 'directory' ? [start] : values.recursive ? walk(vol, start.path, report) : await readDirectory(vol, start.path, report);
     // Streamed: a listing of 100,000 entries is printed as it is read, never held whole.
     const out = new LineWriter();
     let first = true;
@@ -60,7 +80,7 @@ export async function ls(args: string[]): Promise<number> {
     }
     if (values.json) await out.write(first ? ']\n' : '\n]\n');
     await out.flush();
-    return 0;
+    return report.skipped > 0 ? 1 : 0;
   });
 }
 
@@ -84,20 +104,22 @@ export async function tree(args: string[]): Promise<number> {
   if (positionals.length < 1 || positionals.length > 2) throw new UsageError('usage: diskit tree <img> [path]');
   const [img, p = '/'] = positionals as [string, string?];
   return withVolume(img, values, async (vol) => {
+    const report = skipReporter();
     const root = await vol.stat(normalizePath(p));
-    const lines: string[] = [root.path];
-    const visit = async (dir: string, prefix: string): Promise<void> => {
-      const entries = await vol.readdir(dir);
-      for (let i = 0; i < entries.length; i++) {
-        const e = entries[i]!;
-        const last = i === entries.length - 1;
-        lines.push(`${prefix}${last ? '└── ' : '├── '}${e.name}${e.type === 'directory' ? '/' : ''}${e.target !== undefined ? ` -> ${e.target}` : ''}`);
-        if (e.type === 'directory') await visit(e.path, prefix + (last ? '    ' : '│   '));
+    const out = new LineWriter();
+    await out.write(root.path + '\n');
+    // lastAt[d]: the entry drawn at depth d was its directory's last (no more '│' below it).
+    const lastAt: boolean[] = [];
+    if (root.type === 'directory') {
+      for await (const { entry: e, depth, last } of walkTree(vol, root.path, report)) {
+        lastAt[depth] = last;
+        let prefix = '';
+        for (let d = 0; d < depth; d++) prefix += lastAt[d] ? '    ' : '│   ';
+        await out.write(`${prefix}${last ? '└── ' : '├── '}${e.name}${e.type === 'directory' ? '/' : ''}${e.target !== undefined ? ` -> ${e.target}` : ''}\n`);
       }
-    };
-    if (root.type === 'directory') await visit(root.path, '');
-    process.stdout.write(lines.join('\n') + '\n');
-    return 0;
+    }
+    await out.flush();
+    return report.skipped > 0 ? 1 : 0;
   });
 }
 
@@ -125,14 +147,16 @@ export async function extract(args: string[]): Promise<number> {
  * Extract `src` (a file or a directory tree) from a volume under `destArg`. Every name is checked
  * as a single component, every target path must stay inside the destination, files are created
  * exclusively without following symlinks, symlinks are created as links and never followed by
- * later writes (a directory whose name is taken by a symlink is an error, not a way out).
+ * later writes (a directory whose name is taken by a symlink is an error, not a way out). Damaged
+ * directories are reported and skipped (`skipped` counts them with the unsafe names and special files).
  */
 export async function extractTree(vol: Volume, src: string, destArg: string, opts: { force?: boolean } = {}): Promise<{ skipped: number }> {
   const dest = resolve(destArg);
   const root = await vol.stat(normalizePath(src));
   await mkdir(dest, { recursive: true });
   const inside = (p: string) => p === dest || p.startsWith(dest + sep);
-  const dirTimes: [string, Date][] = [];
+  // Modes and times of directories last: writing their contents would change them.
+  const dirAttrs: [string, FileEntry][] = [];
   let skipped = 0;
 
   const place = async (e: FileEntry, target: string): Promise<void> => {
@@ -141,16 +165,7 @@ export async function extractTree(vol: Volume, src: string, destArg: string, opt
       const st = await lstat(target).catch(() => null);
       if (st && !st.isDirectory()) throw new CorruptImageError('directory', 0, 'a directory', `${target} exists and is not a directory`);
       if (!st) await mkdir(target);
-      for (const child of await vol.readdir(e.path)) {
-        if (!safeComponent(child.name)) {
-          process.stderr.write(`diskit: skipping unsafe name ${JSON.stringify(child.name)} in ${e.path}\n`);
-          skipped++;
-          continue;
-        }
-        await place(child, join(target, child.name));
-      }
-      if (e.mode !== undefined) await chmod(target, e.mode & 0o777);
-      if (e.mtime) dirTimes.push([target, e.mtime]);
+      dirAttrs.push([target, e]);
     } else if (e.type === 'symlink') {
       await symlink(e.target ?? '', target);
       if (e.mtime) await lutimes(target, e.mtime, e.mtime).catch(() => {});
@@ -161,11 +176,34 @@ export async function extractTree(vol: Volume, src: string, destArg: string, opt
     }
   };
 
-  const rootTarget = root.type === 'directory' ? dest : join(dest, safeComponent(root.name) ? root.name : 'file');
-  await place(root, rootTarget);
-  // Directory times last: writing their contents changed them.
-  for (const [d, t] of dirTimes.reverse()) await utimes(d, t, t);
-  return { skipped };
+  if (root.type !== 'directory') {
+    await place(root, join(dest, safeComponent(root.name) ? root.name : 'file'));
+    return { skipped };
+  }
+  await place(root, dest);
+  const report = skipReporter();
+  // Pre-order: dirTargets[d] is where the directory last met at depth d went (its children come
+  // next), or null when it was not extracted (an unsafe name): its subtree is not either.
+  const dirTargets: (string | null)[] = [];
+  for await (const { entry: e, depth } of walkTree(vol, root.path, report)) {
+    const parent = depth === 0 ? dest : dirTargets[depth - 1]!;
+    let target: string | null = null;
+    if (parent === null) {
+      // inside a skipped directory
+    } else if (!safeComponent(e.name)) {
+      process.stderr.write(`diskit: skipping unsafe name ${JSON.stringify(e.name)} in ${e.path.slice(0, e.path.lastIndexOf('/')) || '/'}\n`);
+      skipped++;
+    } else {
+      target = join(parent, e.name);
+      await place(e, target);
+    }
+    if (e.type === 'directory') dirTargets[depth] = target;
+  }
+  for (const [d, e] of dirAttrs.reverse()) {
+    if (e.mode !== undefined) await chmod(d, e.mode & 0o777);
+    if (e.mtime) await utimes(d, e.mtime, e.mtime);
+  }
+  return { skipped: skipped + report.skipped };
 }
 
 async function writeFile(vol: Volume, e: FileEntry, target: string, force: boolean): Promise<void> {

@@ -2,7 +2,8 @@ import { info, map, dump, check } from './inspect.js';
 import { convert } from './convert.js';
 import { ls, tree, extract } from './files.js';
 import { create } from './create.js';
+import { serve } from './serve.js';
 
 export type Command = (args: string[]) => Promise<number>;
 
-export const commands: Record<string, Command> = { info, map, dump, check, convert, ls, tree, extract, create };
+export const commands: Record<string, Command> = { info, map, dump, check, convert, ls, tree, extract, create, serve };

@@ -1,7 +1,7 @@
-import { collectExtents, UsageError, type Partition } from '@diskit/core';
+import { collectExtents, walk, UsageError, type Partition, type Problem } from '@diskit/core';
 import { defaultRegistry } from '../registry.js';
-import { allocatedBytes, openImage, openVolume, partitionTableOf, type Opened } from '../open.js';
-import { parse } from '../main.js';
+import { findVolumes, openImage, openVolume, partitionTableOf, type Opened } from '../open.js';
+import { parse } from '../args.js';
 import { humanSize, printStructures, toJson } from '../format.js';
 
 function onePath(positionals: string[], cmd: string): string {
@@ -21,7 +21,7 @@ async function withImage<T>(path: string, format: string | undefined, fn: (o: Op
 export async function info(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {});
   const path = onePath(positionals, 'info');
-  return withImage(path, values.format, async ({ image, file }) => {
+  return withImage(path, values.format, async ({ image, fileSize, allocatedSize }) => {
     const reg = defaultRegistry();
     let partitions: Partition[] = [];
     let partitionScheme = 'none';
@@ -46,11 +46,11 @@ export async function info(args: string[]): Promise<number> {
       format: image.format,
       variant: image.variant,
       virtualSize: image.size,
-      fileSize: file.size,
-      allocatedSize: await allocatedBytes(path),
+      fileSize,
+      allocatedSize,
       partitionScheme,
       hybridIso,
-      partitions: partitions.map((p) => ({ index: p.index, start: p.start, size: p.size, type: p.type, name: p.name, uuid: p.uuid, kind: p.kind, bootable: p.bootable })),
+      partitions: partitions.map((p) => ({ index: p.index, start: p.start, size: p.size, type: p.type, name: p.name, uuid: p.uuid, kind: p.kind, bootable: p.bootable, reachable: p.reachable, truncated: p.truncated })),
       ...(filesystem ? { filesystem } : {}),
       ...extra,
     };
@@ -115,11 +115,15 @@ export async function check(args: string[]): Promise<number> {
   return withImage(path, values.format, async ({ image }) => {
     const report = (await image.check?.({ repair: values.repair })) ?? { problems: [] };
     // The partition table inside the disk, whatever the container: one place for every format.
+    let partitions: Partition[] = [];
     try {
-      report.problems.push(...(await partitionTableOf(image)).problems);
+      const table = await partitionTableOf(image);
+      report.problems.push(...table.problems);
+      partitions = table.partitions;
     } catch (e) {
       report.problems.push({ severity: 'error', message: (e as Error).message, structure: 'partition table' });
     }
+    report.problems.push(...(await checkFilesystems(image, partitions)));
     const errors = report.problems.filter((p) => p.severity === 'error').length;
     if (values.json) process.stdout.write(toJson({ ok: errors === 0, ...report }) + '\n');
     else {
@@ -129,4 +133,20 @@ export async function check(args: string[]): Promise<number> {
     }
     return errors === 0 ? 0 : 1;
   }, values.repair === true);
+}
+
+/** Every filesystem on the disk, walked: a directory that cannot be read is an error of the image. */
+async function checkFilesystems(image: Opened['image'], partitions: Partition[]): Promise<Problem[]> {
+  const problems: Problem[] = [];
+  for (const v of await findVolumes(defaultRegistry(), image, partitions)) {
+    const where = `${v.fs}${v.partition ? ` on partition ${v.partition.index}` : ''}`;
+    if (!v.volume) {
+      problems.push({ severity: 'error', structure: where, message: `${where}: cannot mount: ${v.error?.message}` });
+      continue;
+    }
+    for await (const _ of walk(v.volume, '/', {
+      onError: (p) => problems.push({ severity: 'error', structure: p.structure ?? where, offset: p.offset === undefined ? undefined : p.offset + (v.partition?.start ?? 0), message: `${where}: directory ${p.path} skipped: ${p.error.message}` }),
+    })) void _;
+  }
+  return problems;
 }

@@ -1,0 +1,54 @@
+/**
+ * Formats diskit does not read, recognised by their signatures so that they are refused by name
+ * instead of being taken for a raw disk (which would give a wrong `info`, a `convert` that copies
+ * the container's bytes and a `check` that finds nothing). `-f raw` still reads their bytes.
+ */
+import type { ProbeInput } from './driver.js';
+
+const ascii = (b: Uint8Array, at: number, n: number): string => {
+  let s = '';
+  for (let i = at; i < Math.min(b.length, at + n); i++) s += String.fromCharCode(b[i]!);
+  return s;
+};
+
+/** The text of the head when it is plain text (no NUL in the first 4 KiB), else undefined. */
+function headText(head: Uint8Array): string | undefined {
+  const n = Math.min(head.length, 4096);
+  for (let i = 0; i < n; i++) if (head[i] === 0) return undefined;
+  return ascii(head, 0, n);
+}
+
+interface Foreign {
+  name: string;
+  test(input: ProbeInput): boolean;
+}
+
+const FOREIGN: Foreign[] = [
+  { name: 'VMDK (sparse extent)', test: ({ head }) => ascii(head, 0, 4) === 'KDMV' },
+  { name: 'VMDK (ESX COW sparse extent)', test: ({ head }) => ascii(head, 0, 4) === 'COWD' },
+  { name: 'VMDK (descriptor)', test: ({ head }) => /^\s*# Disk DescriptorFile/.test(headText(head) ?? '') },
+  { name: 'qcow', test: ({ head }) => ascii(head, 0, 4) === 'QFI\xfb' && head[7] === 1 },
+  { name: 'qcow2', test: ({ head }) => ascii(head, 0, 4) === 'QFI\xfb' },
+  { name: 'LUKS (encrypted)', test: ({ head }) => ascii(head, 0, 6) === 'LUKS\xba\xbe' },
+  { name: 'QED', test: ({ head }) => ascii(head, 0, 4) === 'QED\0' },
+  // VirtualBox: a text banner, then the signature 0xbeda107f at byte 64.
+  { name: 'VDI (VirtualBox)', test: ({ head }) => head.length >= 68 && head[64] === 0x7f && head[65] === 0x10 && head[66] === 0xda && head[67] === 0xbe },
+  { name: 'Bochs', test: ({ head }) => ascii(head, 0, 22) === 'Bochs Virtual HD Image' },
+  { name: 'Parallels', test: ({ head }) => ['WithoutFreeSpace', 'WithouFreSpacExt'].includes(ascii(head, 0, 16)) },
+  { name: 'cloop', test: ({ head }) => ascii(head, 0, 10) === '#!/bin/sh\n' && /^#V\d\.\d Format\n.*cloop/m.test(ascii(head, 10, 128)) },
+  // Nero: a footer "NER5" + 64-bit chunk offset (v2) or "NERO" + 32-bit offset (v1) at the very end.
+  { name: 'Nero NRG', test: ({ tail }) => ascii(tail, tail.length - 12, 4) === 'NER5' || ascii(tail, tail.length - 8, 4) === 'NERO' },
+  // A cdrdao TOC (often named .cue): CD_ROM / CD_DA header and TRACK MODE1 lines, but no FILE line.
+  {
+    name: 'cdrdao TOC',
+    test: ({ head }) => {
+      const t = headText(head);
+      return t !== undefined && /^\s*(CD_ROM|CD_ROM_XA|CD_DA|CD_I)\s*$/m.test(t) && /^\s*TRACK\s+(MODE[12](_RAW|_FORM[12]|_FORM_MIX)?|AUDIO)\b/m.test(t);
+    },
+  },
+];
+
+/** The name of a format diskit does not read, when the file carries its signature. */
+export function foreignFormat(input: ProbeInput): string | undefined {
+  return FOREIGN.find((f) => f.test(input))?.name;
+}

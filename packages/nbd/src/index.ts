@@ -1,0 +1,14 @@
+import type { FilesystemDriver } from '@diskit/core';
+export * from './protocol.js';
+export type { Wire } from './wire.js';
+export { Out } from './wire.js';
+export type { NbdExport } from './export.js';
+export { transmissionFlags } from './export.js';
+export { handshake, type Negotiated } from './handshake.js';
+export { transmit, parseRequest, type Request } from './transmission.js';
+export { serveConnection } from './session.js';
+export { CowDevice, createCowOverlay, openCowOverlay, COW_MAGIC } from './cow.js';
+export { overlayFormat } from './cow-format.js';
+import { overlayFormat } from './cow-format.js';
+export const formats = [overlayFormat];
+export const filesystems: FilesystemDriver[] = [];
