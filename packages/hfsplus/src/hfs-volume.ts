@@ -1,6 +1,6 @@
 /** A mounted HFS+ / HFSX volume: paths resolved through the catalog, files read through their forks. */
 import {
-  CorruptImageError, MemoryDevice, SliceDevice, UsageError, normalizePath,
+  CorruptImageError, MemoryDevice, PartialDirectoryError, SliceDevice, UsageError, normalizePath,
   type BlockDevice, type FileEntry, type StreamEntry, type Structure, type Volume,
 } from '@diskit/core';
 import { BTree } from './btree.js';
@@ -273,34 +273,52 @@ export class HfsVolume implements Volume {
     return e!;
   }
 
+  /**
+   * A folder's entries. Damage to one record (a hard link without its iNode, a bad decmpfs
+   * header) or to the B-tree after some entries were read ends in a PartialDirectoryError carrying
+   * the readable entries: the walker reports it and lists the rest, never a silently short folder.
+   */
   async readdir(path: string): Promise<FileEntry[]> {
     const p = normalizePath(path);
     const dir = await this.dirRef(p);
     const out: FileEntry[] = [];
+    const damaged: CorruptImageError[] = [];
     let thread = false;
     let children = 0;
-    for await (const r of this.catalog.scan(catalogComparator(dir.id, '', this.binary), (k) => keyParent(k) === dir.id)) {
-      const key = parseCatalogKey(r.key, r.where);
-      const rec = parseCatalogRecord(r.data, r.where);
-      if (rec.type === REC_FOLDER_THREAD || rec.type === 4) {
-        // The folder's thread comes first and must name the folder we came from.
-        if (thread || key.name !== '' || rec.type !== REC_FOLDER_THREAD || rec.parentID !== dir.expectParent || rec.name !== dir.name) {
-          throw new CorruptImageError('HFS+ folder thread', r.where, `the thread of folder ${dir.id} pointing at parent ${dir.expectParent} ${JSON.stringify(dir.name)}`, `type ${rec.type}, parent ${'parentID' in rec ? rec.parentID : '?'} ${JSON.stringify('name' in rec ? rec.name : '')}`);
+    try {
+      for await (const r of this.catalog.scan(catalogComparator(dir.id, '', this.binary), (k) => keyParent(k) === dir.id)) {
+        const key = parseCatalogKey(r.key, r.where);
+        if (!thread) {
+          // The folder's thread comes first and must name the folder we came from.
+          const rec = parseCatalogRecord(r.data, r.where);
+          if (key.name !== '' || rec.type !== REC_FOLDER_THREAD || rec.parentID !== dir.expectParent || rec.name !== dir.name) {
+            throw new CorruptImageError('HFS+ folder thread', r.where, `the thread of folder ${dir.id} pointing at parent ${dir.expectParent} ${JSON.stringify(dir.name)}`, `type ${rec.type}, parent ${'parentID' in rec ? rec.parentID : '?'} ${JSON.stringify('name' in rec ? rec.name : '')}`);
+          }
+          thread = true;
+          continue;
         }
-        thread = true;
-        continue;
+        children++;
+        try {
+          const rec = parseCatalogRecord(r.data, r.where);
+          if (rec.type !== REC_FOLDER && rec.type !== REC_FILE) throw new CorruptImageError('HFS+ catalog', r.where, `a folder or file record in folder ${dir.id}`, `record type ${rec.type}`);
+          if (dir.id === ROOT_FOLDER_ID && rec.type === REC_FOLDER && (rec.id === this.privateFiles || rec.id === this.privateDirs)) continue;
+          const e = await this.entryOf(p, key.name, rec, r.where);
+          if (e) out.push(e);
+        } catch (e) {
+          if (!(e instanceof CorruptImageError)) throw e;
+          damaged.push(e);
+        }
       }
-      if (!thread) throw new CorruptImageError('HFS+ catalog', r.where, `the thread record of folder ${dir.id} before its entries`, 'none');
-      children++;
-      if (rec.type !== REC_FOLDER && rec.type !== REC_FILE) throw new CorruptImageError('HFS+ catalog', r.where, `a folder or file record in folder ${dir.id}`, `record type ${rec.type}`);
-      if (dir.id === ROOT_FOLDER_ID && rec.type === REC_FOLDER && (rec.id === this.privateFiles || rec.id === this.privateDirs)) continue;
-      const e = await this.entryOf(p, key.name, rec, r.where);
-      if (e) out.push(e);
+    } catch (e) {
+      // The tree itself broke: what was read before is still good.
+      if (!(e instanceof CorruptImageError) || !thread) throw e;
+      damaged.push(e);
     }
     if (!thread) throw new CorruptImageError('HFS+ catalog', 0, `a thread record for folder ${dir.id} (${p})`, 'none');
     if (dir.viaLink && (this.linkedEntries += out.length) > MAX_LINKED_ENTRIES) {
       throw new CorruptImageError('HFS+ directory hard links', 0, `at most ${MAX_LINKED_ENTRIES} entries reached through directory hard links`, `more at ${p}`);
     }
+    if (damaged.length) throw new PartialDirectoryError(out, damaged);
     if (children !== dir.rec.valence) this.problems.push({ message: `${p}: folder record says ${dir.rec.valence} entries, the catalog holds ${children}` });
     return out;
   }

@@ -3,7 +3,9 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
-import { CorruptImageError, MemoryDevice, DiskitError, walk, type BlockDevice } from '@diskit/core';
+import { CorruptImageError, MemoryDevice, DiskitError, PartialDirectoryError, walk, type BlockDevice } from '@diskit/core';
+import { spawnSync } from 'node:child_process';
+import { cli } from './test/judge.js';
 import { readPartitionTable } from '@diskit/raw';
 import { describeWithTools, run } from '../../../test/tools.js';
 import { buildHfs, type BuildFile } from './test/build-hfs.js';
@@ -141,6 +143,29 @@ describe('hostile HFS+ catalogs: typed errors, never a hang or a short listing',
 function catalogHeaderAt(vol: HfsVolume): number {
   return vol.header.catalogFile.extents[0]!.startBlock * vol.header.blockSize;
 }
+
+describe('damaged records: the rest of the folder is still listed, the damage reported', () => {
+  it('a hard link whose iNode is missing, a compressed file without its attribute', async () => {
+    const b = buildHfs('Partial', [
+      { name: 'a.txt', data: new TextEncoder().encode('a') },
+      { name: 'broken-link', hardLinkTo: 404 },
+      { name: 'broken-compressed', compressed: true },
+      { name: 'z.txt', data: new TextEncoder().encode('z') },
+    ], { iNodes: { 1: { name: 'iNode1', data: new Uint8Array(1) } } });
+    const vol = await HfsVolume.mount(new MemoryDevice(b));
+    const err = await vol.readdir('/').catch((e) => e);
+    expect(err).toBeInstanceOf(PartialDirectoryError);
+    expect((err as PartialDirectoryError).entries.map((e) => e.name)).toEqual(['a.txt', 'z.txt']);
+    expect((err as PartialDirectoryError).problems.map((p) => p.structure)).toEqual(['HFS+ compressed file', 'HFS+ file hard link']);
+    // Through the CLI: the readable entries listed, the damage on stderr, exit 1.
+    const img = join(mkdtempSync(join(tmpdir(), 'diskit-hfs-partial-')), 'p.hfs');
+    writeFileSync(img, b);
+    const r = spawnSync('node', [cli, 'ls', '-R', img], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stdout.split('\n').filter(Boolean)).toEqual(['/a.txt', '/z.txt']);
+    expect(r.stderr).toMatch(/HFS\+ compressed file .*and 1 more damaged record/);
+  });
+});
 
 describe('decmpfs size lies', () => {
   const text = sampleText(3 * CHUNK + 10, 9);
