@@ -45,12 +45,15 @@ export interface BNode {
   bytes: Uint8Array;
   /** numRecords + 1 offsets: record i is bytes[offsets[i], offsets[i+1]). */
   offsets: Uint16Array;
+  /** The node's offset in the device. */
+  base: number;
 }
 
-/** A record's key (with its length field) and the data after it. */
+/** A record's key (with its length field), the data after it, and where it lies in the device. */
 export interface BRecord {
   key: Uint8Array;
   data: Uint8Array;
+  where: number;
 }
 
 /** Decode a node's descriptor and record offsets, checking both against the node size. */
@@ -69,7 +72,7 @@ export function parseNode(bytes: Uint8Array, num: number, where: number): BNode 
     offsets[i] = o;
     prev = o;
   }
-  return { num, kind: v.getInt8(8), height: v.getUint8(9), fLink: v.getUint32(0), bLink: v.getUint32(4), bytes, offsets };
+  return { num, kind: v.getInt8(8), height: v.getUint8(9), fLink: v.getUint32(0), bLink: v.getUint32(4), bytes, offsets, base: where };
 }
 
 export class BTree {
@@ -164,8 +167,9 @@ export class BTree {
     return this.fork.physical(num * this.header.nodeSize);
   }
 
+  /** The device offset of record `i` of a node, for messages (past the first extent of a node that spans two, it is off). */
   where(node: BNode, i = 0): number {
-    return this.fork.physical(node.num * this.header.nodeSize + (i < node.offsets.length ? node.offsets[i]! : 0));
+    return node.base + (i < node.offsets.length ? node.offsets[i]! : 0);
   }
 
   /** Record `i` of a node split into key and data; index records' data is the child pointer. */
@@ -181,7 +185,7 @@ export class BTree {
     if (keyLength > this.header.maxKeyLength || s + keySize > e) {
       throw new CorruptImageError(`HFS+ ${this.name} B-tree record`, this.where(node, i), `a key of at most ${this.header.maxKeyLength} bytes inside the record`, String(keyLength));
     }
-    return { key: b.subarray(s, s + keySize), data: b.subarray(s + keySize, e) };
+    return { key: b.subarray(s, s + keySize), data: b.subarray(s + keySize, e), where: node.base + s };
   }
 
   private childOf(node: BNode, i: number): number {
@@ -245,7 +249,7 @@ export class BTree {
    * Records in key order from the first one >= target while `more(key)` holds. A leaf met twice
    * on the chain is a loop (an error, not an endless or repeating listing).
    */
-  async *scan(cmp: (key: Uint8Array) => number, more: (key: Uint8Array) => boolean): AsyncGenerator<BRecord & { where: number }> {
+  async *scan(cmp: (key: Uint8Array) => number, more: (key: Uint8Array) => boolean): AsyncGenerator<BRecord> {
     const at = await this.seek(cmp);
     if (!at) return;
     let { node, index } = at;
@@ -256,7 +260,7 @@ export class BTree {
       for (let i = index; i < n; i++) {
         const r = this.record(node, i);
         if (!more(r.key)) return;
-        yield { ...r, where: this.where(node, i) };
+        yield r;
       }
       if (node.fLink === 0) return;
       if (seen.has(node.fLink)) throw new CorruptImageError(`HFS+ ${this.name} B-tree leaf chain`, this.where(node), 'a chain without loops', `node ${node.fLink} again`);
