@@ -1,5 +1,5 @@
 import { beforeAll, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeWithTools, run, sharedImagesDir } from '../../../test/tools.js';
@@ -62,6 +62,27 @@ describeWithTools(['7z', 'qemu-img'], 'HFS+ in hdiutil images against 7-Zip', ()
     expect(gpt.filesystem).toMatchObject({ type: 'hfsplus', volumeName: 'test-disk-image-hfsp', fileCount: 3 });
     const journaled = JSON.parse(diskit('info', '--json', join(shared, 'dmg/raw.dmg')));
     expect(journaled.filesystem).toMatchObject({ volumeName: 'CD DVD', journaled: true, journal: { empty: true } });
+  });
+});
+
+describeWithTools(['qemu-img'], 'the journal', () => {
+  it('info tells an empty journal from one with transactions waiting (which is never replayed)', async () => {
+    const img = join(tmp, 'journal.img');
+    diskit('convert', '-O', 'raw', join(shared, 'dmg/raw.dmg'), img);
+    const before = JSON.parse(diskit('info', '--json', img)).filesystem;
+    expect(before.journal).toMatchObject({ empty: true, size: 524288 });
+    // Move the journal's end past its start, as a crash between commit and checkpoint leaves it.
+    const bytes = new Uint8Array(readFileSync(img));
+    const v = new DataView(bytes.buffer);
+    const jh = before.journal.offset as number;
+    const le = v.getUint32(jh, true) === 0x4a4e4c78;
+    const start = le ? v.getUint32(jh + 8, true) : v.getUint32(jh + 12);
+    if (le) v.setUint32(jh + 16, start + 4096, true);
+    else v.setUint32(jh + 20, start + 4096);
+    writeFileSync(img, bytes);
+    expect(JSON.parse(diskit('info', '--json', img)).filesystem.journal).toMatchObject({ empty: false });
+    // Read as it is on disk: the listing is unchanged.
+    expect(diskitList(img)).toEqual(diskitList(join(shared, 'dmg/raw.dmg')));
   });
 });
 
