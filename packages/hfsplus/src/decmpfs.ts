@@ -21,6 +21,16 @@ export interface DecmpfsHeader {
   inline: Uint8Array;
 }
 
+/**
+ * The uncompressed size a header claims, checked where that costs nothing: inline data cannot
+ * hold more than MAX_INLINE (a listing never shows a size the file cannot be read at).
+ */
+export function claimedSize(h: DecmpfsHeader, where: number): number {
+  const m = decmpfsMethod(h.type);
+  if (m && !m.inResourceFork && h.size > MAX_INLINE) throw new CorruptImageError('decmpfs header', where + 8, `an inline file of at most ${MAX_INLINE} bytes`, `${h.size} bytes`);
+  return h.size;
+}
+
 export function parseDecmpfs(b: Uint8Array, where: number): DecmpfsHeader {
   if (b.length < 16) throw new CorruptImageError('decmpfs header', where, '16 bytes', `${b.length} bytes`);
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);

@@ -12,7 +12,7 @@ import { FORK_DATA, FORK_RESOURCE, forkExtents } from './extents.js';
 import { ForkDevice, runsOf } from './fork.js';
 import { HEADER_OFFSET, locateVolume, parseVolumeHeader, type ForkData, type VolumeHeader } from './volume-header.js';
 import { attributeExtents, listAttributes, type Attribute } from './attributes.js';
-import { DECMPFS_XATTR, DecmpfsDevice, parseDecmpfs } from './decmpfs.js';
+import { DECMPFS_XATTR, DecmpfsDevice, claimedSize, parseDecmpfs } from './decmpfs.js';
 import { isCompressed, isDirHardLink, isFileHardLink, isSymlink, posixName, storedName, toEntry } from './entry.js';
 import { volumeInfo } from './info.js';
 
@@ -234,7 +234,8 @@ export class HfsVolume implements Volume {
   /** The listed size: the data fork's, or the uncompressed size of a decmpfs file. */
   private async fileSize(f: CatalogFile): Promise<number> {
     if (!isCompressed(f)) return f.dataFork.logicalSize;
-    return (await this.decmpfs(f)).header.size;
+    const { header, where } = await this.decmpfs(f);
+    return claimedSize(header, where);
   }
 
   private async decmpfs(f: CatalogFile) {

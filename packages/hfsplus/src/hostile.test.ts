@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deflateSync } from 'node:zlib';
+import { deflateSync, gzipSync } from 'node:zlib';
 import { CorruptImageError, MemoryDevice, DiskitError, PartialDirectoryError, walk, type BlockDevice } from '@diskit/core';
 import { spawnSync } from 'node:child_process';
 import { cli } from './test/judge.js';
@@ -13,6 +13,19 @@ import { CHUNK, decmpfsXattr, sampleText, zlibResourceFork } from './test/compre
 import { HfsVolume } from './hfs-volume.js';
 import { keyParent, parseCatalogKey } from './catalog.js';
 import type { BNode } from './btree.js';
+
+/**
+ * Crafted images worth replaying through the whole CLI stack: kept as the fuzz harness's HFS+
+ * regression cases (test-images/fuzz-regressions/hfsplus/) when DISKIT_WRITE_FIXTURES=1.
+ */
+const regressions = join(__dirname, '../../../test-images/fuzz-regressions/hfsplus');
+function keep(name: string, bytes: Uint8Array): Uint8Array {
+  if (process.env.DISKIT_WRITE_FIXTURES === '1') {
+    mkdirSync(regressions, { recursive: true });
+    writeFileSync(join(regressions, `${name}.bin.gz`), gzipSync(bytes, { level: 9 }));
+  }
+  return bytes;
+}
 
 /** Read every file of every folder: the whole volume, as extract would. */
 async function readAll(bytes: Uint8Array): Promise<number> {
@@ -57,7 +70,7 @@ describe('hostile HFS+ catalogs: typed errors, never a hang or a short listing',
       const leaf = await vol.catalog.node(2);
       v.setUint32(nodeStart(vol, leaf), 2); // fLink = itself
     });
-    await expect(readAll(b)).rejects.toBeInstanceOf(CorruptImageError);
+    await expect(readAll(keep('leaf-chain-loop', b))).rejects.toBeInstanceOf(CorruptImageError);
   });
 
   it('a leaf chain that skips a leaf (the next leaf does not link back)', async () => {
@@ -74,7 +87,7 @@ describe('hostile HFS+ catalogs: typed errors, never a hang or a short listing',
       const rec = vol.catalog.record(root, 1);
       v.setUint32(nodeStart(vol, root) + root.offsets[1]! + rec.key.length, vol.catalog.header.rootNode);
     });
-    await expect(readAll(b)).rejects.toBeInstanceOf(CorruptImageError);
+    await expect(readAll(keep('index-loop', b))).rejects.toBeInstanceOf(CorruptImageError);
   });
 
   for (const [what, size] of [['not a power of two', 1000], ['too small', 256], ['zero', 0]] as const) {
@@ -82,7 +95,7 @@ describe('hostile HFS+ catalogs: typed errors, never a hang or a short listing',
       const b = await mutated((vol, _b, v) => {
         v.setUint16(catalogHeaderAt(vol) + 32, size);
       });
-      await expect(HfsVolume.mount(new MemoryDevice(b))).rejects.toThrow(/node size/);
+      await expect(HfsVolume.mount(new MemoryDevice(keep(`node-size-${size}`, b)))).rejects.toThrow(/node size/);
     });
   }
 
@@ -104,7 +117,7 @@ describe('hostile HFS+ catalogs: typed errors, never a hang or a short listing',
 
   it('a tree depth bomb in the header', async () => {
     const b = await mutated((vol, _b, v) => v.setUint16(catalogHeaderAt(vol) + 14, 40000));
-    await expect(HfsVolume.mount(new MemoryDevice(b))).rejects.toThrow(/depth/);
+    await expect(HfsVolume.mount(new MemoryDevice(keep('depth-bomb', b)))).rejects.toThrow(/depth/);
   });
 
   it('an image cut short', async () => {
@@ -184,13 +197,17 @@ describe('decmpfs size lies', () => {
 
   it('inline data claiming gigabytes', async () => {
     const b = image({ xattrs: { 'com.apple.decmpfs': decmpfsXattr(3, 2 ** 40, new Uint8Array(deflateSync(text))) } });
-    await expect(read(b)).rejects.toThrow(/inline file of at most/);
+    await expect(read(keep('decmpfs-inline-size-lie', b))).rejects.toThrow(/inline file of at most/);
+    // Not listed at the size it lies about either.
+    const err = await (await HfsVolume.mount(new MemoryDevice(b))).readdir('/').catch((e) => e);
+    expect(err).toBeInstanceOf(PartialDirectoryError);
+    expect(err.entries).toEqual([]);
   });
 
   it('a resource fork whose chunk table disagrees with the claimed size', async () => {
     for (const claimed of [text.length + CHUNK, 2 ** 44, 1]) {
       const b = image({ rsrc: zlibResourceFork(text), xattrs: { 'com.apple.decmpfs': decmpfsXattr(4, claimed) } });
-      await expect(read(b)).rejects.toThrow(/chunks for the/);
+      await expect(read(claimed === 2 ** 44 ? keep('decmpfs-rsrc-size-lie', b) : b)).rejects.toThrow(/chunks for the/);
     }
   });
 

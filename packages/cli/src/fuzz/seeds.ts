@@ -214,9 +214,10 @@ export function makeSeeds(format: FuzzFormat): FuzzSeed[] {
   return files.filter((f) => !f.endsWith('base.raw')).map((f) => ({ name: f, bytes: new Uint8Array(readFileSync(f)) }));
 }
 
-/** Committed regression cases: test-images/fuzz-regressions/<format>/*.bin */
+/** Committed regression cases: test-images/fuzz-regressions/<format>/*.bin (or *.bin.gz, for large crafted ones) */
 export function regressionCases(format: FuzzFormat): FuzzSeed[] {
   const d = join(regressionDir, format);
   if (!existsSync(d)) return [];
-  return readdirSync(d).filter((f) => f.endsWith('.bin')).sort().map((f) => ({ name: join(d, f), bytes: new Uint8Array(readFileSync(join(d, f))) }));
+  const read = (f: string) => new Uint8Array(f.endsWith('.gz') ? gunzipSync(readFileSync(join(d, f))) : readFileSync(join(d, f)));
+  return readdirSync(d).filter((f) => f.endsWith('.bin') || f.endsWith('.bin.gz')).sort().map((f) => ({ name: join(d, f), bytes: read(f) }));
 }
