@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { MemoryDevice, CorruptImageError } from '@diskit/core';
 import { describeWithTools, run, sharedImagesDir } from '../../../test/tools.js';
-import { readPartitionTable, readApm } from './index.js';
+import { readPartitionTable, readApm, parseApmEntry, encodeApmEntry, parseDriverDescriptor, encodeDriverDescriptor } from './index.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'diskit-apm-'));
 
@@ -57,6 +57,23 @@ describeWithTools(['7z', 'xorriso'], 'Apple Partition Map against 7-Zip', () => 
       expect(t.problems.filter((p) => p.severity === 'error')).toEqual([]);
     });
   }
+
+  it('decodes and re-encodes every entry byte for byte (hdiutil and xorriso maps)', async () => {
+    for (const which of ['xorriso-512', 'xorriso-2048', 'hdiutil']) {
+      const bytes = new Uint8Array(readFileSync(images[which]!));
+      const t = (await readApm(new MemoryDevice(bytes.slice())))!;
+      for (let i = 1; i <= t.entries.length; i++) {
+        const raw = bytes.subarray(i * t.blockSize, i * t.blockSize + 512);
+        expect([which, i, Buffer.from(encodeApmEntry(parseApmEntry(raw)!)).equals(raw)]).toEqual([which, i, true]);
+      }
+      // The driver descriptor's fields (xorriso puts boot code after them, hdiutil zeros).
+      const ddr = bytes.subarray(0, 512);
+      const again = encodeDriverDescriptor(parseDriverDescriptor(ddr)!);
+      const used = 18 + 8 * t.ddr.drivers.length;
+      expect(Buffer.from(again.subarray(0, used)).equals(ddr.subarray(0, used))).toBe(true);
+      if (which === 'hdiutil') expect(Buffer.from(again).equals(ddr)).toBe(true);
+    }
+  });
 
   it('refuses a map whose entry count runs off the disk, and a broken entry signature', async () => {
     const bytes = new Uint8Array(readFileSync(images['xorriso-512']!));

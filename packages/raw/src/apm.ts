@@ -10,6 +10,7 @@ export interface DriverDescriptor {
   blockCount: number;
   deviceType: number;
   deviceId: number;
+  data: number;
   drivers: { block: number; size: number; type: number }[];
 }
 
@@ -25,7 +26,14 @@ export interface ApmEntry {
   status: number;
   bootStart: number;
   bootSize: number;
+  bootAddress: number;
+  bootAddress2: number;
+  bootEntry: number;
+  bootEntry2: number;
+  bootChecksum: number;
   processor: string;
+  /** Bytes 136..511: reserved, but not always zero (hdiutil leaves a tag there). */
+  reserved: Uint8Array;
 }
 
 export const APM_DDR_SIGNATURE = 0x4552; // 'ER'
@@ -45,7 +53,7 @@ export function parseDriverDescriptor(b: Uint8Array): DriverDescriptor | null {
   const count = Math.min(v.getUint16(16), 61); // 8-byte descriptors from byte 18 to the block's end
   const drivers = [];
   for (let i = 0; i < count; i++) drivers.push({ block: v.getUint32(18 + i * 8), size: v.getUint16(22 + i * 8), type: v.getUint16(24 + i * 8) });
-  return { blockSize: v.getUint16(2), blockCount: v.getUint32(4), deviceType: v.getUint16(8), deviceId: v.getUint16(10), drivers };
+  return { blockSize: v.getUint16(2), blockCount: v.getUint32(4), deviceType: v.getUint16(8), deviceId: v.getUint16(10), data: v.getUint32(12), drivers };
 }
 
 export function parseApmEntry(b: Uint8Array): ApmEntry | null {
@@ -55,8 +63,37 @@ export function parseApmEntry(b: Uint8Array): ApmEntry | null {
     mapBlockCount: v.getUint32(4), startBlock: v.getUint32(8), blockCount: v.getUint32(12),
     name: cString(b, 16, 32), type: cString(b, 48, 32),
     dataStart: v.getUint32(80), dataCount: v.getUint32(84), status: v.getUint32(88),
-    bootStart: v.getUint32(92), bootSize: v.getUint32(96), processor: cString(b, 120, 16),
+    bootStart: v.getUint32(92), bootSize: v.getUint32(96), bootAddress: v.getUint32(100), bootAddress2: v.getUint32(104),
+    bootEntry: v.getUint32(108), bootEntry2: v.getUint32(112), bootChecksum: v.getUint32(116), processor: cString(b, 120, 16),
+    reserved: b.slice(136, 512),
   };
+}
+
+function putString(b: Uint8Array, off: number, len: number, s: string): void {
+  for (let i = 0; i < Math.min(s.length, len); i++) b[off + i] = s.charCodeAt(i) & 0xff;
+}
+
+/** The 512-byte driver descriptor record (the rest of block 0 zero). */
+export function encodeDriverDescriptor(d: DriverDescriptor): Uint8Array {
+  const b = new Uint8Array(512);
+  const v = new DataView(b.buffer);
+  v.setUint16(0, APM_DDR_SIGNATURE); v.setUint16(2, d.blockSize); v.setUint32(4, d.blockCount);
+  v.setUint16(8, d.deviceType); v.setUint16(10, d.deviceId); v.setUint32(12, d.data); v.setUint16(16, d.drivers.length);
+  d.drivers.forEach((x, i) => { v.setUint32(18 + i * 8, x.block); v.setUint16(22 + i * 8, x.size); v.setUint16(24 + i * 8, x.type); });
+  return b;
+}
+
+/** A 512-byte partition map entry. */
+export function encodeApmEntry(e: ApmEntry): Uint8Array {
+  const b = new Uint8Array(512);
+  const v = new DataView(b.buffer);
+  v.setUint16(0, APM_ENTRY_SIGNATURE); v.setUint32(4, e.mapBlockCount); v.setUint32(8, e.startBlock); v.setUint32(12, e.blockCount);
+  putString(b, 16, 32, e.name); putString(b, 48, 32, e.type);
+  const u = [e.dataStart, e.dataCount, e.status, e.bootStart, e.bootSize, e.bootAddress, e.bootAddress2, e.bootEntry, e.bootEntry2, e.bootChecksum];
+  u.forEach((x, i) => v.setUint32(80 + i * 4, x));
+  putString(b, 120, 16, e.processor);
+  b.set(e.reserved.subarray(0, 376), 136);
+  return b;
 }
 
 export interface ApmResult {
@@ -112,7 +149,8 @@ export async function readApm(dev: BlockDevice): Promise<ApmResult | null> {
       problems.push({ severity: 'warning', structure: 'APM partition map entry', offset: off + 4, message: `entry ${i} says the map has ${e.mapBlockCount} entries, entry 1 says ${count}` });
     }
     entries.push(e);
-    structures.push({ name: `APM entry ${i}`, offset: off, size: 512, fields: { ...e } });
+    const { reserved: _reserved, ...fields } = e;
+    structures.push({ name: `APM entry ${i}`, offset: off, size: 512, fields });
     const start = e.startBlock * blockSize;
     const size = e.blockCount * blockSize;
     if (e.blockCount === 0) continue;
