@@ -104,8 +104,9 @@ export function parseCatalogKey(key: Uint8Array, where: number): CatalogKey {
   return { parentID, name: utf16be(key, 8, nameLength) };
 }
 
-/** The parent ID of a catalog key, without decoding its name. */
+/** The parent ID of a catalog key, without decoding its name (a key too short for one is damage, not the end of a folder). */
 export function keyParent(key: Uint8Array): number {
+  if (key.length < 8 || ((key[0]! << 8) | key[1]!) < 6) throw new CorruptImageError('HFS+ catalog key', 0, 'a key length of at least 6', String((key[0]! << 8) | key[1]!));
   return ((key[2]! << 24) | (key[3]! << 16) | (key[4]! << 8) | key[5]!) >>> 0;
 }
 

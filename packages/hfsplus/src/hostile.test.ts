@@ -106,6 +106,18 @@ describe('hostile HFS+ catalogs: typed errors, never a hang or a short listing',
     await expect(readAll(b)).rejects.toThrow(/record count/);
   });
 
+  it('a key too short to hold a parent ID in the middle of a folder: the folder is partial, not short', async () => {
+    const b = await mutated(async (vol, _b, v) => {
+      const n = await vol.catalog.node(3);
+      v.setUint16(nodeStart(vol, n) + n.offsets[5]!, 2);
+    });
+    const err = await (await HfsVolume.mount(new MemoryDevice(b))).readdir('/').catch((e) => e);
+    expect(err).toBeInstanceOf(PartialDirectoryError);
+    expect(err.message).toMatch(/catalog key/);
+    expect(err.entries.length).toBeGreaterThan(10);
+    expect(err.entries.length).toBeLessThan(120);
+  });
+
   it('record offsets out of order', async () => {
     const b = await mutated(async (vol, _b, v) => {
       const n = await vol.catalog.node(2);
