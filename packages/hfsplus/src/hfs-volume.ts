@@ -1,20 +1,21 @@
 /** A mounted HFS+ / HFSX volume: paths resolved through the catalog, files read through their forks. */
 import {
-  CorruptImageError, MemoryDevice, PartialDirectoryError, SliceDevice, UsageError, normalizePath,
+  CorruptImageError, PartialDirectoryError, SliceDevice, UsageError, normalizePath,
   type BlockDevice, type FileEntry, type StreamEntry, type Structure, type Volume,
 } from '@diskit/core';
 import { BTree } from './btree.js';
 import {
-  ATTRIBUTES_FILE_ID, CATALOG_FILE_ID, EXTENTS_FILE_ID, REC_FILE, REC_FOLDER, REC_FOLDER_THREAD, ROOT_FOLDER_ID, ROOT_PARENT_ID,
+  ATTRIBUTES_FILE_ID, CATALOG_FILE_ID, REC_FILE, REC_FOLDER, REC_FOLDER_THREAD, ROOT_FOLDER_ID, ROOT_PARENT_ID,
   catalogComparator, keyParent, parseCatalogKey, parseCatalogRecord, type CatalogFile, type CatalogFolder,
 } from './catalog.js';
 import { FORK_DATA, FORK_RESOURCE, forkExtents } from './extents.js';
 import { ForkDevice, runsOf } from './fork.js';
 import { HEADER_OFFSET, locateVolume, parseVolumeHeader, type ForkData, type VolumeHeader } from './volume-header.js';
-import { attributeExtents, listAttributes, type Attribute } from './attributes.js';
-import { DECMPFS_XATTR, DecmpfsDevice, claimedSize, parseDecmpfs } from './decmpfs.js';
+import { listAttributes } from './attributes.js';
+import { DECMPFS_XATTR, DecmpfsDevice } from './decmpfs.js';
 import { isCompressed, isDirHardLink, isFileHardLink, isSymlink, posixName, storedName, toEntry } from './entry.js';
 import { volumeInfo } from './info.js';
+import { Forks } from './forks.js';
 
 type Rec = CatalogFolder | CatalogFile;
 
@@ -46,7 +47,6 @@ const PRIVATE_FILES = '\0\0\0\0HFS+ Private Data';
 const PRIVATE_DIRS = '.HFS+ Private Directory Data\r';
 const MAX_DEPTH = 4096;
 const DIR_CACHE = 4096;
-const MAX_SYMLINK = 4096;
 /**
  * Entries listed through directory hard links, in all: a folder linked from many places is listed
  * under each (as on a Mac), but a crafted chain of links could make a walk exponential.
@@ -63,6 +63,7 @@ export class HfsVolume implements Volume {
   private privateFiles = 0;
   private privateDirs = 0;
   private readonly binary: boolean;
+  private readonly forks: Forks;
 
   private constructor(
     readonly dev: BlockDevice,
@@ -75,6 +76,7 @@ export class HfsVolume implements Volume {
     readonly offset = 0,
   ) {
     this.binary = header.signature === 0x4858 && catalog.header.keyCompareType === 0xbc;
+    this.forks = new Forks(dev, header, extentsTree, attributes);
     this.type = header.signature === 0x4858 ? 'hfsx' : 'hfsplus';
   }
 
@@ -104,7 +106,6 @@ export class HfsVolume implements Volume {
       const ext = await forkExtents(f, id, FORK_DATA, extentsTree, where);
       return new ForkDevice(dev, runsOf(ext, f.logicalSize, header.blockSize, header.totalBlocks, what, where), f.logicalSize);
     };
-    void EXTENTS_FILE_ID;
     const catalog = await BTree.open('catalog', await treeFork(header.catalogFile, CATALOG_FILE_ID, 'HFS+ catalog file', HEADER_OFFSET + 272));
     const attributes = header.attributesFile.logicalSize > 0
       ? await BTree.open('attributes', await treeFork(header.attributesFile, ATTRIBUTES_FILE_ID, 'HFS+ attributes file', HEADER_OFFSET + 352))
@@ -217,53 +218,10 @@ export class HfsVolume implements Volume {
     if (isFileHardLink(rec) || isDirHardLink(rec)) {
       const target = await this.followLink(rec, where);
       if (target.type === REC_FOLDER) return toEntry(path, shown, target);
-      return toEntry(path, shown, target, await this.fileSize(target), { nlink: target.bsd.special || 1 });
+      return toEntry(path, shown, target, await this.forks.fileSize(target), { nlink: target.bsd.special || 1 });
     }
-    if (isSymlink(rec)) return toEntry(path, shown, rec, rec.dataFork.logicalSize, { target: await this.symlinkTarget(rec, where) });
-    return toEntry(path, shown, rec, await this.fileSize(rec));
-  }
-
-  private async symlinkTarget(f: CatalogFile, where: number): Promise<string> {
-    if (f.dataFork.logicalSize > MAX_SYMLINK) throw new CorruptImageError('HFS+ symbolic link', where, `a target of at most ${MAX_SYMLINK} bytes`, `${f.dataFork.logicalSize} bytes`);
-    const dev = await this.forkDevice(f, FORK_DATA, where);
-    const b = new Uint8Array(dev.size);
-    await dev.read(b, 0);
-    return new TextDecoder().decode(b);
-  }
-
-  /** The listed size: the data fork's, or the uncompressed size of a decmpfs file. */
-  private async fileSize(f: CatalogFile): Promise<number> {
-    if (!isCompressed(f)) return f.dataFork.logicalSize;
-    const { header, where } = await this.decmpfs(f);
-    return claimedSize(header, where);
-  }
-
-  private async decmpfs(f: CatalogFile) {
-    const attr = (await listAttributes(this.attributes, f.id)).find((a) => a.name === DECMPFS_XATTR);
-    if (!attr) throw new CorruptImageError('HFS+ compressed file', 0, `a ${DECMPFS_XATTR} attribute for file ${f.id}`, 'none');
-    const bytes = await this.attributeBytes(f.id, attr, 1 << 20);
-    return { header: parseDecmpfs(bytes, attr.where), where: attr.where };
-  }
-
-  private async attributeBytes(fileID: number, a: Attribute, max: number): Promise<Uint8Array> {
-    if (a.data) return a.data;
-    if (a.size > max) throw new CorruptImageError('HFS+ attribute', a.where, `a value of at most ${max} bytes`, `${a.size} bytes`);
-    const dev = await this.attributeDevice(fileID, a);
-    const b = new Uint8Array(dev.size);
-    await dev.read(b, 0);
-    return b;
-  }
-
-  private async attributeDevice(fileID: number, a: Attribute): Promise<BlockDevice> {
-    if (a.data) return new MemoryDevice(a.data.slice(), { readOnly: true });
-    const ext = await attributeExtents(this.attributes!, fileID, a);
-    return new ForkDevice(this.dev, runsOf(ext, a.size, this.header.blockSize, this.header.totalBlocks, 'HFS+ attribute fork', a.where), a.size);
-  }
-
-  private async forkDevice(f: CatalogFile, forkType: number, where: number): Promise<ForkDevice> {
-    const fork = forkType === FORK_DATA ? f.dataFork : f.resourceFork;
-    const ext = await forkExtents(fork, f.id, forkType, this.extentsTree, where);
-    return new ForkDevice(this.dev, runsOf(ext, fork.logicalSize, this.header.blockSize, this.header.totalBlocks, `HFS+ fork of file ${f.id}`, where), fork.logicalSize);
+    if (isSymlink(rec)) return toEntry(path, shown, rec, rec.dataFork.logicalSize, { target: await this.forks.symlinkTarget(rec, where) });
+    return toEntry(path, shown, rec, await this.forks.fileSize(rec));
   }
 
   async stat(path: string): Promise<FileEntry> {
@@ -329,10 +287,10 @@ export class HfsVolume implements Volume {
     if (r.rec.type === REC_FOLDER) throw new UsageError(`${path}: is a directory`);
     const f = r.rec;
     if (isCompressed(f) && !isSymlink(f)) {
-      const { header, where } = await this.decmpfs(f);
-      return DecmpfsDevice.open(header, where, () => this.forkDevice(f, FORK_RESOURCE, r.where));
+      const { header, where } = await this.forks.decmpfs(f);
+      return DecmpfsDevice.open(header, where, () => this.forks.forkDevice(f, FORK_RESOURCE, r.where));
     }
-    return this.forkDevice(f, FORK_DATA, r.where);
+    return this.forks.forkDevice(f, FORK_DATA, r.where);
   }
 
   async streams(path: string): Promise<StreamEntry[]> {
@@ -351,10 +309,10 @@ export class HfsVolume implements Volume {
 
   async openStream(path: string, name: string): Promise<BlockDevice> {
     const r = await this.resolve(path);
-    if (name === 'rsrc' && r.rec.type === REC_FILE) return this.forkDevice(r.rec, FORK_RESOURCE, r.where);
+    if (name === 'rsrc' && r.rec.type === REC_FILE) return this.forks.forkDevice(r.rec, FORK_RESOURCE, r.where);
     const a = (await listAttributes(this.attributes, r.rec.id)).find((x) => x.name === name);
     if (!a) throw new UsageError(`${path}: no stream ${JSON.stringify(name)}`);
-    return this.attributeDevice(r.rec.id, a);
+    return this.forks.attributeDevice(r.rec.id, a);
   }
 
   /** The volume headers and the first nodes of each B-tree, with their offsets in the mounted device. */
