@@ -145,17 +145,45 @@ export function parseCatalogRecord(d: Uint8Array, where: number): CatalogRecord 
       contentModDate: v.getUint32(16), attributeModDate: v.getUint32(20), accessDate: v.getUint32(24), bsd: bsdInfo(v, 32),
     };
   }
-  if (type === REC_FILE) {
-    return {
-      type, flags: v.getUint16(2), id: v.getUint32(8), createDate: v.getUint32(12), contentModDate: v.getUint32(16),
-      attributeModDate: v.getUint32(20), accessDate: v.getUint32(24), bsd: bsdInfo(v, 32),
-      fileType: v.getUint32(48), creator: v.getUint32(52), finderFlags: v.getUint16(56),
-      dataFork: parseForkData(d, 88, where + 88), resourceFork: parseForkData(d, 168, where + 168),
-    };
-  }
+  if (type === REC_FILE) return new FileRecord(d, v, where);
   const n = v.getUint16(8);
   if (n > 255 || 10 + 2 * n > d.length) throw new CorruptImageError('HFS+ catalog thread record', where + 8, 'a name of at most 255 units inside the record', `${n} units`);
   return { type: type as CatalogThread['type'], parentID: v.getUint32(4), name: utf16be(d, 10, n) };
+}
+
+/** A file record; its resource fork is decoded only when asked for (a listing never needs it). */
+class FileRecord implements CatalogFile {
+  readonly type = REC_FILE;
+  readonly flags: number;
+  readonly id: number;
+  readonly createDate: number;
+  readonly contentModDate: number;
+  readonly attributeModDate: number;
+  readonly accessDate: number;
+  readonly bsd: BsdInfo;
+  readonly fileType: number;
+  readonly creator: number;
+  readonly finderFlags: number;
+  readonly dataFork: ForkData;
+  private rsrc?: ForkData;
+
+  constructor(private readonly d: Uint8Array, v: DataView, private readonly where: number) {
+    this.flags = v.getUint16(2);
+    this.id = v.getUint32(8);
+    this.createDate = v.getUint32(12);
+    this.contentModDate = v.getUint32(16);
+    this.attributeModDate = v.getUint32(20);
+    this.accessDate = v.getUint32(24);
+    this.bsd = bsdInfo(v, 32);
+    this.fileType = v.getUint32(48);
+    this.creator = v.getUint32(52);
+    this.finderFlags = v.getUint16(56);
+    this.dataFork = parseForkData(d, 88, where + 88);
+  }
+
+  get resourceFork(): ForkData {
+    return (this.rsrc ??= parseForkData(this.d, 168, this.where + 168));
+  }
 }
 
 /** Four-character codes of special files. */
