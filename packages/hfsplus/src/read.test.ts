@@ -145,5 +145,12 @@ describeWithTools(['7z', 'xorriso'], 'HFS+ made by xorriso -hfsplus (APM hybrid 
     expect(cat('/ça ET LÀ/RÉSUMÉ.txt'.normalize('NFC'))).toMatch(new RegExp(/ 8 .*Résumé\.TXT/.source.normalize('NFD')));
     expect(cat('/Ça et là/résumé.TXT_')).toMatch(new RegExp(/ 14 .*résumé\.txt_/.source.normalize('NFD')));
     expect(cat('/dirlink')).toMatch(/-> level 0\/level 1\/\.\.\/\.\.\/Ça et là/);
+    // tree draws the same folders; extract takes a composed path to one file.
+    const tree = diskit('tree', '--partition', String(hfs), isos['512']!);
+    expect(tree).toContain('├── link -> hello.txt');
+    expect(tree).toContain('└── bottom.txt');
+    const one = join(tmp, 'one');
+    diskit('extract', '--partition', String(hfs), isos['512']!, '/Ça et là/Résumé.TXT'.normalize('NFC'), one);
+    expect(hashTree(one).size).toBe(1);
   });
 });
