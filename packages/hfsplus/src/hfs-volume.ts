@@ -316,7 +316,7 @@ export class HfsVolume implements Volume {
   }
 
   /** The volume headers and the first nodes of each B-tree, with their offsets in the mounted device. */
-  structures(maxNodes = 64): Structure[] {
+  async structures(maxNodes = 64): Promise<Structure[]> {
     const out: Structure[] = [
       { name: 'HFS+ volume header', offset: this.offset + HEADER_OFFSET, size: 512, fields: {} },
       { name: 'HFS+ alternate volume header', offset: this.offset + this.dev.size - 1024, size: 512, fields: {} },

@@ -82,8 +82,10 @@ async function readFiles(reg: Registry, image: BlockDevice, budget: number): Pro
   const fs = await reg.detectFilesystem(image);
   if (!fs) return;
   const vol = await fs.mount(image);
+  await vol.check?.();
   let n = 0;
-  for await (const e of walk(vol)) {
+  // as ls -R and extract walk: damaged directories reported and skipped, the rest still read
+  for await (const e of walk(vol, '/', { onError: () => {} })) {
     if (++n > MAX_ENTRIES) break;
     await vol.stat(e.path);
     if (e.type !== 'file' || budget <= 0) continue;

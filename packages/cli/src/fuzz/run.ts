@@ -8,7 +8,7 @@ import type { BugReport, WorkerInput, WorkerSeed } from './worker.js';
 export interface FuzzSeed {
   name: string;
   bytes: Uint8Array;
-  /** Structures to aim at besides those inspect() finds (a bare filesystem's own). */
+  /** Extra regions to aim at, beyond the structures inspect() reports (a filesystem's metadata). */
   targets?: { offset: number; size: number }[];
 }
 
@@ -32,7 +32,7 @@ export interface FuzzResult {
 async function targetsOf(seed: FuzzSeed): Promise<{ offset: number; size: number }[]> {
   const reg = defaultRegistry();
   const file = new MemoryDevice(seed.bytes, { readOnly: true });
-  const out: { offset: number; size: number }[] = [];
+  const out: { offset: number; size: number }[] = [...(seed.targets ?? [])];
   const add = (ss: Structure[]) => {
     for (const s of ss) {
       out.push({ offset: s.offset, size: Math.max(1, s.size) });
@@ -44,6 +44,9 @@ async function targetsOf(seed: FuzzSeed): Promise<{ offset: number; size: number
     const image = await driver.open(file, { name: seed.name });
     add((await image.inspect()).structures);
     if (image.format !== 'raw') add((await readPartitionTable(image).catch(() => ({ structures: [] }))).structures);
+    // A filesystem that maps its own metadata (superblocks, tables, directories) is aimed at too.
+    const vol = (await (await reg.detectFilesystem(image))?.mount(image).catch(() => undefined)) as { structures?: () => Promise<Structure[]> } | undefined;
+    if (vol?.structures) add(await vol.structures().catch(() => []));
   } catch {
     /* a seed that does not open still gets random mutations */
   }
@@ -62,7 +65,7 @@ function workerUrl(): URL {
  */
 export async function fuzz(seeds: FuzzSeed[], opts: { cases?: number; seconds?: number; baseSeed?: number; caseTimeoutMs?: number; onBug?: (b: FuzzBug) => void; selfTest?: 'hang' | 'alloc' } = {}): Promise<FuzzResult> {
   const workerSeeds: WorkerSeed[] = [];
-  for (const s of seeds) workerSeeds.push({ ...s, targets: [...(s.targets ?? []), ...(await targetsOf(s))].slice(0, 4096) });
+  for (const s of seeds) workerSeeds.push({ ...s, targets: await targetsOf(s) });
   const deadline = opts.seconds ? Date.now() + opts.seconds * 1000 : Infinity;
   const total = opts.cases ?? Infinity;
   const timeout = opts.caseTimeoutMs ?? 10_000;
@@ -130,5 +133,5 @@ export async function fuzz(seeds: FuzzSeed[], opts: { cases?: number; seconds?: 
 export async function caseBytes(seeds: FuzzSeed[], index: number, baseSeed = 1): Promise<Uint8Array> {
   const { mutate, rng } = await import('./mutate.js');
   const seed = seeds[index % seeds.length]!;
-  return mutate(seed.bytes, [...(seed.targets ?? []), ...(await targetsOf(seed))].slice(0, 4096), rng(baseSeed * 1_000_003 + index), Math.floor(index / seeds.length)).bytes;
+  return mutate(seed.bytes, await targetsOf(seed), rng(baseSeed * 1_000_003 + index), Math.floor(index / seeds.length)).bytes;
 }
