@@ -7,6 +7,7 @@ import * as iso9660 from '@diskit/iso9660';
 import * as udf from '@diskit/udf';
 import * as fat from '@diskit/fat';
 import * as ext from '@diskit/ext';
+import * as hfsplus from '@diskit/hfsplus';
 
 export function browserRegistry(): Registry {
   const r = new Registry();
@@ -15,6 +16,6 @@ export function browserRegistry(): Registry {
     r.addFilesystem(...pkg.filesystems);
   }
   // Filesystem-only packages.
-  for (const pkg of [fat, ext]) r.addFilesystem(...pkg.filesystems);
+  for (const pkg of [fat, ext, hfsplus]) r.addFilesystem(...pkg.filesystems);
   return r;
 }
