@@ -60,8 +60,8 @@ export async function volumeInfo(dev: BlockDevice, h: VolumeHeader, extra: Recor
     cleanlyUnmounted: (h.attributes & VOL_UNMOUNTED) !== 0,
     inconsistent: (h.attributes & VOL_INCONSISTENT) !== 0,
     journaled,
-    // The header's creation date is local time on the Mac that made it (TN1150); the others are UTC.
-    created: iso(h.createDate),
+    // The header's creation date is local time on the Mac that made it (TN1150): no zone to give it.
+    createdLocalTime: iso(h.createDate)?.replace(/\.000Z$/, ''),
     modified: iso(h.modifyDate),
     backedUp: iso(h.backupDate),
     checked: iso(h.checkedDate),
