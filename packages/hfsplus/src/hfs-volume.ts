@@ -1,7 +1,7 @@
 /** A mounted HFS+ / HFSX volume: paths resolved through the catalog, files read through their forks. */
 import {
   CorruptImageError, PartialDirectoryError, SliceDevice, UsageError, normalizePath,
-  type BlockDevice, type FileEntry, type StreamEntry, type Structure, type Volume,
+  type BlockDevice, type CheckReport, type FileEntry, type StreamEntry, type Structure, type Volume,
 } from '@diskit/core';
 import { BTree } from './btree.js';
 import {
@@ -16,6 +16,7 @@ import { DECMPFS_XATTR, DecmpfsDevice } from './decmpfs.js';
 import { isCompressed, isDirHardLink, isFileHardLink, isSymlink, posixName, storedName, toEntry } from './entry.js';
 import { volumeInfo } from './info.js';
 import { Forks } from './forks.js';
+import { checkVolume } from './check.js';
 
 type Rec = CatalogFolder | CatalogFile;
 
@@ -328,6 +329,11 @@ export class HfsVolume implements Volume {
       }
     }
     return out;
+  }
+
+  /** `diskit check`: the catalog walked once, its counts, threads, order and forks checked. */
+  async check(): Promise<CheckReport> {
+    return checkVolume(this.dev, this.header, this.catalog, this.offset);
   }
 
   async info(): Promise<Record<string, unknown>> {

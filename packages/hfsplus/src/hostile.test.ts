@@ -11,7 +11,7 @@ import { describeWithTools, run } from '../../../test/tools.js';
 import { buildHfs, type BuildFile } from './test/build-hfs.js';
 import { CHUNK, decmpfsXattr, sampleText, zlibResourceFork } from './test/compress.js';
 import { HfsVolume } from './hfs-volume.js';
-import { keyParent, parseCatalogKey } from './catalog.js';
+import { catalogComparator, keyParent, parseCatalogKey } from './catalog.js';
 import type { BNode } from './btree.js';
 
 /**
@@ -169,6 +169,39 @@ function catalogHeaderAt(vol: HfsVolume): number {
   return vol.header.catalogFile.extents[0]!.startBlock * vol.header.blockSize;
 }
 
+describe('check', () => {
+  const files = Array.from({ length: 40 }, (_, i) => ({ name: `f${i}.txt`, data: sampleText(50, i) }));
+  it('finds nothing wrong with an intact volume (and with hdiutil volumes: see read.test.ts)', async () => {
+    const vol = await HfsVolume.mount(new MemoryDevice(buildHfs('Ok', files)));
+    expect((await vol.check()).problems).toEqual([]);
+  });
+
+  it('finds wrong counts, a missing alternate header, a fork past the volume', async () => {
+    const b = buildHfs('Bad', files);
+    const v = new DataView(b.buffer);
+    v.setUint32(1024 + 32, 41); // fileCount
+    b.fill(0, b.length - 1024, b.length - 512); // alternate header
+    const vol0 = await HfsVolume.mount(new MemoryDevice(b.slice()));
+    const rec = await vol0.stat('/f3.txt');
+    // Point f3's first extent far past the end: find its record and bump the start block.
+    for await (const r of vol0.catalog.scan(catalogComparator(2, '', false), (k) => keyParent(k) === 2)) {
+      if (parseCatalogKey(r.key, r.where).name === 'f3.txt') v.setUint32(r.where + r.key.length + 88 + 16, 1 << 30);
+    }
+    expect(rec.size).toBe(50);
+    const report = await (await HfsVolume.mount(new MemoryDevice(b))).check();
+    const messages = report.problems.map((p) => `${p.structure}: ${p.message}`).join('\n');
+    expect(messages).toMatch(/header says 41 files, the catalog holds 40/);
+    expect(messages).toMatch(/alternate volume header/);
+    expect(messages).toMatch(/extent 1073741824\+1 past the volume/);
+    // Through the CLI: exit 1.
+    const img = join(mkdtempSync(join(tmpdir(), 'diskit-hfs-check-')), 'bad.hfs');
+    writeFileSync(img, b);
+    const r = spawnSync('node', [cli, 'check', img], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/41 files/);
+  });
+});
+
 describe('damaged records: the rest of the folder is still listed, the damage reported', () => {
   it('a hard link whose iNode is missing, a compressed file without its attribute', async () => {
     const b = buildHfs('Partial', [
@@ -254,7 +287,7 @@ describeWithTools(['xorriso'], 'hostile folder records (xorriso-made volume)', (
   const setFolderId = async (name: string, parent: number, id: number) => {
     const b = part.slice();
     const vol = await HfsVolume.mount(new MemoryDevice(b.slice()));
-    for await (const r of vol.catalog.scan((k) => (keyParent(k) < parent ? -1 : keyParent(k) > parent ? 1 : 0), (k) => keyParent(k) === parent)) {
+    for await (const r of vol.catalog.scan(catalogComparator(parent, '', false), (k) => keyParent(k) === parent)) {
       if (parseCatalogKey(r.key, r.where).name === name) new DataView(b.buffer).setUint32(r.where + r.key.length + 8, id);
     }
     return b;

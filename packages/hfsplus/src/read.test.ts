@@ -36,6 +36,8 @@ describeWithTools(['7z', 'qemu-img'], 'HFS+ in hdiutil images against 7-Zip', ()
       const long = diskit('ls', '-R', '-l', image).trim().split('\n');
       const ours = new Map(long.map((l) => [l.slice(l.indexOf(' /') + 1).replace(/ -> .*$/, ''), l.slice(0, 10)]));
       for (const r of ref) if (r.mode) expect([r.path, ours.get(r.path)]).toEqual([r.path, plainMode(r.mode)]);
+      // diskit check: the catalog's counts, threads, order and forks agree (hdiutil made them).
+      expect(diskit('check', image)).toBe('No errors were found on the image.\n');
       const out = join(tmp, name.replace(/\W/g, '_'));
       diskit('extract', image, '/', out);
       expect(hashTree(out)).toEqual(sevenZipHashes(image));
