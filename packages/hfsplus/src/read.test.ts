@@ -126,6 +126,7 @@ describeWithTools(['7z', 'xorriso'], 'HFS+ made by xorriso -hfsplus (APM hybrid 
       const ref = sevenZipList(isos[bs]!, 'hfs');
       expect(ref.length).toBeGreaterThan(40);
       const ours = diskitList(isos[bs]!, '--partition', String(hfs.index));
+      expect(diskit('check', isos[bs]!)).toBe('No errors were found on the image.\n');
       expectSameListing(ours, ref);
       expect(ours.some((i) => i.path.includes('日本語'))).toBe(true);
       const out = join(tmp, `x-${bs}`);

@@ -25,6 +25,13 @@ describeWithTools(['7z'], 'HFSX, HFS wrappers and directory hard links against 7
     ], { dirs: { 5: [{ name: 'shared.txt', data: text('in a folder linked twice\n') }] } }));
   });
 
+  it('the built volumes pass check', async () => {
+    for (const k of ['hfsx', 'wrapped', 'dirlinks']) {
+      const vol = await HfsVolume.mount(new MemoryDevice(new Uint8Array(readFileSync(images[k]!))));
+      expect([k, (await vol.check()).problems]).toEqual([k, []]);
+    }
+  });
+
   it('HFSX: names that differ only in case are distinct, listed and looked up exactly', async () => {
     expect(diskitList(images.hfsx!)).toEqual(sevenZipList(images.hfsx!, 'hfs').map((i) => ({ path: i.path, type: i.type, size: i.size })));
     const vol = await HfsVolume.mount(new MemoryDevice(new Uint8Array(readFileSync(images.hfsx!))));
