@@ -317,14 +317,18 @@ export class HfsVolume implements Volume {
   }
 
   /** The volume headers and the first nodes of each B-tree, with their offsets in the mounted device. */
-  async structures(maxNodes = 64): Promise<Structure[]> {
+  async structures(maxNodes = 24): Promise<Structure[]> {
+    const { allocationFile, extentsFile, catalogFile, attributesFile, startupFile, ...fields } = this.header;
+    const forks = { allocationFile, extentsFile, catalogFile, attributesFile, startupFile };
     const out: Structure[] = [
-      { name: 'HFS+ volume header', offset: this.offset + HEADER_OFFSET, size: 512, fields: {} },
-      { name: 'HFS+ alternate volume header', offset: this.offset + this.dev.size - 1024, size: 512, fields: {} },
+      { name: 'HFS+ volume header', offset: this.offset + HEADER_OFFSET, size: 512, fields: { ...fields, signature: fields.signature === 0x4858 ? 'HX' : 'H+', forks: JSON.stringify(forks) } },
+      { name: 'HFS+ alternate volume header', offset: this.offset + this.header.totalBlocks * this.header.blockSize - 1024, size: 512, fields: {} },
     ];
     for (const t of [this.extentsTree, this.catalog, this.attributes]) {
       if (!t) continue;
-      for (let n = 0; n < Math.min(t.header.totalNodes, maxNodes); n++) {
+      // The header node with its fields; the first nodes after it (mutation targets for the fuzz harness).
+      out.push({ name: `HFS+ ${t.name} B-tree header node`, offset: this.offset + t.nodeOffset(0), size: t.header.nodeSize, fields: { ...t.header } });
+      for (let n = 1; n < Math.min(t.header.totalNodes, maxNodes); n++) {
         out.push({ name: `HFS+ ${t.name} B-tree node ${n}`, offset: this.offset + t.nodeOffset(n), size: t.header.nodeSize, fields: {} });
       }
     }
