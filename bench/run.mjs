@@ -55,6 +55,11 @@ const ctx = {
   halfImage,
   measure,
   rm: (...paths) => paths.forEach((p) => rmSync(p, { force: true, recursive: true })),
+  /** Record a target measured some other way than time (counts, ratios of bytes). */
+  record(title, target, value, ok) {
+    results.push({ title, target, ratio: value, ok });
+    console.log(`  target ${target}: ${Number(value).toFixed(2)} ${ok ? 'met' : 'MISSED'}`);
+  },
   /** Record one comparison: rows measured in this run, and targets as {label: maxRatio} against `base`. */
   report(title, rows, { baseline, targets = {}, memoryMiB = 150 } = {}) {
     const base = rows.find((r) => r.label === baseline) ?? rows[1];

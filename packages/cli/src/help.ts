@@ -1,5 +1,4 @@
 /** Per-command help (`diskit COMMAND --help`), output-format options (`-o help`), command suggestions. */
-import { SERVE_USAGE } from './commands/serve.js';
 
 const IMG_OPTS = `  -f, --format FMT   the image's format instead of detecting it (raw reads any file as a raw disk)
   --json             machine-readable output
@@ -9,6 +8,7 @@ const VOLUME_OPTS = `  --partition N      the filesystem on partition N (as sfdi
   --names MODE       ISO9660 names: iso, joliet or rockridge (default: the richest present)
   -f, --format FMT   the image's format instead of detecting it`;
 
+/** Help of the commands that do not print their own (serve, web and create iso do). */
 export const COMMAND_HELP: Record<string, string> = {
   info: `usage: diskit info <img> [-f FMT] [--json]
 
@@ -87,7 +87,6 @@ create iso: an ISO9660 image of a folder (Rock Ridge, Joliet, El Torito).
 create vhd|vhdx: an empty differencing child that reads through to <base> (never modified).
 
 example: diskit create vhdx --parent base.vhdx child.vhdx`,
-  serve: SERVE_USAGE,
 };
 
 interface FormatOption {

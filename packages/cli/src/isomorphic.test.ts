@@ -54,7 +54,7 @@ function inBareContext(code: string, body: string, inputs: Record<string, unknow
 }
 
 describe('isomorphic packages (browser bundle in a bare context)', () => {
-  it('bundle for the browser without Node built-ins, and write and read DMG, VHD and ISO there', async () => {
+  it('bundle for the browser without Node built-ins, and write and read DMG, VHD, sparse images and bundles, and ISO there', async () => {
     const code = await browserBundle();
     expect(code).not.toMatch(/require\(["']node:|from ["']node:/);
 
@@ -91,6 +91,28 @@ describe('isomorphic packages (browser bundle in a bare context)', () => {
           await img.read(back, 0);
           out[d.name] = same(back, disk);
         }
+        {
+          const sink = new core.MemoryDevice(0, { growable: true });
+          await dmg.createSparseImage(new core.MemoryDevice(disk), sink, { options: { 'band-size': '64k' } });
+          const img = await dmg.SparseImage.open(new core.MemoryDevice(sink.bytes.slice()));
+          const back = new Uint8Array(img.size);
+          await img.read(back, 0);
+          out.sparseimage = same(back, disk);
+          // A sparse bundle written into memory and read back as the File set a browser gives.
+          const files = new Map();
+          await dmg.createSparseBundle(new core.MemoryDevice(disk), {
+            async create(path) {
+              const dev = new core.MemoryDevice(0, { growable: true });
+              files.set(path, dev);
+              return Object.assign(dev, { close: async () => {} });
+            },
+          }, { options: { 'band-size': '1m' } });
+          const blobs = new Map([...files].map(([p, d]) => [p, { size: d.size, slice: (s, e) => ({ arrayBuffer: async () => d.bytes.slice(s, e).buffer }) }]));
+          const bundle = await dmg.SparseBundleImage.open(core.fileSetSource('x.sparsebundle', blobs));
+          const back2 = new Uint8Array(bundle.size);
+          await bundle.read(back2, 0);
+          out.sparsebundle = same(back2, disk) && [...files.keys()].filter((p) => p.startsWith('bands/')).sort().join() === 'bands/0,bands/2';
+        }
         const vol = await iso.IsoVolume.mount(new core.MemoryDevice(isoBytes));
         const names = [];
         for await (const e of core.walk(vol)) names.push(e.path);
@@ -109,6 +131,8 @@ describe('isomorphic packages (browser bundle in a bare context)', () => {
         'dmg-raw': true,
         vhd: true,
         vhdx: true,
+        sparseimage: true,
+        sparsebundle: true,
         iso: '/docs,/docs/readme.txt:read me in a browser\n',
       });
     } finally {

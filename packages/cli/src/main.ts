@@ -17,13 +17,17 @@ Usage:
   diskit extract <img> <path> <dest> [--partition N] [--force]
   diskit create iso <dir> <out.iso> [options]    (diskit create iso --help)
   diskit create vhd|vhdx --parent <base> <child>  a differencing child (the parent is never modified)
+  diskit web [--port N]                           the inspector page on loopback (diskit web --help)
   diskit serve <img> [--socket P | --listen H:P] [--writable [--overlay F]] [--run CMD]   NBD export (diskit serve --help)
+
+An <img> may be a .sparsebundle directory; -O sparsebundle writes one.
 
 diskit COMMAND --help shows a command's options and an example; convert -O FMT -o help lists
 the output format's options. Exit codes: 0 ok, 1 image problem (corrupt, unsupported, check
 failed, something skipped), 2 usage error. Add --debug for stack traces.`;
 
 export { commonOptions, parse } from './args.js';
+import { printRemoteStats, takeRemoteFlags } from './remote.js';
 
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
@@ -42,24 +46,25 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`diskit: unknown command '${name}'${guess ? ` (did you mean '${guess}'?)` : ''}\n${USAGE}\n`);
     return 2;
   }
-  // `diskit create iso --help` is create iso's own
-  if ((rest.includes('--help') || rest.includes('-h')) && !(name === 'create' && rest[0] === 'iso')) {
-    process.stdout.write((COMMAND_HELP[name] ?? USAGE) + '\n');
+  // Commands without an entry (serve, web), and `create iso`, print their own help.
+  if ((rest.includes('--help') || rest.includes('-h')) && COMMAND_HELP[name] && !(name === 'create' && rest[0] === 'iso')) {
+    process.stdout.write(COMMAND_HELP[name] + '\n');
     return 0;
   }
   // Ctrl-C during a conversion: remove temporary outputs, never leave a partial file.
   const onSigint = () => {
-    for (const t of liveTempOutputs()) rmSync(t, { force: true });
+    for (const t of liveTempOutputs()) rmSync(t, { force: true, recursive: true });
     process.stderr.write('\ndiskit: interrupted\n');
     process.exit(130);
   };
   process.on('SIGINT', onSigint);
   try {
-    return await cmd(rest);
+    return await cmd(takeRemoteFlags(rest));
   } catch (e) {
     return reportError(e, debug);
   } finally {
     process.off('SIGINT', onSigint);
+    printRemoteStats();
   }
 }
 

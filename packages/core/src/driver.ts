@@ -21,6 +21,12 @@ export interface OpenOptions {
   openRelativeImage?: (name: string) => Promise<BlockDevice>;
   /** Allow writes through the image (default: read-only). */
   writable?: boolean;
+  /**
+   * The parent of a differencing image, opened through `openRelative` instead of the names in the
+   * image's parent locators (qemu-img's `-o backing=PATH`, for a parent that was moved). Its
+   * identity is still checked against the child's.
+   */
+  backing?: string;
 }
 
 /** One on-disk structure in an inspect() dump. */
@@ -59,6 +65,11 @@ export interface CheckReport {
 export interface Image extends BlockDevice {
   readonly format: string;
   readonly variant: string;
+  /**
+   * Damage open() read around: a structure whose checksum fails (used as it is, or replaced by a
+   * good copy). Shown as warnings by every command; `check` reports each as an error.
+   */
+  readonly warnings?: Problem[];
   inspect(): Promise<Inspection>;
   /** Extra facts for `diskit info` (compression, chunk counts, parent, …): JSON-able. */
   info?(): Promise<Record<string, unknown>>;

@@ -215,6 +215,13 @@ const liveTemps = new Set<string>();
 export function liveTempOutputs(): string[] {
   return [...liveTemps];
 }
+/** Track (or forget) a temporary output made elsewhere (a folder image being written). */
+export function trackTempOutput(path: string, live: boolean): void {
+  if (live) liveTemps.add(path);
+  else liveTemps.delete(path);
+}
+
+export { directorySource, DirectoryOutput, directorySize } from './node-directory.js';
 
 /**
  * Opens files named relative to an image's folder (absolute names are taken as they are). A name

@@ -2,6 +2,8 @@ import type { BlockDevice, FormatDriver, FilesystemDriver, Image, OpenOptions, P
 import { ascii } from '@diskit/core';
 import { DmgImage, sniffUnsupported } from './image.js';
 import { createDmg } from './writer.js';
+import { sparseimageDriver } from './sparseimage/index.js';
+import { sparsebundleDriver } from './sparsebundle/index.js';
 
 export * from './udif.js';
 export * from './plist.js';
@@ -12,6 +14,8 @@ export { lzfseDecode, lzvnDecode, LzfseError } from './lzfse.js';
 export { bunzip2, makeBunzip2, Bzip2Error } from './bzip2.js';
 export { bzip2Encode } from './bzip2-encode.js';
 export { crc32Combine } from './crc-combine.js';
+export * from './sparseimage/index.js';
+export * from './sparsebundle/index.js';
 export { codecs, codecsReady, setCodecs, pureCodecs, CodecError, type Codecs } from './codecs.js';
 
 export const dmgDriver: FormatDriver = {
@@ -34,5 +38,5 @@ export const dmgDriver: FormatDriver = {
   create: createDmg,
 };
 
-export const formats: FormatDriver[] = [dmgDriver];
+export const formats: FormatDriver[] = [dmgDriver, sparseimageDriver, sparsebundleDriver];
 export const filesystems: FilesystemDriver[] = [];

@@ -3,26 +3,29 @@ import { join, resolve, sep } from 'node:path';
 import { UsageError, CorruptImageError, DiskitError, pumpDataRuns, normalizePath, readDirectory, walk, walkTree, type FileEntry, type Volume, type WalkOptions } from '@diskit/core';
 import { FileDevice } from '@diskit/core/node';
 import { defaultRegistry } from '../registry.js';
-import { openImage, openVolume } from '../open.js';
+import { backingOption, openImage, openOptionSpec, openVolume } from '../open.js';
 import { parse } from '../args.js';
 import { modeString, toJson } from '../format.js';
 
 const volumeOptions = {
+  ...openOptionSpec,
   partition: { type: 'string' },
   names: { type: 'string' },
+  // Which filesystem when a disc has several (UDF and ISO9660 on a bridge disc).
+  fs: { type: 'string' },
 } as const;
 
-async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string }, fn: (v: Volume) => Promise<T>): Promise<T> {
+async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string; fs?: string; options?: string[] }, fn: (v: Volume) => Promise<T>): Promise<T> {
   if (values.names && !['iso', 'joliet', 'rockridge'].includes(values.names)) throw new UsageError(`--names must be iso, joliet or rockridge`);
   const reg = defaultRegistry();
-  const o = await openImage(reg, path, { format: values.format });
+  const o = await openImage(reg, path, { format: values.format, backing: backingOption(values.options) });
   try {
     let partition: number | undefined;
     if (values.partition !== undefined) {
       partition = Number(values.partition);
       if (!Number.isInteger(partition) || partition < 1) throw new UsageError(`--partition wants a number ≥ 1, got '${values.partition}'`);
     }
-    const vol = await openVolume(reg, o.image, { partition, mount: values.names ? { names: values.names } : undefined });
+    const vol = await openVolume(reg, o.image, { partition, fs: values.fs, mount: values.names ? { names: values.names } : undefined });
     return await fn(vol);
   } finally {
     await o.close();

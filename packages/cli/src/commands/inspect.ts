@@ -1,6 +1,6 @@
 import { collectExtents, walk, UsageError, type Partition, type Problem } from '@diskit/core';
 import { defaultRegistry } from '../registry.js';
-import { allocatedBytes, findVolumes, openImage, partitionTableOf, type FoundVolume, type Opened } from '../open.js';
+import { backingOption, findVolumes, openImage, openOptionSpec, partitionTableOf, type FoundVolume, type Opened } from '../open.js';
 import { parse } from '../args.js';
 import { toJson } from '../format.js';
 import { factLines, printStructures, table as table_ } from '../info-text.js';
@@ -11,8 +11,9 @@ function onePath(positionals: string[], cmd: string): string {
   return positionals[0]!;
 }
 
-async function withImage<T>(path: string, format: string | undefined, fn: (o: Opened) => Promise<T>, writable = false): Promise<T> {
-  const o = await openImage(defaultRegistry(), path, { format, writable });
+/** `check` (writable or not) reports the image's warnings as errors instead of printing them. */
+async function withImage<T>(path: string, values: { format?: string; options?: string[] }, fn: (o: Opened) => Promise<T>, check?: { writable: boolean }): Promise<T> {
+  const o = await openImage(defaultRegistry(), path, { format: values.format, backing: backingOption(values.options), writable: check?.writable, warn: !check });
   try {
     return await fn(o);
   } finally {
@@ -21,9 +22,9 @@ async function withImage<T>(path: string, format: string | undefined, fn: (o: Op
 }
 
 export async function info(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, {});
+  const { values, positionals } = parse(args, openOptionSpec);
   const path = onePath(positionals, 'info');
-  return withImage(path, values.format, async ({ image, file }) => {
+  return withImage(path, values, async ({ image, fileSize, allocatedSize }) => {
     let table: PartitionTable | undefined;
     let tableError: string | undefined;
     try {
@@ -43,8 +44,8 @@ export async function info(args: string[]): Promise<number> {
       format: image.format,
       variant: image.variant,
       virtualSize: image.size,
-      fileSize: file.size,
-      allocatedSize: await allocatedBytes(path),
+      fileSize,
+      allocatedSize,
       partitionScheme: table?.scheme ?? 'none',
       hybridIso: table?.hybridIso ?? false,
       partitions: await Promise.all(partitions.map(async (p) => ({
@@ -71,11 +72,15 @@ export async function info(args: string[]): Promise<number> {
         note: [p.kind !== 'primary' ? p.kind : undefined, p.bootable ? 'bootable' : undefined, p.reachable === false ? 'past the end of the image' : undefined, p.truncated ? 'ends past the end of the image' : undefined].filter(Boolean).join(', ') || undefined,
       })), '  '));
     }
-    if (filesystem) {
-      const { type, ...facts } = filesystem;
+    // The disk's filesystem, and any other on the whole disk (a UDF bridge disc is also ISO9660).
+    const others = volumes.filter((v) => v !== main && !v.partition);
+    for (const v of [main, ...others]) {
+      if (!v?.volume) continue;
+      const facts: Record<string, unknown> = v === main ? { ...filesystem } : await v.volume.info();
+      delete facts.type;
       // facts the image already gave (an ISO's descriptors) are not repeated
-      const fresh = Object.fromEntries(Object.entries(facts).filter(([k, v]) => JSON.stringify((extra as Record<string, unknown>)[k]) !== JSON.stringify(v)));
-      lines.push(`filesystem: ${type}${main?.partition ? ` (partition ${main.partition.index})` : ''}`, ...factLines(fresh, '  '));
+      const fresh = Object.fromEntries(Object.entries(facts).filter(([k, x]) => JSON.stringify((extra as Record<string, unknown>)[k]) !== JSON.stringify(x)));
+      lines.push(`filesystem: ${v.volume.type}${v.partition ? ` (partition ${v.partition.index})` : ''}`, ...factLines(fresh, '  '));
     }
     process.stdout.write(lines.join('\n') + '\n');
     return 0;
@@ -92,9 +97,9 @@ async function fsSummary(v: FoundVolume | undefined): Promise<{ type: string; la
 }
 
 export async function map(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, {});
+  const { values, positionals } = parse(args, openOptionSpec);
   const path = onePath(positionals, 'map');
-  return withImage(path, values.format, async ({ image }) => {
+  return withImage(path, values, async ({ image }) => {
     const extents = await collectExtents(image);
     const rows = extents.map((e) => ({
       start: e.offset, length: e.length, depth: 0,
@@ -111,9 +116,9 @@ export async function map(args: string[]): Promise<number> {
 }
 
 export async function dump(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, {});
+  const { values, positionals } = parse(args, openOptionSpec);
   const path = onePath(positionals, 'dump');
-  return withImage(path, values.format, async ({ image }) => {
+  return withImage(path, values, async ({ image }) => {
     const ins = await image.inspect();
     if (values.json) process.stdout.write(toJson(ins) + '\n');
     else {
@@ -125,14 +130,18 @@ export async function dump(args: string[]): Promise<number> {
 }
 
 export async function check(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { repair: { type: 'boolean' } });
+  const { values, positionals } = parse(args, { ...openOptionSpec, repair: { type: 'boolean' } });
   const path = onePath(positionals, 'check');
-  return withImage(path, values.format, async ({ image }) => {
+  return withImage(path, values, async ({ image }) => {
     const report = (await image.check?.({ repair: values.repair })) ?? { problems: [] };
+    // What open() read around is an error here, for drivers whose check() does not list it already.
+    for (const w of image.warnings ?? []) {
+      if (!report.problems.some((p) => p.severity === 'error' && p.structure === w.structure && p.offset === w.offset)) report.problems.push({ ...w, severity: 'error' });
+    }
     // The partition table inside the disk, whatever the container: one place for every format.
     let partitions: Partition[] = [];
     try {
-      const table = await partitionTableOf(image);
+      const table = await partitionTableOf(image, false);
       report.problems.push(...table.problems);
       partitions = table.partitions;
     } catch (e) {
@@ -142,12 +151,15 @@ export async function check(args: string[]): Promise<number> {
     const errors = report.problems.filter((p) => p.severity === 'error').length;
     if (values.json) process.stdout.write(toJson({ ok: errors === 0, ...report }) + '\n');
     else {
-      for (const p of report.problems) process.stdout.write(`${p.severity}: ${p.message}${p.offset !== undefined ? ` (offset ${p.offset})` : ''}\n`);
+      for (const p of report.problems) {
+        const named = p.structure && !p.message.startsWith(p.structure) ? `${p.structure}: ` : '';
+        process.stdout.write(`${p.severity}: ${named}${p.message}${p.offset !== undefined ? ` (offset ${p.offset})` : ''}\n`);
+      }
       for (const r of report.repaired ?? []) process.stdout.write(`repaired: ${r}\n`);
       process.stdout.write(errors === 0 ? `No errors were found on the image.\n` : `${errors} error(s) found.\n`);
     }
     return errors === 0 ? 0 : 1;
-  }, values.repair === true);
+  }, { writable: values.repair === true });
 }
 
 /** Every filesystem on the disk, walked: a directory that cannot be read is an error of the image. */

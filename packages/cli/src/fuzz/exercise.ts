@@ -1,6 +1,6 @@
 import {
   MemoryDevice, SliceDevice, collectExtents, dataRuns, pumpDataRuns, isDiskitError, walk, UnsupportedFeatureError,
-  type BlockDevice, type Registry,
+  fileSetSource, isDirectoryDriver, type BlockDevice, type Image, type Registry,
 } from '@diskit/core';
 import type { Target } from './mutate.js';
 import { readPartitionTable } from '@diskit/raw';
@@ -16,6 +16,7 @@ const MAX_ENTRIES = 20_000;
  * may throw (a DiskitError), or null; anything else propagates as a bug.
  */
 export async function exercise(reg: Registry, bytes: Uint8Array, name: string): Promise<string | null> {
+  if (name.endsWith('.plist')) return exerciseBundle(reg, bytes);
   const file = new MemoryDevice(bytes, { readOnly: true });
   try {
     const { driver } = await reg.detect(file, name);
@@ -25,6 +26,38 @@ export async function exercise(reg: Registry, bytes: Uint8Array, name: string): 
         throw new UnsupportedFeatureError(`fuzz: no neighbour files (${n})`);
       },
     });
+    return await exerciseImage(reg, image);
+  } catch (e) {
+    return rethrowBugs(e);
+  }
+}
+
+/**
+ * A sparse bundle whose Info.plist is the (mutated) case: beside it a full band, a missing one,
+ * a short one, one past the seed's disk, and a name that is no band.
+ */
+async function exerciseBundle(reg: Registry, plist: Uint8Array): Promise<string | null> {
+  const band = (n: number, fill: number) => ({ size: n, slice: (s: number, e: number) => ({ arrayBuffer: async () => new Uint8Array(Math.max(0, Math.min(e, n) - s)).fill(fill).buffer }) });
+  const files = new Map([
+    ['Info.plist', { size: plist.length, slice: (s: number, e: number) => ({ arrayBuffer: async () => plist.slice(s, e).buffer }) }],
+    ['bands/0', band(4096, 0x11)],
+    ['bands/2', band(100, 0x22)],
+    ['bands/3', band(4096, 0x33)],
+    ['bands/9', band(10, 0x99)],
+    ['bands/x', band(1, 1)],
+  ]);
+  try {
+    const dir = fileSetSource('fuzz.sparsebundle', files);
+    const driver = reg.formats.filter(isDirectoryDriver)[0];
+    if (!driver || (await driver.probeDirectory(dir)) === 0) return 'not a bundle';
+    return await exerciseImage(reg, await driver.openDirectory(dir));
+  } catch (e) {
+    return rethrowBugs(e);
+  }
+}
+
+async function exerciseImage(reg: Registry, image: Image): Promise<string | null> {
+  try {
     try {
       await image.inspect();
       await image.info?.();

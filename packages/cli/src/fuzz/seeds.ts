@@ -9,7 +9,7 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FuzzSeed } from './run.js';
 
-export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso'] as const;
+export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso', 'sparseimage', 'sparsebundle', 'udf'] as const;
 export type FuzzFormat = (typeof FORMATS)[number];
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -19,6 +19,26 @@ export const sharedDmgDir = join(
   'dmg',
 );
 export const regressionDir = join(repoRoot, 'test-images/fuzz-regressions');
+const diskitCli = join(repoRoot, 'packages/cli/bin/diskit.js');
+
+/** A sparse bundle's Info.plist: 4 KiB bands, a 20 KiB disk (the bands exercise() supplies fit it). */
+const BUNDLE_PLIST = `<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+\t<key>CFBundleInfoDictionaryVersion</key>
+\t<string>6.0</string>
+\t<key>band-size</key>
+\t<integer>4096</integer>
+\t<key>bundle-backingstore-version</key>
+\t<integer>1</integer>
+\t<key>diskimage-bundle-type</key>
+\t<string>com.apple.diskimage.sparsebundle</string>
+\t<key>size</key>
+\t<integer>20480</integer>
+</dict>
+</plist>
+`;
 
 const has = (t: string) => spawnSync('sh', ['-c', `command -v ${t}`]).status === 0;
 const sh = (cmd: string, args: string[], input?: string) => execFileSync(cmd, args, { input, stdio: ['pipe', 'ignore', 'pipe'] });
@@ -30,11 +50,14 @@ export const SEED_TOOLS: Record<FuzzFormat, string[]> = {
   vhdx: ['qemu-img'],
   dmg: [],
   iso: ['xorriso', 'genisoimage'],
+  sparseimage: ['xorriso'],
+  sparsebundle: [],
+  udf: ['genisoimage', 'mkudffs'],
 };
 
 export function missingFor(format: FuzzFormat): string[] {
   const missing = SEED_TOOLS[format].filter((t) => !has(t));
-  if (format === 'dmg' && !existsSync(sharedDmgDir)) missing.push(sharedDmgDir);
+  if ((format === 'dmg' || format === 'sparseimage') && !existsSync(sharedDmgDir)) missing.push(sharedDmgDir);
   return missing;
 }
 
@@ -85,6 +108,50 @@ export function makeSeeds(format: FuzzFormat): FuzzSeed[] {
         const p = join(sharedDmgDir, f);
         if (readFileSync(p).length <= 256 << 10) files.push(p);
       }
+      break;
+    case 'udf': {
+      const tree = join(dir, 'tree');
+      if (!existsSync(tree)) {
+        mkdirSync(join(tree, 'd/e'), { recursive: true });
+        writeFileSync(join(tree, 'a.txt'), 'hello\n');
+        writeFileSync(join(tree, 'd/e/deep.txt'), 'deep\n'.repeat(700));
+        symlinkSync('a.txt', join(tree, 'link'));
+      }
+      make('bridge.iso', (p) => sh('genisoimage', ['-quiet', '-udf', '-R', '-o', p, tree]));
+      // Write-once (VAT) and rewritable (sparable) layouts, as mkudffs lays them out.
+      for (const media of ['cdr', 'cdrw']) {
+        make(`${media}.udf`, (p) => {
+          sh('truncate', ['-s', media === 'cdr' ? '1M' : '4M', p]);
+          sh('mkudffs', [`--media-type=${media}`, p]);
+        });
+      }
+      break;
+    }
+    case 'sparseimage': {
+      // The hand-made image from the shared set, and diskit's own: an ISO inside, and a chained index.
+      files.push(join(sharedDmgDir, '../apple/dmg-forensic--synthetic.sparseimage'));
+      const tree = join(dir, 'tree');
+      mkdirSync(tree, { recursive: true });
+      writeFileSync(join(tree, 'hello.txt'), 'hello from a sparse image\n'.repeat(50));
+      make('iso.sparseimage', (p) => {
+        sh('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-o', `${p}.iso`, tree]);
+        sh('node', [diskitCli, 'convert', '-f', 'raw', '-O', 'sparseimage', '-o', 'band-size=16k', `${p}.iso`, p]);
+        rmSync(`${p}.iso`);
+      });
+      make('chained.sparseimage', (p) => {
+        const disk = `${p}.raw`;
+        const b = new Uint8Array(1100 * 512);
+        for (let i = 0; i < b.length; i += 512) b[i] = 1 + ((i >>> 9) % 251);
+        writeFileSync(disk, b);
+        sh('node', [diskitCli, 'convert', '-O', 'sparseimage', '-o', 'band-size=512', disk, p]);
+        rmSync(disk);
+      });
+      break;
+    }
+    case 'sparsebundle':
+      // Info.plist as diskit (and hdiutil) writes it; exercise() puts bands beside it.
+      make('Info.plist', (p) => writeFileSync(p, BUNDLE_PLIST));
+      make('Info-strings.plist', (p) => writeFileSync(p, BUNDLE_PLIST.replace('<integer>4096</integer>', '<string>4096</string>')));
       break;
     case 'iso': {
       const tree = join(dir, 'tree');

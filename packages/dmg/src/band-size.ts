@@ -1,0 +1,14 @@
+import { UsageError } from '@diskit/core';
+
+/**
+ * A `-o band-size=` value: bytes, or with a k/m/g suffix (binary units), a multiple of 512.
+ * `max` bounds it (a band is held in memory whole by no one, but a band index entry is 32-bit).
+ */
+export function parseBandSize(v: string, format: string, max: number): number {
+  const m = /^(\d+)([kmg]?)i?b?$/i.exec(v.trim());
+  const n = m ? Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase()) : NaN;
+  if (!Number.isSafeInteger(n) || n < 512 || n % 512 !== 0 || n > max) {
+    throw new UsageError(`${format}: band-size must be a multiple of 512 bytes from 512 to ${max} (k/m/g suffixes allowed), got "${v}"`);
+  }
+  return n;
+}

@@ -1,0 +1,94 @@
+/**
+ * Writing a `.sparsebundle` as hdiutil does: Info.plist and its copy Info.bckup, an empty
+ * `token`, and `bands/<hex>` only for bands that hold non-zero bytes. A band file is as long as
+ * its band (the last one: to the disk's end); only its non-zero runs are written, the rest is
+ * left a hole in the host file.
+ */
+import { UsageError, isZero, pumpDataRuns, type BlockDevice, type CreateOptions, type DirectoryFile, type DirectorySink } from '@diskit/core';
+import { buildBundleInfo, MAX_BUNDLE_BAND } from './info-plist.js';
+import { parseBandSize } from '../band-size.js';
+
+/** hdiutil's default band: 8 MiB (sparse-band-size 16384 sectors). */
+export const DEFAULT_BUNDLE_BAND = 8 << 20;
+
+export function parseSparseBundleOptions(o: Record<string, string> = {}): { bandSize: number } {
+  let bandSize = DEFAULT_BUNDLE_BAND;
+  for (const [k, v] of Object.entries(o)) {
+    if (k === 'band-size') bandSize = parseBandSize(v, 'sparsebundle', MAX_BUNDLE_BAND);
+    else throw new UsageError(`sparsebundle: unknown option "${k}" (band-size)`);
+  }
+  return { bandSize };
+}
+
+interface BandOut {
+  file: Promise<DirectoryFile>;
+  writes: Promise<void>[];
+}
+
+export async function createSparseBundle(source: BlockDevice, out: DirectorySink, opts: CreateOptions = {}): Promise<void> {
+  const { bandSize } = parseSparseBundleOptions(opts.options);
+  // A whole number of sectors, as hdiutil's sizes are.
+  const size = Math.ceil(source.size / 512) * 512;
+  const info = new TextEncoder().encode(buildBundleInfo(bandSize, size));
+  for (const name of ['Info.plist', 'Info.bckup']) await writeWhole(out, name, info);
+  await writeWhole(out, 'token', new Uint8Array(0));
+
+  const open = new Map<number, BandOut>();
+  const finishing: Promise<void>[] = [];
+  /** Close every band before `band`: data arrives in disk order, so they are complete. */
+  const finishBefore = (band: number) => {
+    for (const [b, o] of open) {
+      if (b >= band) continue;
+      open.delete(b);
+      finishing.push(finish(b, o));
+    }
+  };
+  const finish = async (band: number, o: BandOut) => {
+    const f = await o.file;
+    await Promise.all(o.writes);
+    await f.truncate(Math.min(bandSize, size - band * bandSize));
+    await f.close();
+  };
+
+  try {
+    await pumpDataRuns(
+      source,
+      (data, offset) => {
+        const writes: Promise<void>[] = [];
+        for (let done = 0; done < data.length; ) {
+          const pos = offset + done;
+          const band = Math.floor(pos / bandSize);
+          const inBand = pos - band * bandSize;
+          const n = Math.min(bandSize - inBand, data.length - done);
+          const piece = data.subarray(done, done + n);
+          done += n;
+          // The pump finds zeros at 64 KiB; a smaller band of zeros must not get a file either.
+          if (isZero(piece)) continue;
+          finishBefore(band);
+          let o = open.get(band);
+          if (!o) open.set(band, (o = { file: out.create(`bands/${band.toString(16)}`), writes: [] }));
+          const w = o.file.then((f) => f.write(piece, inBand));
+          o.writes.push(w);
+          writes.push(w);
+        }
+        return Promise.all(writes).then(() => {});
+      },
+      { onProgress: opts.onProgress },
+    );
+  } finally {
+    finishBefore(Infinity);
+    const results = await Promise.allSettled(finishing);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+}
+
+async function writeWhole(out: DirectorySink, path: string, bytes: Uint8Array): Promise<void> {
+  const f = await out.create(path);
+  try {
+    if (bytes.length) await f.write(bytes, 0);
+    await f.truncate(bytes.length);
+  } finally {
+    await f.close();
+  }
+}
