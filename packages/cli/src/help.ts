@@ -6,6 +6,7 @@ const IMG_OPTS = `  -f, --format FMT   the image's format instead of detecting i
 const VOLUME_OPTS = `  --partition N      the filesystem on partition N (as sfdisk numbers them; default: the whole
                      disk, else the first partition holding a filesystem)
   --names MODE       ISO9660 names: iso, joliet or rockridge (default: the richest present)
+  --fs NAME          which filesystem when a disc holds several (udf or iso9660 on a bridge disc)
   -f, --format FMT   the image's format instead of detecting it`;
 
 /** Help of the commands that do not print their own (serve, web and create iso do). */

@@ -2,11 +2,12 @@
  * The format packages claim to be isomorphic: no Node built-ins outside their `/node` entries.
  * Here they are bundled for the browser (which fails on any node: import) and run in a bare V8
  * context that has no process, require, Buffer or fs: a DMG and a VHD are written and read back,
- * and an ISO built under Node is mounted and read.
+ * an ISO built under Node is mounted and read, and so is the exFAT fixture (walked, read, checked).
  */
 import { describe, it, expect } from 'vitest';
 import { createRequire } from 'node:module';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +24,7 @@ const ENTRY = `
   export * as vhd from '@diskit/vhd';
   export * as dmg from '@diskit/dmg';
   export * as iso from '@diskit/iso9660';
+  export * as fat from '@diskit/fat';
 `;
 
 async function browserBundle(): Promise<string> {
@@ -70,7 +72,7 @@ describe('isomorphic packages (browser bundle in a bare context)', () => {
       for (let i = 2 << 20; i < disk.length; i++) disk[i] = (i * 2654435761) >>> 24;
 
       const result = (await inBareContext(code, `
-        const { core, vhd, dmg, iso } = diskit;
+        const { core, vhd, dmg, iso, fat } = diskit;
         const out = {};
         out.hasProcess = typeof process !== 'undefined';
         out.codecs = dmg.codecs().name;
@@ -120,8 +122,16 @@ describe('isomorphic packages (browser bundle in a bare context)', () => {
         const text = new Uint8Array(f.size);
         await f.read(text, 0);
         out.iso = names.join(',') + ':' + new TextDecoder().decode(text);
+        const exfatDriver = fat.filesystems.find((d) => d.name === 'exfat');
+        const xv = await exfatDriver.mount(new core.MemoryDevice(exfatBytes));
+        let count = 0;
+        for await (const e of core.walk(xv)) count++;
+        const h = await xv.openFile('/hello.txt');
+        const hb = new Uint8Array(h.size);
+        await h.read(hb, 0);
+        out.exfat = count + ':' + new TextDecoder().decode(hb) + ':' + (await xv.check()).problems.length;
         return out;
-      `, { disk, isoBytes: isoSink.bytes.slice() })) as Record<string, unknown>;
+      `, { disk, isoBytes: isoSink.bytes.slice(), exfatBytes: new Uint8Array(gunzipSync(readFileSync(join(root, 'test-images/exfat/small.img.gz')))) })) as Record<string, unknown>;
 
       expect(result).toEqual({
         hasProcess: false,
@@ -134,6 +144,7 @@ describe('isomorphic packages (browser bundle in a bare context)', () => {
         sparseimage: true,
         sparsebundle: true,
         iso: '/docs,/docs/readme.txt:read me in a browser\n',
+        exfat: '329:hello, world\n:0',
       });
     } finally {
       rmSync(dir, { recursive: true, force: true });

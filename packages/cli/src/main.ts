@@ -20,7 +20,7 @@ Usage:
   diskit web [--port N]                           the inspector page on loopback (diskit web --help)
   diskit serve <img> [--socket P | --listen H:P] [--writable [--overlay F]] [--run CMD]   NBD export (diskit serve --help)
 
-An <img> may be a .sparsebundle directory; -O sparsebundle writes one.
+An <img> may be a .sparsebundle directory (-O sparsebundle writes one) or an http(s):// URL.
 
 diskit COMMAND --help shows a command's options and an example; convert -O FMT -o help lists
 the output format's options. Exit codes: 0 ok, 1 image problem (corrupt, unsupported, check

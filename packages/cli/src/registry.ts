@@ -4,8 +4,10 @@ import * as vhd from '@diskit/vhd';
 import * as dmg from '@diskit/dmg';
 import { useNodeCodecs } from '@diskit/dmg/node';
 import * as iso9660 from '@diskit/iso9660';
+import * as ext from '@diskit/ext';
 import * as nbd from '@diskit/nbd';
 import * as udf from '@diskit/udf';
+import * as fat from '@diskit/fat';
 
 /** Every format and filesystem the diskit command knows: each package lists its own drivers. */
 // Node's zlib for DMG chunks (thread-pool parallel), installed explicitly so the bundled CLI keeps it.
@@ -17,5 +19,7 @@ export function defaultRegistry(): Registry {
     r.addFormat(...pkg.formats);
     r.addFilesystem(...pkg.filesystems);
   }
+  r.addFilesystem(...fat.filesystems);
+  r.addFilesystem(...ext.filesystems);
   return r;
 }

@@ -1,4 +1,5 @@
 import type { BlockDevice } from './device.js';
+import type { CheckReport, Structure } from './driver.js';
 
 export type EntryType = 'file' | 'directory' | 'symlink' | 'other';
 
@@ -49,6 +50,10 @@ export interface Volume {
   streams?(path: string): Promise<StreamEntry[]>;
   /** One named stream's contents as a read-only device. */
   openStream?(path: string, name: string): Promise<BlockDevice>;
+  /** Consistency checks of the filesystem's own structures, for `diskit check`. */
+  check?(): Promise<CheckReport>;
+  /** The filesystem's own structures for `diskit dump` (offsets within the filesystem's device). */
+  structures?(): Promise<Structure[]>;
 }
 
 export interface FilesystemDriver {

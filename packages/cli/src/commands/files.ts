@@ -1,4 +1,4 @@
-import { lstat, mkdir, rm, symlink, utimes, lutimes, chmod } from 'node:fs/promises';
+import { lstat, mkdir, rm, symlink, utimes, lutimes, chmod, link, unlink } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { UsageError, CorruptImageError, DiskitError, pumpDataRuns, normalizePath, readDirectory, walk, walkTree, type FileEntry, type Volume, type WalkOptions } from '@diskit/core';
 import { FileDevice } from '@diskit/core/node';
@@ -49,13 +49,17 @@ export function skipReporter(): WalkOptions & { readonly skipped: number } {
   };
 }
 
-function jsonEntry(e: FileEntry) {
-  return { path: e.path, type: e.type, size: e.size, mode: e.mode, mtime: e.mtime?.toISOString(), target: e.target };
+/** `ls --json`'s fields (owner, links and inode where the filesystem keeps them); with `-l` also the other times and flags. */
+function jsonEntry(e: FileEntry, long = false) {
+  const base = { path: e.path, type: e.type, size: e.size, mode: e.mode, mtime: e.mtime?.toISOString(), target: e.target, uid: e.uid, gid: e.gid, nlink: e.nlink, inode: e.inode };
+  if (!long) return base;
+  return { ...base, atime: e.atime?.toISOString(), ctime: e.ctime?.toISOString(), birthtime: e.birthtime?.toISOString(), attributes: e.attributes };
 }
 
 function longLine(e: FileEntry, name: string): string {
   const mtime = e.mtime ? e.mtime.toISOString().replace('T', ' ').slice(0, 19) : '-'.padEnd(19);
-  return `${modeString(e.type, e.mode)} ${String(e.size).padStart(12)} ${mtime} ${name}${e.target !== undefined ? ` -> ${e.target}` : ''}`;
+  const owner = e.nlink !== undefined || e.uid !== undefined ? `${String(e.nlink ?? '-').padStart(3)} ${String(e.uid ?? '-').padStart(5)} ${String(e.gid ?? '-').padStart(5)} ` : '';
+  return `${modeString(e.type, e.mode)} ${owner}${String(e.size).padStart(12)} ${mtime} ${name}${e.target !== undefined ? ` -> ${e.target}` : ''}`;
 }
 
 export async function ls(args: string[]): Promise<number> {
@@ -72,7 +76,7 @@ export async function ls(args: string[]): Promise<number> {
     let first = true;
     if (values.json) await out.write('[');
     for await (const e of entries) {
-      if (values.json) await out.write(`${first ? '\n' : ',\n'}${JSON.stringify(jsonEntry(e))}`);
+      if (values.json) await out.write(`${first ? '\n' : ',\n'}${JSON.stringify(jsonEntry(e, values.long === true))}`);
       else {
         const name = values.recursive ? e.path : e.name;
         await out.write((values.long ? longLine(e, name) : name) + '\n');
@@ -158,6 +162,8 @@ export async function extractTree(vol: Volume, src: string, destArg: string, opt
   const inside = (p: string) => p === dest || p.startsWith(dest + sep);
   // Modes and times of directories last: writing their contents would change them.
   const dirAttrs: [string, FileEntry][] = [];
+  // Files with several links: the first extracted path of each inode, so the others become hard links.
+  const linked = new Map<number, string>();
   let skipped = 0;
 
   const place = async (e: FileEntry, target: string): Promise<void> => {
@@ -171,8 +177,14 @@ export async function extractTree(vol: Volume, src: string, destArg: string, opt
       await symlink(e.target ?? '', target);
       if (e.mtime) await lutimes(target, e.mtime, e.mtime).catch(() => {});
     } else if (e.type === 'file') {
-      if (!(await writeFile(vol, e, target, opts.force === true))) skipped++;
+      const first = e.inode !== undefined && (e.nlink ?? 1) > 1 ? linked.get(e.inode) : undefined;
+      if (first !== undefined) {
+        if (opts.force === true) await rmFile(target);
+        await link(first, target);
+      } else if (!(await writeFile(vol, e, target, opts.force === true))) skipped++;
+      else if (e.inode !== undefined && (e.nlink ?? 1) > 1) linked.set(e.inode, target);
     } else {
+      process.stderr.write(`diskit: skipping ${specialKind(e.mode)} ${e.path} (not extracted)\n`);
       skipped++;
     }
   };
@@ -205,6 +217,18 @@ export async function extractTree(vol: Volume, src: string, destArg: string, opt
     if (e.mtime) await utimes(d, e.mtime, e.mtime);
   }
   return { skipped: skipped + report.skipped };
+}
+
+/** With --force, an existing regular file (never a directory or a symlink's target) makes room for a hard link. */
+async function rmFile(target: string): Promise<void> {
+  const st = await lstat(target).catch(() => null);
+  if (st?.isDirectory()) throw new CorruptImageError('file', 0, 'a regular file target', `${target} is a directory`);
+  if (st) await unlink(target);
+}
+
+function specialKind(mode?: number): string {
+  const t = (mode ?? 0) & 0o170000;
+  return t === 0o020000 ? 'character device' : t === 0o060000 ? 'block device' : t === 0o010000 ? 'FIFO' : t === 0o140000 ? 'socket' : 'special file';
 }
 
 /**

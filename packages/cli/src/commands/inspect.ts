@@ -1,6 +1,6 @@
-import { collectExtents, walk, UsageError, type Partition, type Problem } from '@diskit/core';
+import { collectExtents, walk, UsageError, type Partition, type Problem, type Structure } from '@diskit/core';
 import { defaultRegistry } from '../registry.js';
-import { backingOption, findVolumes, openImage, openOptionSpec, partitionTableOf, type FoundVolume, type Opened } from '../open.js';
+import { backingOption, findVolumes, openImage, openOptionSpec, openVolume, partitionTableOf, type FoundVolume, type Opened } from '../open.js';
 import { parse } from '../args.js';
 import { toJson } from '../format.js';
 import { factLines, printStructures, table as table_ } from '../info-text.js';
@@ -120,10 +120,20 @@ export async function dump(args: string[]): Promise<number> {
   const path = onePath(positionals, 'dump');
   return withImage(path, values, async ({ image }) => {
     const ins = await image.inspect();
-    if (values.json) process.stdout.write(toJson(ins) + '\n');
+    // The filesystem diskit would list, when its driver dumps its own structures (BPB, superblock…).
+    let filesystem: { type: string; structures: Structure[] } | undefined;
+    try {
+      const vol = await openVolume(defaultRegistry(), image);
+      if (vol.structures) filesystem = { type: vol.type, structures: await vol.structures() };
+    } catch {
+      /* no filesystem, or a damaged one: `check` and `ls` report it */
+    }
+    if (values.json) process.stdout.write(toJson(filesystem ? { ...ins, filesystem } : ins) + '\n');
     else {
       const { structures, ...head } = ins;
-      process.stdout.write(factLines(head, '', true).map((l) => l + '\n').join('') + printStructures(structures));
+      let s = factLines(head, '', true).map((l) => l + '\n').join('') + printStructures(structures);
+      if (filesystem) s += `filesystem ${filesystem.type} (offsets within the filesystem):\n` + printStructures(filesystem.structures, '  ');
+      process.stdout.write(s);
     }
     return 0;
   });
@@ -169,6 +179,13 @@ async function checkFilesystems(image: Opened['image'], partitions: Partition[])
     const where = `${v.fs}${v.partition ? ` on partition ${v.partition.index}` : ''}`;
     if (!v.volume) {
       problems.push({ severity: 'error', structure: where, message: `${where}: cannot mount: ${v.error?.message}` });
+      continue;
+    }
+    // A filesystem that checks itself (chains, allocation, copies) walks its own tree; others are walked here.
+    if (v.volume.check) {
+      for (const p of (await v.volume.check()).problems) {
+        problems.push({ ...p, offset: p.offset === undefined ? undefined : p.offset + (v.partition?.start ?? 0), message: `${where}: ${p.message}` });
+      }
       continue;
     }
     for await (const _ of walk(v.volume, '/', {

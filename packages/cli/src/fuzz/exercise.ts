@@ -82,6 +82,7 @@ async function readFiles(reg: Registry, image: BlockDevice, budget: number): Pro
   const fs = await reg.detectFilesystem(image);
   if (!fs) return;
   const vol = await fs.mount(image);
+  await vol.check?.();
   let n = 0;
   // as ls -R and extract walk: damaged directories reported and skipped, the rest still read
   for await (const e of walk(vol, '/', { onError: () => {} })) {

@@ -8,6 +8,8 @@ import type { BugReport, WorkerInput, WorkerSeed } from './worker.js';
 export interface FuzzSeed {
   name: string;
   bytes: Uint8Array;
+  /** Extra regions to aim at, beyond the structures inspect() reports (a filesystem's metadata). */
+  targets?: { offset: number; size: number }[];
 }
 
 export interface FuzzBug {
@@ -30,7 +32,7 @@ export interface FuzzResult {
 async function targetsOf(seed: FuzzSeed): Promise<{ offset: number; size: number }[]> {
   const reg = defaultRegistry();
   const file = new MemoryDevice(seed.bytes, { readOnly: true });
-  const out: { offset: number; size: number }[] = [];
+  const out: { offset: number; size: number }[] = [...(seed.targets ?? [])];
   const add = (ss: Structure[]) => {
     for (const s of ss) {
       out.push({ offset: s.offset, size: Math.max(1, s.size) });
@@ -42,6 +44,9 @@ async function targetsOf(seed: FuzzSeed): Promise<{ offset: number; size: number
     const image = await driver.open(file, { name: seed.name });
     add((await image.inspect()).structures);
     if (image.format !== 'raw') add((await readPartitionTable(image).catch(() => ({ structures: [] }))).structures);
+    // A filesystem that maps its own metadata (superblocks, tables, directories) is aimed at too.
+    const vol = (await (await reg.detectFilesystem(image))?.mount(image).catch(() => undefined)) as { structures?: () => Promise<Structure[]> } | undefined;
+    if (vol?.structures) add(await vol.structures().catch(() => []));
   } catch {
     /* a seed that does not open still gets random mutations */
   }

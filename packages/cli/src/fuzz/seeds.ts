@@ -3,13 +3,14 @@
  * genisoimage) and Apple's hdiutil (the shared DMGs). Made once into a cache folder.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, symlinkSync, linkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { gunzipSync } from 'node:zlib';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FuzzSeed } from './run.js';
 
-export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso', 'sparseimage', 'sparsebundle', 'udf'] as const;
+export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso', 'sparseimage', 'sparsebundle', 'udf', 'fat', 'ext'] as const;
 export type FuzzFormat = (typeof FORMATS)[number];
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -53,6 +54,8 @@ export const SEED_TOOLS: Record<FuzzFormat, string[]> = {
   sparseimage: ['xorriso'],
   sparsebundle: [],
   udf: ['genisoimage', 'mkudffs'],
+  fat: ['mkfs.fat', 'mcopy', 'mdel'],
+  ext: ['mke2fs'],
 };
 
 export function missingFor(format: FuzzFormat): string[] {
@@ -109,6 +112,41 @@ export function makeSeeds(format: FuzzFormat): FuzzSeed[] {
         if (readFileSync(p).length <= 256 << 10) files.push(p);
       }
       break;
+    case 'fat': {
+      // FAT12/16/32 made by mkfs.fat + mcopy (one fragmented file each), a DOS 1.x floppy with
+      // its BPB wiped, and the committed exFAT fixture (test-images/make-exfat.sh).
+      const tree = join(dir, 'tree');
+      if (!existsSync(tree)) {
+        mkdirSync(join(tree, 'Deep/a/b/c'), { recursive: true });
+        writeFileSync(join(tree, 'hello.txt'), 'hello, world\n');
+        writeFileSync(join(tree, 'Deep/a/b/c/A long file name, mixed Case.txt'), 'deep\n'.repeat(300));
+        writeFileSync(join(tree, 'empty'), '');
+        writeFileSync(join(tree, 'ünïcödé.txt'), 'x'.repeat(5000));
+        writeFileSync(join(tree, 'lower.txt'), 'lower\n');
+      }
+      const mt = { env: { ...process.env, MTOOLS_SKIP_CHECK: '1', LANG: 'C.UTF-8' }, stdio: ['pipe', 'ignore', 'pipe'] as ('pipe' | 'ignore')[] };
+      const fatImage = (p: string, kib: number, args: string[]) => {
+        sh('mkfs.fat', ['-C', ...args, p, String(kib)]);
+        execFileSync('mcopy', ['-s', '-i', p, ...readdirSync(tree).map((n) => join(tree, n)), '::/'], mt);
+        writeFileSync(join(dir, 'frag'), new Uint8Array(3000).fill(7));
+        execFileSync('mcopy', ['-i', p, join(dir, 'frag'), '::/frag1'], mt);
+        execFileSync('mcopy', ['-i', p, join(dir, 'frag'), '::/frag2'], mt);
+        execFileSync('mdel', ['-i', p, '::/frag1'], mt);
+        writeFileSync(join(dir, 'frag'), new Uint8Array(9000).fill(9));
+        execFileSync('mcopy', ['-i', p, join(dir, 'frag'), '::/fragmented'], mt);
+      };
+      make('fat12-360k.img', (p) => fatImage(p, 360, ['-F', '12']));
+      make('fat16-4m.img', (p) => fatImage(p, 4096, ['-F', '16', '-s', '1']));
+      make('fat32-33m.img', (p) => fatImage(p, 33 << 10, ['-F', '32', '-s', '1']));
+      make('dos1-160k.img', (p) => {
+        fatImage(p, 160, ['-F', '12', '-r', '64', '-s', '1', '-f', '2', '-M', '0xfe', '-R', '1', '-g', '1/8']);
+        const b = readFileSync(p);
+        b.fill(0, 3, 62);
+        writeFileSync(p, b);
+      });
+      make('exfat.img', (p) => writeFileSync(p, gunzipSync(readFileSync(join(repoRoot, 'test-images/exfat/small.img.gz')))));
+      break;
+    }
     case 'udf': {
       const tree = join(dir, 'tree');
       if (!existsSync(tree)) {
@@ -168,8 +206,47 @@ export function makeSeeds(format: FuzzFormat): FuzzSeed[] {
       make('rr.iso', (p) => sh('genisoimage', ['-quiet', '-R', '-o', p, tree]));
       break;
     }
+    case 'ext': {
+      // Small trees through every mapping: block maps to double indirect (ext2), a depth-1 extent
+      // tree (16 fragments), inline data, metadata_csum, an htree-sized directory, symlinks, hard links.
+      const tree = join(dir, 'tree');
+      if (!existsSync(tree)) {
+        mkdirSync(join(tree, 'a/b/c'), { recursive: true });
+        mkdirSync(join(tree, 'wide'));
+        writeFileSync(join(tree, 'hello.txt'), 'hello, ext\n');
+        writeFileSync(join(tree, 'a/b/c/mid.bin'), new Uint8Array(300 << 10).map((_, i) => i * 31));
+        const frag = new Uint8Array(1 << 20);
+        for (let i = 0; i < 16; i++) frag.fill(i + 1, i * 65536, i * 65536 + 1024);
+        writeFileSync(join(tree, 'fragments'), frag);
+        for (let i = 0; i < 300; i++) writeFileSync(join(tree, 'wide', `entry-${i}`), '');
+        symlinkSync('hello.txt', join(tree, 'fast'));
+        symlinkSync('a/b/c/' + 'x'.repeat(90), join(tree, 'slow'));
+        linkSync(join(tree, 'hello.txt'), join(tree, 'a/hard'));
+      }
+      const mke2fs = (p: string, args: string[]) => sh('mke2fs', ['-q', '-F', '-N', '400', ...args, '-d', tree, p, '2M']);
+      make('ext2.img', (p) => mke2fs(p, ['-t', 'ext2', '-b', '1024']));
+      make('ext4-csum.img', (p) => mke2fs(p, ['-t', 'ext4', '-b', '1024', '-O', '^has_journal,metadata_csum,64bit']));
+      make('ext4-inline.img', (p) => mke2fs(p, ['-t', 'ext4', '-b', '1024', '-O', '^has_journal,inline_data,^metadata_csum']));
+      make('ext4-nocsum.img', (p) => mke2fs(p, ['-t', 'ext4', '-b', '1024', '-O', '^has_journal,^metadata_csum', '-I', '128']));
+      break;
+    }
   }
-  return files.filter((f) => !f.endsWith('base.raw')).map((f) => ({ name: f, bytes: new Uint8Array(readFileSync(f)) }));
+  return files.filter((f) => !f.endsWith('base.raw')).map((f) => {
+    const bytes = new Uint8Array(readFileSync(f));
+    return format === 'fat' ? { name: f, bytes, targets: nonZeroSectors(bytes) } : { name: f, bytes };
+  });
+}
+
+/** A filesystem image's metadata is where its bytes are: aim mutations at runs of non-zero sectors (≤ 64 KiB each). */
+function nonZeroSectors(b: Uint8Array): { offset: number; size: number }[] {
+  const out: { offset: number; size: number }[] = [];
+  for (let at = 0; at < b.length && out.length < 256; at += 512) {
+    if (!b.subarray(at, at + 512).some((x) => x !== 0)) continue;
+    const last = out[out.length - 1];
+    if (last && last.offset + last.size === at && last.size < 64 << 10) last.size += Math.min(512, b.length - at);
+    else out.push({ offset: at, size: Math.min(512, b.length - at) });
+  }
+  return out;
 }
 
 /** Committed regression cases: test-images/fuzz-regressions/<format>/*.bin */
