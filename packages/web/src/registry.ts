@@ -5,6 +5,8 @@ import * as vhd from '@diskit/vhd';
 import * as dmg from '@diskit/dmg';
 import * as iso9660 from '@diskit/iso9660';
 import * as udf from '@diskit/udf';
+import * as fat from '@diskit/fat';
+import * as ext from '@diskit/ext';
 
 export function browserRegistry(): Registry {
   const r = new Registry();
@@ -12,5 +14,7 @@ export function browserRegistry(): Registry {
     r.addFormat(...pkg.formats);
     r.addFilesystem(...pkg.filesystems);
   }
+  // Filesystem-only packages.
+  for (const pkg of [fat, ext]) r.addFilesystem(...pkg.filesystems);
   return r;
 }
