@@ -6,6 +6,8 @@ import { join, resolve } from 'node:path';
 import { COMMAND_HELP, FORMAT_OPTIONS, nearest } from './help.js';
 import { commands } from './commands/index.js';
 import { progressLine } from './format.js';
+import { defaultRegistry } from './registry.js';
+import { isDirectoryDriver } from '@diskit/core';
 
 const cli = resolve(__dirname, '../bin/diskit.js');
 const diskit = (...args: string[]) => spawnSync('node', [cli, ...args], { encoding: 'utf8' });
@@ -38,6 +40,9 @@ describe('help', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/block_size=32M +payload block size/);
     expect(diskit('convert', '-O', 'raw', '-o', 'help').stdout).toMatch(/raw takes no -o options/);
+    // every format diskit writes has its options documented
+    const writable = defaultRegistry().formats.filter((f) => f.create || isDirectoryDriver(f)).map((f) => f.name);
+    expect(writable.filter((f) => !(f in FORMAT_OPTIONS))).toEqual([]);
     const src = join(tmp, 'src.img');
     writeFileSync(src, new Uint8Array(4 << 20));
     for (const [format, opts] of Object.entries(FORMAT_OPTIONS)) {

@@ -118,6 +118,8 @@ export const FORMAT_OPTIONS: Record<string, FormatOption[]> = {
     { key: 'level', default: '1', description: 'compression level 0..9 (bzip2: block size 1..9)' },
     { key: 'workers', default: 'the CPU count', description: 'compression threads, 1..256' },
   ],
+  sparseimage: [{ key: 'band-size', default: '1m', description: 'bytes per band, a multiple of 512 (k/m/g suffixes)' }],
+  sparsebundle: [{ key: 'band-size', default: '8m', description: 'bytes per band file, a multiple of 512 (k/m/g suffixes), as hdiutil' }],
   iso: [],
   bin: [],
 };
