@@ -109,6 +109,10 @@ describe('foreign formats qemu-img does not read', () => {
     writeFileSync(p, 'CD_ROM\n\n// Track 1\nTRACK MODE1\nNO COPY\nDATAFILE "disc.bin" 00:10:00 // length in bytes: 1505280\n');
     writeFileSync(join(tmp, 'disc.bin'), Buffer.alloc(1505280));
     expectRefused(p, /a cdrdao TOC image/);
+    // without the session line, with a comment after the mode
+    const q = join(tmp, 'audio.cue');
+    writeFileSync(q, '// made by cdrdao\nTRACK AUDIO // track 1\nFILE "audio.wav" 0\n');
+    expectRefused(q, /a cdrdao TOC image/);
   });
 });
 

@@ -51,13 +51,10 @@ const FOREIGN: Foreign[] = [
   { name: 'bzip2-compressed', test: ({ head }) => ascii(head, 0, 3) === 'BZh' && head[3]! >= 0x31 && head[3]! <= 0x39 && starts(head.subarray(4), [0x31, 0x41, 0x59, 0x26, 0x53, 0x59]), hint: 'decompress it first (bunzip2 -k)' },
   { name: 'zip archive', test: ({ head }) => starts(head, [0x50, 0x4b, 0x03, 0x04]), hint: 'extract the image from it first (unzip)' },
   { name: '7z archive', test: ({ head }) => starts(head, [0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c]), hint: 'extract the image from it first (7z x)' },
-  // A cdrdao TOC (often named .cue): CD_ROM / CD_DA header and TRACK MODE1 lines, but no FILE line.
+  // A cdrdao TOC (often named .cue): `TRACK MODE1` with no track number (a CUE sheet says `TRACK 01 MODE1/2352`).
   {
     name: 'cdrdao TOC',
-    test: ({ head }) => {
-      const t = headText(head);
-      return t !== undefined && /^\s*(CD_ROM|CD_ROM_XA|CD_DA|CD_I)\s*$/m.test(t) && /^\s*TRACK\s+(MODE[12](_RAW|_FORM[12]|_FORM_MIX)?|AUDIO)\b/m.test(t);
-    },
+    test: ({ head }) => /^\s*TRACK\s+(AUDIO|MODE0|MODE1|MODE1_RAW|MODE2|MODE2_RAW|MODE2_FORM1|MODE2_FORM2|MODE2_FORM_MIX)\s*(\/\/.*)?$/m.test(headText(head) ?? ''),
   },
 ];
 
