@@ -1,83 +1,22 @@
-/** Reading an ISO9660 volume: descriptors, directories, Rock Ridge / Joliet names, files on demand. */
+/** Reading an ISO9660 volume: directories, Rock Ridge / Joliet names, files on demand. */
 import {
-  CorruptImageError, TruncatedImageError, UnsupportedFeatureError, UsageError, DeviceRangeError, PartialDirectoryError,
-  checkRange, extentWindow, normalizePath,
-  type BlockDevice, type Extent, type FileEntry, type Volume, type EntryType, type FilesystemDriver,
+  CorruptImageError, UnsupportedFeatureError, UsageError, PartialDirectoryError, normalizePath,
+  type BlockDevice, type FileEntry, type Volume, type EntryType, type FilesystemDriver,
 } from '@diskit/core';
 import {
-  SECTOR, VD_START, VD_BOOT, VD_PRIMARY, VD_SUPPLEMENTARY, VD_PARTITION, VD_TERMINATOR,
-  parseVolumeDescriptor, parseDirRecord, parseDirRecordFast, decodeShortDate, decodeLongDate, aString, ucs2String, jolietLevel,
+  SECTOR, VD_START, parseDirRecord, parseDirRecordFast, decodeShortDate, aString, ucs2String,
   FLAG_DIRECTORY, FLAG_ASSOCIATED, FLAG_MULTI_EXTENT, FLAG_HIDDEN,
   type RawVolumeDescriptor, type RawDirRecord,
 } from './structs.js';
-import { splitSusp, RockRidgeAccumulator, decodeName, type RockRidge } from './susp.js';
+import { RockRidgeAccumulator, decodeName, type RockRidge } from './susp.js';
 import { readBootCatalog, type BootCatalog } from './eltorito.js';
 import { ZisofsDevice } from './zisofs.js';
+import { readDescriptors, volumeFacts, type DescriptorInfo } from './descriptors.js';
+import { FileDataDevice, type Run } from './file-data.js';
 
 export type NameMode = 'iso' | 'joliet' | 'rockridge';
 
-export interface DescriptorInfo {
-  index: number;
-  offset: number;
-  type: number;
-  kind: 'boot' | 'primary' | 'joliet' | 'supplementary' | 'enhanced' | 'partition' | 'terminator' | 'unknown';
-  version: number;
-  raw?: RawVolumeDescriptor;
-  bootSystemId?: string;
-  bootCatalogLba?: number;
-  jolietLevel?: number;
-}
 
-/** Where a descriptor list ends, how big the volume says it is. */
-export async function readDescriptors(dev: BlockDevice): Promise<DescriptorInfo[]> {
-  const out: DescriptorInfo[] = [];
-  const buf = new Uint8Array(SECTOR);
-  for (let i = 0; i < 256; i++) {
-    const off = (VD_START + i) * SECTOR;
-    if (off + SECTOR > dev.size) throw new TruncatedImageError('volume descriptor', off, SECTOR, dev.size);
-    await dev.read(buf, off);
-    const id = String.fromCharCode(buf[1]!, buf[2]!, buf[3]!, buf[4]!, buf[5]!);
-    if (id !== 'CD001') {
-      if (i === 0) throw new CorruptImageError('volume descriptor', off, "standard identifier 'CD001'", JSON.stringify(id));
-      // No terminator: stop at the first sector that is not a descriptor.
-      break;
-    }
-    const type = buf[0]!;
-    const version = buf[6]!;
-    const d: DescriptorInfo = { index: i, offset: off, type, version, kind: 'unknown' };
-    if (type === VD_TERMINATOR) {
-      d.kind = 'terminator';
-      out.push(d);
-      break;
-    } else if (type === VD_BOOT) {
-      d.kind = 'boot';
-      d.bootSystemId = aString(buf.subarray(7, 39));
-      if (d.bootSystemId === 'EL TORITO SPECIFICATION') d.bootCatalogLba = new DataView(buf.buffer).getUint32(71, true);
-    } else if (type === VD_PRIMARY) {
-      d.kind = 'primary';
-      d.raw = parseVolumeDescriptor(buf.slice());
-    } else if (type === VD_SUPPLEMENTARY) {
-      d.raw = parseVolumeDescriptor(buf.slice());
-      if (version === 2) d.kind = 'enhanced';
-      else {
-        const jl = (d.raw.flags & 1) === 0 ? jolietLevel(d.raw.escapes) : 0;
-        d.kind = jl ? 'joliet' : 'supplementary';
-        if (jl) d.jolietLevel = jl;
-      }
-    } else if (type === VD_PARTITION) {
-      d.kind = 'partition';
-    }
-    out.push(d);
-  }
-  return out;
-}
-
-/** A file's data as (file offset, device offset, length) runs. */
-interface Run {
-  fileOffset: number;
-  devOffset: number;
-  length: number;
-}
 
 interface Node {
   name: string;
@@ -582,98 +521,6 @@ export class IsoVolume implements Volume {
   }
 }
 
-/** Descriptor facts shared by Volume.info() and Image.info(). */
-export function volumeFacts(descs: DescriptorInfo[], extra: Record<string, unknown> = {}): Record<string, unknown> {
-  const pvd = descs.find((d) => d.kind === 'primary')?.raw;
-  const jol = descs.find((d) => d.kind === 'joliet');
-  const out: Record<string, unknown> = {};
-  if (pvd) {
-    out.volumeId = aString(pvd.volumeId);
-    out.systemId = aString(pvd.systemId);
-    out.volumeSetId = aString(pvd.volumeSetId);
-    out.publisherId = aString(pvd.publisherId);
-    out.preparerId = aString(pvd.preparerId);
-    out.applicationId = aString(pvd.applicationId);
-    out.volumeSpaceSize = pvd.volumeSpaceSize;
-    out.volumeSize = pvd.volumeSpaceSize * pvd.logicalBlockSize;
-    out.created = decodeLongDate(pvd.creationDate)?.toISOString();
-    out.modified = decodeLongDate(pvd.modificationDate)?.toISOString();
-    out.expires = decodeLongDate(pvd.expirationDate)?.toISOString();
-    out.effective = decodeLongDate(pvd.effectiveDate)?.toISOString();
-  }
-  out.joliet = !!jol;
-  if (jol?.raw) {
-    out.jolietLevel = jol.jolietLevel;
-    out.jolietVolumeId = ucs2String(jol.raw.volumeId);
-  }
-  out.enhanced = descs.some((d) => d.kind === 'enhanced');
-  out.elTorito = descs.some((d) => d.bootCatalogLba !== undefined);
-  out.descriptors = descs.map((d) => d.kind);
-  for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
-  return { ...out, ...extra };
-}
-
-/** A file's bytes, read from the image on demand. */
-export class FileDataDevice implements BlockDevice {
-  readonly readOnly = true;
-  constructor(
-    private readonly dev: BlockDevice,
-    private readonly runs: Run[],
-    readonly size: number,
-  ) {}
-
-  async read(into: Uint8Array, offset: number): Promise<void> {
-    checkRange(this, offset, into.length);
-    const end = offset + into.length;
-    // Runs are sorted by file offset: binary search the first one that overlaps.
-    let lo = 0, hi = this.runs.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      const r = this.runs[mid]!;
-      if (r.fileOffset + r.length <= offset) lo = mid + 1;
-      else hi = mid;
-    }
-    let covered = offset;
-    for (let i = lo; i < this.runs.length && covered < end; i++) {
-      const r = this.runs[i]!;
-      if (r.fileOffset > covered) {
-        into.fill(0, covered - offset, Math.min(end, r.fileOffset) - offset);
-        covered = Math.min(end, r.fileOffset);
-        if (covered >= end) break;
-      }
-      const s = Math.max(covered, r.fileOffset);
-      const e = Math.min(end, r.fileOffset + r.length);
-      if (e > s) {
-        await this.dev.read(into.subarray(s - offset, e - offset), r.devOffset + (s - r.fileOffset));
-        covered = e;
-      }
-    }
-    if (covered < end) into.fill(0, covered - offset);
-  }
-
-  async write(): Promise<void> {
-    throw new DeviceRangeError('files on an ISO9660 volume are read-only');
-  }
-
-  async *extents(offset?: number, length?: number): AsyncIterable<Extent> {
-    const [start, end] = extentWindow(this.size, offset, length);
-    let pos = start;
-    for (const r of this.runs) {
-      const s = Math.max(pos, r.fileOffset);
-      const e = Math.min(end, r.fileOffset + r.length);
-      if (e <= s) continue;
-      if (s > pos) yield { offset: pos, length: s - pos, kind: 'zero' };
-      for await (const x of this.dev.extents(r.devOffset + (s - r.fileOffset), e - s)) {
-        yield { offset: x.offset - r.devOffset + r.fileOffset, length: x.length, kind: x.kind };
-      }
-      pos = e;
-    }
-    if (pos < end) yield { offset: pos, length: end - pos, kind: 'zero' };
-  }
-
-  async flush(): Promise<void> {}
-  async close(): Promise<void> {}
-}
 
 /** Does `dev` hold an ISO9660 volume (CD001 at byte 32769)? */
 export async function hasCd001(dev: BlockDevice): Promise<boolean> {
