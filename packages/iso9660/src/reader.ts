@@ -1,7 +1,7 @@
 /** Reading an ISO9660 volume: directories, Rock Ridge / Joliet names, files on demand. */
 import {
-  CorruptImageError, UnsupportedFeatureError, UsageError, PartialDirectoryError, normalizePath,
-  type BlockDevice, type FileEntry, type Volume, type EntryType, type FilesystemDriver,
+  CorruptImageError, UnsupportedFeatureError, UsageError, PartialDirectoryError, MappedDevice, normalizePath,
+  type BlockDevice, type FileEntry, type Volume, type EntryType, type FilesystemDriver, type MappedRun,
 } from '@diskit/core';
 import {
   SECTOR, VD_START, parseDirRecord, parseDirRecordFast, decodeShortDate, aString, ucs2String,
@@ -12,7 +12,6 @@ import { RockRidgeAccumulator, decodeName, type RockRidge } from './susp.js';
 import { readBootCatalog, type BootCatalog } from './eltorito.js';
 import { ZisofsDevice } from './zisofs.js';
 import { readDescriptors, volumeFacts, type DescriptorInfo } from './descriptors.js';
-import { FileDataDevice, type Run } from './file-data.js';
 
 export type NameMode = 'iso' | 'joliet' | 'rockridge';
 
@@ -22,7 +21,7 @@ interface Node {
   name: string;
   type: EntryType;
   size: number;
-  runs: Run[];
+  runs: MappedRun[];
   /** Directory extent (byte offset, size). */
   dir?: { offset: number; size: number };
   mtime?: Date;
@@ -277,7 +276,7 @@ export class IsoVolume implements Volume {
         const same = pendingId === aString(nameBytes);
         if (same) {
           const base = pendingMulti.size;
-          for (const run of n.runs) pendingMulti.runs.push({ ...run, fileOffset: run.fileOffset + base });
+          for (const run of n.runs) pendingMulti.runs.push({ ...run, at: run.at + base });
           pendingMulti.size += n.size;
           if (!(r.flags & FLAG_MULTI_EXTENT)) pendingMulti = undefined;
           continue;
@@ -385,15 +384,15 @@ export class IsoVolume implements Volume {
       if (r.dataLength / (r.unitSize * SECTOR) > 65536) throw new UnsupportedFeatureError(`interleaved file at ${recOff} with more than 65536 file units`);
       while (left > 0) {
         const l = Math.min(left, r.unitSize * SECTOR);
-        node.runs.push({ fileOffset: fo, devOffset: dev, length: l });
+        node.runs.push({ at: fo, from: dev, length: l });
         fo += l;
         left -= l;
         dev += (r.unitSize + r.gapSize) * SECTOR;
       }
-    } else if (r.dataLength > 0) node.runs.push({ fileOffset: 0, devOffset: dataOffset, length: r.dataLength });
+    } else if (r.dataLength > 0) node.runs.push({ at: 0, from: dataOffset, length: r.dataLength });
     const last = node.runs[node.runs.length - 1];
-    if (last && last.devOffset + last.length > this.dev.size) {
-      throw new CorruptImageError('directory record', recOff, `file data inside the volume (size ${this.dev.size})`, `bytes [${node.runs[0]!.devOffset}, ${last.devOffset + last.length})`);
+    if (last && last.from! + last.length > this.dev.size) {
+      throw new CorruptImageError('directory record', recOff, `file data inside the volume (size ${this.dev.size})`, `bytes [${node.runs[0]!.from}, ${last.from! + last.length})`);
     }
     if (rr?.mode !== undefined) {
       const fmt = rr.mode & 0o170000;
@@ -489,8 +488,8 @@ export class IsoVolume implements Volume {
   async openFile(path: string): Promise<BlockDevice> {
     const { node } = await this.resolve(path);
     if (node.type === 'directory') throw new UsageError(`${path}: is a directory`);
-    if (node.type === 'symlink') return new FileDataDevice(this.dev, [], 0);
-    const raw = new FileDataDevice(this.dev, node.runs, node.size);
+    if (node.type === 'symlink') return new MappedDevice(this.dev, [], 0);
+    const raw = new MappedDevice(this.dev, node.runs, node.size);
     const zf = node.rr?.zf;
     if (zf) {
       if (zf.algorithm !== 'pz') throw new UnsupportedFeatureError(`${path}: compression '${zf.algorithm}' is not supported (only zisofs 'pz')`);
@@ -502,7 +501,7 @@ export class IsoVolume implements Volume {
   /** Raw data runs of a file (for tests and dump). */
   async fileRuns(path: string): Promise<{ offset: number; length: number }[]> {
     const { node } = await this.resolve(path);
-    return node.runs.map((r) => ({ offset: r.devOffset, length: r.length }));
+    return node.runs.map((r) => ({ offset: r.from!, length: r.length }));
   }
 
   async bootCatalog(): Promise<BootCatalog | undefined> {
