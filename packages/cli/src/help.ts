@@ -1,12 +1,16 @@
 /** Per-command help (`diskit COMMAND --help`), output-format options (`-o help`), command suggestions. */
 
 const IMG_OPTS = `  -f, --format FMT   the image's format instead of detecting it (raw reads any file as a raw disk)
+  -o backing=PATH    the parent of a differencing VHD/VHDX that was moved (its id is still checked)
   --json             machine-readable output
   --debug            stack traces on errors`;
 const VOLUME_OPTS = `  --partition N      the filesystem on partition N (as sfdisk numbers them; default: the whole
                      disk, else the first partition holding a filesystem)
   --names MODE       ISO9660 names: iso, joliet or rockridge (default: the richest present)
   --fs NAME          which filesystem when a disc holds several (udf or iso9660 on a bridge disc)
+  -o backing=PATH    the parent of a differencing VHD/VHDX that was moved (its id is still checked)
+  --volume N|NAME    APFS: the volume (number from 1, or name; default: the first data volume)
+  --snapshot NAME    APFS: read a snapshot instead of the live volume
   -f, --format FMT   the image's format instead of detecting it`;
 
 /** Help of the commands that do not print their own (serve, web and create iso do). */
@@ -49,6 +53,7 @@ a temporary name and renamed when complete.
 
   -O, --output-format FMT  raw, vhd, vhdx, dmg, iso, bin (default raw)
   -o, --options k=v,...    options of the output format; -o help lists them with their defaults
+                           (backing=PATH is the input's: the moved parent of a differencing VHD/VHDX)
   -p, --progress           progress bar with rate and time left (on by default on a terminal)
   --force                  replace an existing <out>
   -f, --format FMT         the input's format instead of detecting it

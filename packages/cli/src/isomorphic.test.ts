@@ -14,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { runInNewContext } from 'node:vm';
 import { MemoryDevice } from '@diskit/core';
 import { buildIso } from '@diskit/iso9660/node';
+import { buildApfs } from '../../apfs/src/test/build-container.js';
+import { decmpfs } from '../../apfs/src/test/decmpfs-encode.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const esbuild = createRequire(join(root, 'packages/cli/package.json'))('esbuild') as typeof import('esbuild');
@@ -25,6 +27,7 @@ const ENTRY = `
   export * as dmg from '@diskit/dmg';
   export * as iso from '@diskit/iso9660';
   export * as fat from '@diskit/fat';
+  export * as apfs from '@diskit/apfs';
 `;
 
 async function browserBundle(): Promise<string> {
@@ -71,8 +74,10 @@ describe('isomorphic packages (browser bundle in a bare context)', () => {
       disk.fill(0x61, 4096, 300_000);
       for (let i = 2 << 20; i < disk.length; i++) disk[i] = (i * 2654435761) >>> 24;
 
+      // An APFS container with a zlib-compressed file (decmpfs in the resource fork).
+      const apfsBytes = buildApfs([{ name: 'B', entries: [{ path: '/z', type: 'file', decmpfs: decmpfs(new TextEncoder().encode('apfs in a browser '.repeat(5000)), 'zlib-fork') }] }]);
       const result = (await inBareContext(code, `
-        const { core, vhd, dmg, iso, fat } = diskit;
+        const { core, vhd, dmg, iso, fat, apfs } = diskit;
         const out = {};
         out.hasProcess = typeof process !== 'undefined';
         out.codecs = dmg.codecs().name;
@@ -130,8 +135,13 @@ describe('isomorphic packages (browser bundle in a bare context)', () => {
         const hb = new Uint8Array(h.size);
         await h.read(hb, 0);
         out.exfat = count + ':' + new TextDecoder().decode(hb) + ':' + (await xv.check()).problems.length;
+        const av = await apfs.filesystems[0].mount(new core.MemoryDevice(apfsBytes));
+        const z = await av.openFile('/z');
+        const zt = new Uint8Array(z.size);
+        await z.read(zt, 0);
+        out.apfs = (await av.readdir('/')).map((e) => e.path).join(',') + ':' + new TextDecoder().decode(zt).length;
         return out;
-      `, { disk, isoBytes: isoSink.bytes.slice(), exfatBytes: new Uint8Array(gunzipSync(readFileSync(join(root, 'test-images/exfat/small.img.gz')))) })) as Record<string, unknown>;
+      `, { disk, isoBytes: isoSink.bytes.slice(), exfatBytes: new Uint8Array(gunzipSync(readFileSync(join(root, 'test-images/exfat/small.img.gz')))), apfsBytes })) as Record<string, unknown>;
 
       expect(result).toEqual({
         hasProcess: false,
@@ -145,6 +155,7 @@ describe('isomorphic packages (browser bundle in a bare context)', () => {
         sparsebundle: true,
         iso: '/docs,/docs/readme.txt:read me in a browser\n',
         exfat: '329:hello, world\n:0',
+        apfs: '/z:90000',
       });
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -11,16 +11,24 @@ Usage:
   diskit map <img> [-f FMT] [--json]             data/zero/unallocated extents (like qemu-img map)
   diskit dump <img> [-f FMT] [--json]            every header and table with its offset
   diskit check <img> [-f FMT] [--repair] [--json]
-  diskit convert [-f FMT] -O FMT [-o k=v,...] [-p] [--force] <in> <out>
-  diskit ls <img> [path] [-R] [-l] [--json] [--partition N] [--names iso|joliet|rockridge]
-  diskit tree <img> [path] [--partition N]
-  diskit extract <img> <path> <dest> [--partition N] [--force]
+  diskit convert [-f FMT] -O FMT [-o k=v,...] [-p] [--force] [--no-verify] <in> <out>
+  diskit ls <img> [path] [-R] [-l] [--json] [--partition N] [--names iso|joliet|rockridge] [--volume N|NAME] [--snapshot NAME]
+  diskit tree <img> [path] [--partition N] [--volume N|NAME] [--snapshot NAME]
+  diskit extract <img> <path> <dest> [--partition N] [--volume N|NAME] [--snapshot NAME] [--force] [--no-verify]
   diskit create iso <dir> <out.iso> [options]    (diskit create iso --help)
   diskit create vhd|vhdx --parent <base> <child>  a differencing child (the parent is never modified)
   diskit web [--port N]                           the inspector page on loopback (diskit web --help)
   diskit serve <img> [--socket P | --listen H:P] [--writable [--overlay F]] [--run CMD]   NBD export (diskit serve --help)
 
 An <img> may be a .sparsebundle directory (-O sparsebundle writes one) or an http(s):// URL.
+
+--no-verify: convert, extract, ls and tree do not check the data's checksums (DMG blkx and data-fork
+  CRC32s) as it is read; by default a mismatch stops them with exit 1 (convert leaves no output). Use it
+  to salvage a damaged image.
+
+Encrypted DMGs (read, and write with convert -O dmg -o encryption=aes-128|aes-256): the password is read
+  from --password-file FILE (its first line), else DISKIT_PASSWORD, else asked on the terminal (no echo);
+  never give it on the command line. A wrong password exits 1.
 
 diskit COMMAND --help shows a command's options and an example; convert -O FMT -o help lists
 the output format's options. Exit codes: 0 ok, 1 image problem (corrupt, unsupported, check

@@ -3,6 +3,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { DiskitError, HttpDevice, SliceDevice, TruncatedImageError, UnsupportedFeatureError, UsageError, type BlockDevice, type FormatDriver, type Image, type Partition, type Problem, type Registry, type Volume } from '@diskit/core';
 import { FileDevice, relativeOpener } from '@diskit/core/node';
 import { readPartitionTable, type PartitionTable } from '@diskit/raw';
+import { passwordSource } from './password.js';
 import { openDirectoryImage } from './open-directory.js';
 
 export interface Opened {
@@ -42,7 +43,7 @@ export function backingOption(list: string[] | undefined): string | undefined {
  * What the driver read around (bad checksums) is printed as warnings unless `warn` is false (check
  * reports them as errors instead). `backing` names a differencing image's parent (`-o backing=`).
  */
-export async function openImage(reg: Registry, path: string, opts: { format?: string; writable?: boolean; depth?: number; backing?: string; warn?: boolean } = {}): Promise<Opened> {
+export async function openImage(reg: Registry, path: string, opts: { format?: string; writable?: boolean; depth?: number; backing?: string; warn?: boolean; verify?: boolean; passwordFile?: string } = {}): Promise<Opened> {
   const url = isUrl(path);
   if (url && opts.writable) throw new UsageError(`${path}: remote images are read-only`);
   // A folder is a folder image (a .sparsebundle); its driver reads the files in it.
@@ -58,7 +59,7 @@ export async function openImage(reg: Registry, path: string, opts: { format?: st
       return closingWith(base.image, base.close);
     };
     const openRelative = url ? (name: string) => openRemote(beside(path, name)) : relativeOpener(path);
-    const image = await driver.open(file, { name: path, openRelative, openRelativeImage, writable: opts.writable, backing: opts.backing });
+    const image = await driver.open(file, { name: path, openRelative, openRelativeImage, writable: opts.writable, backing: opts.backing, verify: opts.verify, password: passwordSource(path, opts.passwordFile) });
     if (opts.warn !== false) printWarnings(image.warnings);
     return {
       path, file, driver, image, fileSize: file.size, allocatedSize: await allocatedBytes(path, file),
@@ -119,15 +120,21 @@ export async function openVolume(reg: Registry, image: BlockDevice, opts: { part
   }
   // The whole disk first: an (isohybrid) ISO is a filesystem even when it also carries a table.
   const whole = await reg.detectFilesystem(image, opts.fs);
-  if (whole) return whole.mount(image, opts.mount);
+  if (whole) return warned(await whole.mount(image, opts.mount));
   const table = await partitionTableOf(image);
   return mountFirst(reg, table.partitions.filter((p) => p.kind !== 'extended' && p.start < image.size).map(slice), opts.mount, opts.fs);
+}
+
+/** A mounted volume, its warnings (damage mount read around) printed. */
+function warned(vol: Volume): Volume {
+  printWarnings(vol.warnings);
+  return vol;
 }
 
 async function mountFirst(reg: Registry, devs: BlockDevice[], mount?: Record<string, string>, only?: string): Promise<Volume> {
   for (const dev of devs) {
     const fs = await reg.detectFilesystem(dev, only);
-    if (fs) return fs.mount(dev, mount);
+    if (fs) return warned(await fs.mount(dev, mount));
   }
   // An image problem (exit 1), not a usage error.
   throw new UnsupportedFeatureError(`no filesystem diskit can read was found (known: ${reg.filesystems.map((f) => f.name).join(', ') || 'none'})`);

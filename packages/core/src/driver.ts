@@ -27,6 +27,10 @@ export interface OpenOptions {
    * identity is still checked against the child's.
    */
   backing?: string;
+  /** Check the data's checksums as it is read, failing on a mismatch (default true; `--no-verify` turns it off). */
+  verify?: boolean;
+  /** The passphrase of an encrypted image, asked for only when one is met. Never logged. */
+  password?: () => Promise<string>;
 }
 
 /** One on-disk structure in an inspect() dump. */
@@ -82,6 +86,8 @@ export interface CreateOptions {
   options?: Record<string, string>;
   onProgress?: (done: number, total: number) => void;
   name?: string;
+  /** The passphrase for an encrypted output, asked for only when one is written. Never logged. */
+  password?: () => Promise<string>;
   openRelative?: (name: string) => Promise<BlockDevice>;
 }
 

@@ -1,5 +1,5 @@
 import type { BlockDevice } from './device.js';
-import type { CheckReport, Structure } from './driver.js';
+import type { CheckReport, Problem, Structure } from './driver.js';
 
 export type EntryType = 'file' | 'directory' | 'symlink' | 'other';
 
@@ -46,6 +46,11 @@ export interface Volume {
   openFile(path: string): Promise<BlockDevice>;
   /** Volume-level facts for `diskit info`. */
   info(): Promise<Record<string, unknown>>;
+  /**
+   * Damage mount() read around (a descriptor whose checksum fails, replaced by its reserve copy):
+   * printed as warnings by every command; `check` reports each as an error.
+   */
+  readonly warnings?: Problem[];
   /** Named streams of a file (`ls --streams`), for filesystems that have them. */
   streams?(path: string): Promise<StreamEntry[]>;
   /** One named stream's contents as a read-only device. */

@@ -47,7 +47,7 @@ export class MetaCache {
    * directory's inodes are usually a few neighbouring chunks, and waiting for each in turn is
    * what a listing would otherwise spend its time on.
    */
-  async prefetch(offsets: number[], what: string): Promise<void> {
+  async prefetch(offsets: number[]): Promise<void> {
     const want = new Set<number>();
     for (const o of offsets) {
       const i = Math.floor(o / this.chunkSize);
@@ -59,7 +59,6 @@ export class MetaCache {
       for (let k = lane; k < list.length; k += 4) await this.chunk(list[k]!).catch(() => undefined);
     });
     await Promise.all(lanes);
-    void what;
   }
 
   /** The bytes when they are cached and lie in one chunk (no await: the hot path of inode reads). */

@@ -3,12 +3,28 @@
  * root and every inode it names (checksums, extent trees, block maps, symlinks, xattr blocks). Each damaged
  * structure is one problem; the pass goes on past it.
  */
-import { isDiskitError, type CorruptImageError, type Problem } from '@diskit/core';
+import { CorruptImageError, isDiskitError, type Problem } from '@diskit/core';
+import { extCrc } from './checksum.js';
+import { BG_BLOCK_UNINIT, BG_INODE_UNINIT, type GroupDescriptor } from './group-descriptor.js';
 import { isDir, isLink, isReg, ROOT_INO, FLAG_INLINE_DATA } from './inode.js';
-import { INCOMPAT } from './superblock.js';
+import { INCOMPAT, hasCsum } from './superblock.js';
 import type { ExtVolume } from './volume.js';
 
 const MAX_PROBLEMS = 1000;
+
+/** The block and inode bitmaps' CRC32Cs (metadata_csum), except where the group says they are uninitialised. */
+async function checkBitmaps(vol: ExtVolume, g: number, d: GroupDescriptor): Promise<void> {
+  const { sb } = vol;
+  const wide = sb.descSize >= 64;
+  const verify = async (block: number, bytes: number, stored: number, what: string) => {
+    const b = await vol.readBlock(block, `ext ${what} of group ${g}`);
+    let c = extCrc(sb.csumSeed, b.subarray(0, bytes));
+    if (!wide) c &= 0xffff;
+    if (c !== stored) throw new CorruptImageError(`ext ${what} checksum (group ${g})`, block * sb.blockSize, `0x${c.toString(16)}`, `0x${stored.toString(16)}`);
+  };
+  if (!(d.flags & BG_BLOCK_UNINIT)) await verify(d.blockBitmap, sb.clustersPerGroup / 8, d.blockBitmapCsum, 'block bitmap');
+  if (!(d.flags & BG_INODE_UNINIT)) await verify(d.inodeBitmap, sb.inodesPerGroup / 8, d.inodeBitmapCsum, 'inode bitmap');
+}
 
 export async function checkVolume(vol: ExtVolume): Promise<Problem[]> {
   const problems: Problem[] = [];
@@ -20,7 +36,14 @@ export async function checkVolume(vol: ExtVolume): Promise<Problem[]> {
   const { sb } = vol;
   if (vol.primaryProblem) problems.push({ severity: 'error', message: `primary superblock unusable (${vol.primaryProblem}); read through the backup at byte ${sb.offset}`, structure: 'ext superblock', offset: 1024 });
   if (sb.incompat & INCOMPAT.needs_recovery) problems.push({ severity: 'warning', message: 'journal needs recovery (not replayed; the on-disk state was checked)' });
-  for (let g = 0; g < sb.groupCount && problems.length < MAX_PROBLEMS; g++) await vol.group(g).catch((e) => note(e, `group ${g}`));
+  for (let g = 0; g < sb.groupCount && problems.length < MAX_PROBLEMS; g++) {
+    try {
+      const d = await vol.group(g);
+      if (hasCsum(sb)) await checkBitmaps(vol, g, d);
+    } catch (e) {
+      note(e, `group ${g}`);
+    }
+  }
   const seenDirs = new Set<number>([ROOT_INO]);
   const stack: [number, string][] = [[ROOT_INO, '/']];
   while (stack.length && problems.length < MAX_PROBLEMS) {

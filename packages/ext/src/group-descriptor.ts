@@ -13,9 +13,13 @@ export interface GroupDescriptor {
   flags: number;
   itableUnused: number;
   checksum: number;
+  /** CRC32C of the bitmaps under metadata_csum (the high halves only with 64-byte descriptors). */
+  blockBitmapCsum: number;
+  inodeBitmapCsum: number;
 }
 
 export const BG_INODE_UNINIT = 0x1;
+export const BG_BLOCK_UNINIT = 0x2;
 
 /**
  * Byte offset of the descriptor of group `g`. The table follows the block holding the superblock
@@ -55,6 +59,8 @@ export function parseGroupDescriptor(sb: Superblock, g: number, b: Uint8Array, o
     flags: u16(0x12),
     itableUnused: (u16(0x1c) | hi16(0x32)) >>> 0,
     checksum: u16(0x1e),
+    blockBitmapCsum: (u16(0x18) | hi16(0x38)) >>> 0,
+    inodeBitmapCsum: (u16(0x1a) | hi16(0x3a)) >>> 0,
   };
   const want = descriptorChecksum(sb, g, b);
   if (want !== undefined && want !== d.checksum) {

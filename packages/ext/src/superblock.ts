@@ -29,6 +29,7 @@ export interface Superblock {
   blockSize: number;
   clusterSize: number;
   blocksPerGroup: number;
+  clustersPerGroup: number;
   inodesPerGroup: number;
   mtime: number;
   wtime: number;
@@ -137,6 +138,7 @@ export function parseSuperblock(b: Uint8Array, offset: number, deviceSize: numbe
     freeBlocks: u32(0xc) + (is64 ? u32(0x158) * 2 ** 32 : 0),
     freeInodes: u32(0x10),
     firstDataBlock, blockSize, clusterSize, blocksPerGroup, inodesPerGroup,
+    clustersPerGroup: roCompat & RO_COMPAT.bigalloc ? u32(0x24) : blocksPerGroup,
     mtime: u32(0x2c) + b[0x275]! * 2 ** 32,
     wtime: u32(0x30) + b[0x274]! * 2 ** 32,
     state: u16(0x3a), revLevel, minorRevLevel: u16(0x3e), creatorOs: u32(0x48),

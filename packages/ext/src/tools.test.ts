@@ -34,7 +34,7 @@ const VARIANTS: [string, string[], boolean][] = [
 ];
 
 function listing(img: string) {
-  const r = diskit('ls', '-R', '--json', img);
+  const r = diskit('ls', '-R', '-l', '--json', img);
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
   return JSON.parse(r.stdout);

@@ -1,7 +1,7 @@
 /** A mounted ext2/3/4 volume: inodes, directories and files read on demand through a bounded cache. */
 import {
   CorruptImageError, PartialDirectoryError, UsageError, MemoryDevice, normalizePath,
-  type BlockDevice, type FileEntry, type Volume, type EntryType, type FilesystemDriver, type Structure, type Problem, type CheckReport, type StreamEntry,
+  type BlockDevice, type FileEntry, type Volume, type EntryType, type FilesystemDriver, type Structure, type CheckReport, type StreamEntry,
 } from '@diskit/core';
 import { MetaCache } from './cache.js';
 import { extCrcU32 } from './checksum.js';
@@ -98,7 +98,7 @@ export class ExtVolume implements Volume, MapContext {
       const d = this.groups.get(g) ?? (await this.group(g).catch(() => undefined));
       if (d) offsets.push(this.inodeOffset(ino, d));
     }
-    await this.cache.prefetch(offsets, 'ext inode table');
+    await this.cache.prefetch(offsets);
   }
 
   async inode(ino: number): Promise<Inode> {

@@ -4,8 +4,7 @@ import {
   type BlockDevice, type Extent, type FormatDriver, type Image, type Inspection, type Structure, type CheckReport, type Problem,
 } from '@diskit/core';
 import { SECTOR, parsePathTable, aString, ucs2String, decodeLongDate } from './structs.js';
-import { IsoVolume } from './reader.js';
-import { readDescriptors, volumeFacts, type DescriptorInfo } from './descriptors.js';
+import { readDescriptors, volumeFacts, IsoVolume, type DescriptorInfo } from './reader/index.js';
 import { readBootCatalog } from './eltorito.js';
 import { RAW_SECTOR, hasSync, encodeMode1, checkSectorEdc, cueSheet } from './cdsector.js';
 import { checkPathTables } from './check.js';

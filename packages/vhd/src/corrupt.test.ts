@@ -174,6 +174,38 @@ describeWithTools(['qemu-img', 'qemu-io'], 'corrupt VHDX images', () => {
     else await expect(readEverything(cut)).rejects.toThrow(TruncatedImageError);
   });
 
+  it('metadata items: unknown ones are never read (bounded reads however many the table lists), a known one listed twice is a CorruptImageError', async () => {
+    const metaAt = 3 * MiB; // qemu's layout: BAT at 2 MiB, metadata at 3 MiB
+    expect(Buffer.from(img.subarray(metaAt, metaAt + 8)).toString('latin1')).toBe('metadata');
+    const dv = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset);
+    const count = dv(img).getUint16(metaAt + 10, true);
+    // 100 unknown, optional items of 960 KiB each (all overlapping): 94 MiB if they were read.
+    const many = img.slice();
+    dv(many).setUint16(metaAt + 10, count + 100, true);
+    for (let i = 0; i < 100; i++) {
+      const o = metaAt + 32 + (count + i) * 32;
+      many.fill(0x11 + (i % 200), o, o + 16);
+      dv(many).setUint32(o + 16, 64 * 1024, true);
+      dv(many).setUint32(o + 20, 960 * 1024, true);
+      dv(many).setUint32(o + 24, 0, true);
+    }
+    let bytesRead = 0;
+    class Counting extends MemoryDevice {
+      override async read(into: Uint8Array, offset: number): Promise<void> {
+        bytesRead += into.length;
+        return super.read(into, offset);
+      }
+    }
+    const x = await vhdxDriver.open(new Counting(many, { readOnly: true }), { name: 'mem' });
+    expect(bytesRead).toBeLessThan(8 * MiB);
+    expect((await x.inspect()).structures.find((s) => s.name === 'metadata table')!.fields.entries).toBe(count + 100);
+    // The file parameters item listed a second time.
+    const twice = img.slice();
+    dv(twice).setUint16(metaAt + 10, count + 1, true);
+    twice.copyWithin(metaAt + 32 + count * 32, metaAt + 32, metaAt + 64);
+    await expect(openMem(vhdxDriver, twice).then(() => 'opened')).rejects.toThrow(/VHDX metadata entry.*listed once/);
+  });
+
   it('random damage to the first 4 MiB only ever gives DiskitErrors', async () => {
     for (let i = 0; i < 200; i++) {
       const b = img.slice();

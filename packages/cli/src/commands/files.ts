@@ -11,21 +11,34 @@ const volumeOptions = {
   ...openOptionSpec,
   partition: { type: 'string' },
   names: { type: 'string' },
+  volume: { type: 'string' },
+  snapshot: { type: 'string' },
   // Which filesystem when a disc has several (UDF and ISO9660 on a bridge disc).
   fs: { type: 'string' },
+  // Read past a checksum mismatch (a DMG blkx read whole is checked, even by ls).
+  'no-verify': { type: 'boolean' },
 } as const;
 
-async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string; fs?: string; options?: string[] }, fn: (v: Volume) => Promise<T>): Promise<T> {
+/** Mount options from the command line: --names (ISO9660), --volume and --snapshot (APFS). */
+function mountOptions(values: { names?: string; volume?: string; snapshot?: string }): Record<string, string> | undefined {
+  const m: Record<string, string> = {};
+  if (values.names) m.names = values.names;
+  if (values.volume !== undefined) m.volume = values.volume;
+  if (values.snapshot !== undefined) m.snapshot = values.snapshot;
+  return Object.keys(m).length ? m : undefined;
+}
+
+async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string; fs?: string; volume?: string; snapshot?: string; options?: string[]; 'no-verify'?: boolean; 'password-file'?: string }, fn: (v: Volume) => Promise<T>): Promise<T> {
   if (values.names && !['iso', 'joliet', 'rockridge'].includes(values.names)) throw new UsageError(`--names must be iso, joliet or rockridge`);
   const reg = defaultRegistry();
-  const o = await openImage(reg, path, { format: values.format, backing: backingOption(values.options) });
+  const o = await openImage(reg, path, { format: values.format, backing: backingOption(values.options), verify: values['no-verify'] !== true, passwordFile: values['password-file'] });
   try {
     let partition: number | undefined;
     if (values.partition !== undefined) {
       partition = Number(values.partition);
       if (!Number.isInteger(partition) || partition < 1) throw new UsageError(`--partition wants a number ≥ 1, got '${values.partition}'`);
     }
-    const vol = await openVolume(reg, o.image, { partition, fs: values.fs, mount: values.names ? { names: values.names } : undefined });
+    const vol = await openVolume(reg, o.image, { partition, fs: values.fs, mount: mountOptions(values) });
     return await fn(vol);
   } finally {
     await o.close();

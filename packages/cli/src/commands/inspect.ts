@@ -1,6 +1,6 @@
 import { collectExtents, walk, UsageError, type Partition, type Problem, type Structure } from '@diskit/core';
 import { defaultRegistry } from '../registry.js';
-import { backingOption, findVolumes, openImage, openOptionSpec, openVolume, partitionTableOf, type FoundVolume, type Opened } from '../open.js';
+import { backingOption, findVolumes, openImage, openOptionSpec, openVolume, partitionTableOf, printWarnings, type FoundVolume, type Opened } from '../open.js';
 import { parse } from '../args.js';
 import { toJson } from '../format.js';
 import { factLines, printStructures, table as table_ } from '../info-text.js';
@@ -12,8 +12,8 @@ function onePath(positionals: string[], cmd: string): string {
 }
 
 /** `check` (writable or not) reports the image's warnings as errors instead of printing them. */
-async function withImage<T>(path: string, values: { format?: string; options?: string[] }, fn: (o: Opened) => Promise<T>, check?: { writable: boolean }): Promise<T> {
-  const o = await openImage(defaultRegistry(), path, { format: values.format, backing: backingOption(values.options), writable: check?.writable, warn: !check });
+async function withImage<T>(path: string, values: { format?: string; options?: string[]; 'password-file'?: string }, fn: (o: Opened) => Promise<T>, check?: { writable: boolean }): Promise<T> {
+  const o = await openImage(defaultRegistry(), path, { format: values.format, backing: backingOption(values.options), writable: check?.writable, warn: !check, passwordFile: values['password-file'] });
   try {
     return await fn(o);
   } finally {
@@ -35,6 +35,7 @@ export async function info(args: string[]): Promise<number> {
     }
     const partitions = table?.partitions ?? [];
     const volumes = await findVolumes(defaultRegistry(), image, partitions);
+    for (const v of volumes) printWarnings(v.volume?.warnings);
     const onPartition = (p: Partition) => volumes.find((v) => v.partition === p);
     // The filesystem of the disk: the whole disk's, else the first partition's.
     const main = volumes.find((v) => !v.partition && v.volume) ?? volumes.find((v) => v.volume);
@@ -46,7 +47,8 @@ export async function info(args: string[]): Promise<number> {
       virtualSize: image.size,
       fileSize,
       allocatedSize,
-      partitionScheme: table?.scheme ?? 'none',
+      partitionScheme: table?.scheme ?? (tableError ? 'unreadable' : 'none'),
+      ...(tableError ? { partitionTableError: tableError } : {}),
       hybridIso: table?.hybridIso ?? false,
       partitions: await Promise.all(partitions.map(async (p) => ({
         index: p.index, start: p.start, size: p.size, type: p.type, name: p.name, uuid: p.uuid, kind: p.kind, bootable: p.bootable,
@@ -181,6 +183,7 @@ async function checkFilesystems(image: Opened['image'], partitions: Partition[])
       problems.push({ severity: 'error', structure: where, message: `${where}: cannot mount: ${v.error?.message}` });
       continue;
     }
+    for (const w of v.volume.warnings ?? []) problems.push({ ...w, severity: 'error', offset: w.offset === undefined ? undefined : w.offset + (v.partition?.start ?? 0) });
     // A filesystem that checks itself (chains, allocation, copies) walks its own tree; others are walked here.
     if (v.volume.check) {
       for (const p of (await v.volume.check()).problems) {

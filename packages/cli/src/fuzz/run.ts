@@ -10,6 +10,8 @@ export interface FuzzSeed {
   bytes: Uint8Array;
   /** Extra regions to aim at, beyond the structures inspect() reports (a filesystem's metadata). */
   targets?: { offset: number; size: number }[];
+  /** 4 KiB blocks whose checksums half the cases recompute after mutating (APFS objects). */
+  sealedBlocks?: number[];
 }
 
 export interface FuzzBug {
@@ -133,5 +135,7 @@ export async function fuzz(seeds: FuzzSeed[], opts: { cases?: number; seconds?: 
 export async function caseBytes(seeds: FuzzSeed[], index: number, baseSeed = 1): Promise<Uint8Array> {
   const { mutate, rng } = await import('./mutate.js');
   const seed = seeds[index % seeds.length]!;
-  return mutate(seed.bytes, await targetsOf(seed), rng(baseSeed * 1_000_003 + index), Math.floor(index / seeds.length)).bytes;
+  const m = mutate(seed.bytes, await targetsOf(seed), rng(baseSeed * 1_000_003 + index), Math.floor(index / seeds.length)).bytes;
+  if (seed.sealedBlocks && index % 2 === 1) (await import('./apfs-seeds.js')).resealBlocks(m, seed.sealedBlocks);
+  return m;
 }

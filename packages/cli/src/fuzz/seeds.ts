@@ -6,11 +6,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, symlinkSync, linkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { gunzipSync } from 'node:zlib';
+import { createCipheriv, createDecipheriv, pbkdf2Sync } from 'node:crypto';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FuzzSeed } from './run.js';
+import { apfsSeeds } from './apfs-seeds.js';
 
-export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso', 'sparseimage', 'sparsebundle', 'udf', 'fat', 'ext'] as const;
+export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso', 'sparseimage', 'sparsebundle', 'udf', 'fat', 'ext', 'apfs'] as const;
 export type FuzzFormat = (typeof FORMATS)[number];
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -20,6 +22,29 @@ export const sharedDmgDir = join(
   'dmg',
 );
 export const regressionDir = join(repoRoot, 'test-images/fuzz-regressions');
+/** The shared Apple images (ULMO, encrypted, APFS/HFS+): beside the DMG folder. */
+export const sharedAppleDir = join(dirname(sharedDmgDir), 'apple');
+/** The password of the shared encrypted image (its README), given to every image the fuzzer opens. */
+export const FUZZ_PASSWORD = 'test123';
+
+/**
+ * An encrcdsa image with its passphrase key re-wrapped under `rounds` PBKDF2 rounds (node:crypto:
+ * PBKDF2-HMAC-SHA1 and 3DES-EDE-CBC, independent of diskit's code).
+ */
+function fewerRounds(path: string, password: string, rounds: number): Uint8Array {
+  const b = new Uint8Array(readFileSync(path));
+  const dv = new DataView(b.buffer);
+  const at = Number(dv.getBigUint64(80)); // the first key pointer's offset
+  const salt = b.subarray(at + 16, at + 16 + dv.getUint32(at + 12));
+  const iv = b.subarray(at + 52, at + 60);
+  const blob = b.subarray(at + 104, at + 104 + dv.getUint32(at + 100));
+  const unwrap = createDecipheriv('des-ede3-cbc', pbkdf2Sync(password, salt, dv.getUint32(at + 8), 24, 'sha1'), iv).setAutoPadding(false);
+  const plain = Buffer.concat([unwrap.update(blob), unwrap.final()]);
+  const wrap = createCipheriv('des-ede3-cbc', pbkdf2Sync(password, salt, rounds, 24, 'sha1'), iv).setAutoPadding(false);
+  b.set(Buffer.concat([wrap.update(plain), wrap.final()]), at + 104);
+  dv.setUint32(at + 8, rounds);
+  return b;
+}
 const diskitCli = join(repoRoot, 'packages/cli/bin/diskit.js');
 
 /** A sparse bundle's Info.plist: 4 KiB bands, a 20 KiB disk (the bands exercise() supplies fit it). */
@@ -56,11 +81,13 @@ export const SEED_TOOLS: Record<FuzzFormat, string[]> = {
   udf: ['genisoimage', 'mkudffs'],
   fat: ['mkfs.fat', 'mcopy', 'mdel'],
   ext: ['mke2fs'],
+  apfs: ['7z'],
 };
 
 export function missingFor(format: FuzzFormat): string[] {
   const missing = SEED_TOOLS[format].filter((t) => !has(t));
   if ((format === 'dmg' || format === 'sparseimage') && !existsSync(sharedDmgDir)) missing.push(sharedDmgDir);
+  if (format === 'apfs' && !existsSync(sharedAppleDir)) missing.push(sharedAppleDir);
   return missing;
 }
 
@@ -72,6 +99,7 @@ function dataDisk(path: string, mib: number): void {
 }
 
 export function makeSeeds(format: FuzzFormat): FuzzSeed[] {
+  if (format === 'apfs') return apfsSeeds(sharedAppleDir);
   const dir = join(tmpdir(), `diskit-fuzz-seeds-v1`, format);
   mkdirSync(dir, { recursive: true });
   const files: string[] = [];
@@ -107,10 +135,15 @@ export function makeSeeds(format: FuzzFormat): FuzzSeed[] {
       make('dynamic.vhdx', (p) => sh('qemu-img', ['convert', '-f', 'raw', '-O', 'vhdx', '-o', 'subformat=dynamic,block_size=1M', base, p]));
       break;
     case 'dmg':
-      for (const f of readdirSync(sharedDmgDir).filter((f) => f.endsWith('.dmg')).sort()) {
-        const p = join(sharedDmgDir, f);
-        if (readFileSync(p).length <= 256 << 10) files.push(p);
+      for (const folder of [sharedDmgDir, sharedAppleDir]) {
+        if (!existsSync(folder)) continue;
+        for (const f of readdirSync(folder).filter((f) => f.endsWith('.dmg')).sort()) {
+          const p = join(folder, f);
+          if (readFileSync(p).length <= 256 << 10) files.push(p);
+        }
       }
+      // The hdiutil AES-256 image re-keyed to 1,000 PBKDF2 rounds: the fuzzer reaches its data cheaply.
+      if (existsSync(join(sharedAppleDir, 'dmgwiz--input_aes256.dmg'))) make('aes256-1000-rounds.dmg', (p) => writeFileSync(p, fewerRounds(join(sharedAppleDir, 'dmgwiz--input_aes256.dmg'), FUZZ_PASSWORD, 1000)));
       break;
     case 'fat': {
       // FAT12/16/32 made by mkfs.fat + mcopy (one fragmented file each), a DOS 1.x floppy with

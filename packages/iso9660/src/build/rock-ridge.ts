@@ -3,7 +3,7 @@
  * and how they split between the record and continuation areas (CE) when they do not fit.
  */
 import { SECTOR, encodeShortDate } from '../structs.js';
-import { encodeSP, encodeCE, encodePX, encodePN, encodeTF, encodeER, encodeNM, encodeSL } from '../susp.js';
+import { encodeSP, encodeCE, encodePX, encodePN, encodeTF, encodeER, encodeNM, encodeSL } from './susp-entries.js';
 import type { BuildNode } from './tree.js';
 import type { RecordPlan } from './records.js';
 

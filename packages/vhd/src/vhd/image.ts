@@ -120,7 +120,8 @@ export class VhdImage extends ParentedImage implements Image {
       const off = this.bat![blk]! * 512;
       if (off + this.bitmapSize > this.file.size) throw new TruncatedImageError(`VHD block ${blk} bitmap`, off, this.bitmapSize, this.file.size);
       await this.file.read(b, off);
-      if (this.bitmaps.size > 4096) this.bitmaps.clear();
+      // Bounded: 4096 bitmaps, and no more than 16 MiB of them (1 GiB blocks have 256 KiB bitmaps).
+      if (this.bitmaps.size > Math.min(4096, (16 << 20) / this.bitmapSize)) this.bitmaps.clear();
       this.bitmaps.set(blk, b);
     }
     return b;

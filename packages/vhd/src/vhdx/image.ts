@@ -1,7 +1,7 @@
 /** A VHDX image opened for reading (and writing into dynamic and differencing images): the virtual disk as a BlockDevice. */
 import {
   CorruptImageError, DeviceRangeError, TruncatedImageError, UnsupportedFeatureError, blockPieces, checkRange, coalesceExtents,
-  extentWindow, randomGuid, type BlockDevice, type CheckReport, type Extent, type Image, type Inspection, type OpenOptions, type Problem,
+  extentWindow, randomGuid, type BlockDevice, type CheckReport, type Extent, type Image, type Inspection, type OpenOptions,
 } from '@diskit/core';
 import { readByBlocks, roundUp } from '../util.js';
 import { ParentedImage } from '../parent.js';
@@ -42,7 +42,6 @@ export class VhdxImage extends ParentedImage implements Image {
   creator = '';
   /** The file as read (with the log applied in memory when dirty). */
   dev!: BlockDevice;
-  readonly problems: Problem[] = [];
   /** Differencing: the parent locator's key/value pairs, and the parent once open. */
   parentLocator?: VhdxParentLocator;
   parent?: Image;
@@ -162,7 +161,8 @@ export class VhdxImage extends ParentedImage implements Image {
     if (off < MiB || off + bytes > this.dev.size) throw new TruncatedImageError(`VHDX sector bitmap (BAT entry ${idx})`, off, bytes, this.dev.size);
     b = new Uint8Array(bytes);
     await this.dev.read(b, off);
-    if (this.bitmaps.size > 4096) this.bitmaps.clear();
+    // Bounded: 4096 bitmaps, and no more than 16 MiB of them.
+    if (this.bitmaps.size > Math.min(4096, (16 << 20) / bytes)) this.bitmaps.clear();
     this.bitmaps.set(blk, b);
     return b;
   }

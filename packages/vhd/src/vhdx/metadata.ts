@@ -57,7 +57,13 @@ export async function readMetadata(dev: BlockDevice, metaR: VhdxRegion): Promise
     if (entry.offset < 64 * KiB || entry.offset + entry.length > metaR.length || entry.length > MiB) {
       throw new CorruptImageError('VHDX metadata entry', metaR.fileOffset + 32 + i * 32, `an item inside the metadata region (${metaR.length} bytes)`, `offset ${entry.offset}, length ${entry.length}`);
     }
-    if (!GUID_NAMES[entry.itemId] && entry.isRequired) throw new UnsupportedFeatureError(`VHDX metadata item ${entry.itemId} is required but unknown`);
+    if (!GUID_NAMES[entry.itemId]) {
+      if (entry.isRequired) throw new UnsupportedFeatureError(`VHDX metadata item ${entry.itemId} is required but unknown`);
+      continue; // listed by inspect, never read: what is read stays bounded (each known item once, ≤ 1 MiB)
+    }
+    if (items.has(entry.itemId)) {
+      throw new CorruptImageError('VHDX metadata entry', metaR.fileOffset + 32 + i * 32, `item ${GUID_NAMES[entry.itemId]} listed once`, 'listed again');
+    }
     const b = new Uint8Array(entry.length);
     await dev.read(b, metaR.fileOffset + entry.offset);
     items.set(entry.itemId, b);

@@ -1,9 +1,11 @@
-/** The volume descriptor set (primary, Joliet, boot, …) and the facts `info` shows from it. */
+/** The volume descriptor set: what each descriptor is, and the facts `info` reports from them. */
 import { CorruptImageError, TruncatedImageError, type BlockDevice } from '@diskit/core';
 import {
   SECTOR, VD_START, VD_BOOT, VD_PRIMARY, VD_SUPPLEMENTARY, VD_PARTITION, VD_TERMINATOR,
   parseVolumeDescriptor, decodeLongDate, aString, ucs2String, jolietLevel, type RawVolumeDescriptor,
-} from './structs.js';
+} from '../structs.js';
+
+export type NameMode = 'iso' | 'joliet' | 'rockridge';
 
 export interface DescriptorInfo {
   index: number;
@@ -90,4 +92,12 @@ export function volumeFacts(descs: DescriptorInfo[], extra: Record<string, unkno
   out.descriptors = descs.map((d) => d.kind);
   for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
   return { ...out, ...extra };
+}
+
+/** Does `dev` hold an ISO9660 volume (CD001 at byte 32769)? */
+export async function hasCd001(dev: BlockDevice): Promise<boolean> {
+  if (dev.size < (VD_START + 1) * SECTOR) return false;
+  const b = new Uint8Array(6);
+  await dev.read(b, VD_START * SECTOR);
+  return b[1] === 0x43 && b[2] === 0x44 && b[3] === 0x30 && b[4] === 0x30 && b[5] === 0x31;
 }
