@@ -54,9 +54,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`diskit: unknown command '${name}'${guess ? ` (did you mean '${guess}'?)` : ''}\n${USAGE}\n`);
     return 2;
   }
-  // `diskit create iso --help` is create iso's own
-  if ((rest.includes('--help') || rest.includes('-h')) && !(name === 'create' && rest[0] === 'iso')) {
-    process.stdout.write((COMMAND_HELP[name] ?? USAGE) + '\n');
+  // Commands without an entry (serve, web), and `create iso`, print their own help.
+  if ((rest.includes('--help') || rest.includes('-h')) && COMMAND_HELP[name] && !(name === 'create' && rest[0] === 'iso')) {
+    process.stdout.write(COMMAND_HELP[name] + '\n');
     return 0;
   }
   // Ctrl-C during a conversion: remove temporary outputs, never leave a partial file.
