@@ -11,5 +11,6 @@ export * from './zero.js';
 export * from './checksum.js';
 export * from './struct.js';
 export * from './binary-parser.js';
+export * from './mapped.js';
 export * from './http.js';
 export * from './directory.js';
