@@ -16,6 +16,7 @@ Usage:
   diskit extract <img> <path> <dest> [--partition N] [--force]
   diskit create iso <dir> <out.iso> [options]    (diskit create iso --help)
   diskit create vhd|vhdx --parent <base> <child>  a differencing child (the parent is never modified)
+  diskit web [--port N]                           the inspector page on loopback (diskit web --help)
   diskit serve <img> [--socket P | --listen H:P] [--writable [--overlay F]] [--run CMD]   NBD export (diskit serve --help)
 
 An <img> may be a .sparsebundle directory; -O sparsebundle writes one.

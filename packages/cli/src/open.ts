@@ -80,24 +80,24 @@ export async function partitionTableOf(dev: BlockDevice): Promise<PartitionTable
  * Find a filesystem on an image's disk: the partition asked for, else the whole disk, else the
  * first partition that holds one.
  */
-export async function openVolume(reg: Registry, image: BlockDevice, opts: { partition?: number; mount?: Record<string, string> } = {}): Promise<Volume> {
+export async function openVolume(reg: Registry, image: BlockDevice, opts: { partition?: number; mount?: Record<string, string>; fs?: string } = {}): Promise<Volume> {
   const slice = (p: { start: number; size: number }) => new SliceDevice(image, p.start, Math.min(p.size, image.size - p.start));
   if (opts.partition !== undefined) {
     const table = await readPartitionTable(image);
     const p = table.partitions.find((x) => x.index === opts.partition && x.kind !== 'extended');
     if (!p) throw new UsageError(`no partition ${opts.partition} (have: ${table.partitions.map((x) => x.index).join(', ') || 'none'})`);
-    return mountFirst(reg, [slice(p)], opts.mount);
+    return mountFirst(reg, [slice(p)], opts.mount, opts.fs);
   }
   // The whole disk first: an (isohybrid) ISO is a filesystem even when it also carries a table.
-  const whole = await reg.detectFilesystem(image);
+  const whole = await reg.detectFilesystem(image, opts.fs);
   if (whole) return whole.mount(image, opts.mount);
   const table = await readPartitionTable(image);
-  return mountFirst(reg, table.partitions.filter((p) => p.kind !== 'extended' && p.start < image.size).map(slice), opts.mount);
+  return mountFirst(reg, table.partitions.filter((p) => p.kind !== 'extended' && p.start < image.size).map(slice), opts.mount, opts.fs);
 }
 
-async function mountFirst(reg: Registry, devs: BlockDevice[], mount?: Record<string, string>): Promise<Volume> {
+async function mountFirst(reg: Registry, devs: BlockDevice[], mount?: Record<string, string>, only?: string): Promise<Volume> {
   for (const dev of devs) {
-    const fs = await reg.detectFilesystem(dev);
+    const fs = await reg.detectFilesystem(dev, only);
     if (fs) return fs.mount(dev, mount);
   }
   // An image problem (exit 1), not a usage error.
@@ -121,13 +121,14 @@ export interface FoundVolume {
 export async function findVolumes(reg: Registry, image: BlockDevice, partitions: Partition[]): Promise<FoundVolume[]> {
   const found: FoundVolume[] = [];
   const tryMount = async (dev: BlockDevice, partition?: Partition) => {
-    const fs = await reg.detectFilesystem(dev);
-    if (!fs) return;
-    try {
-      found.push({ partition, fs: fs.name, volume: await fs.mount(dev) });
-    } catch (e) {
-      if (!(e instanceof DiskitError)) throw e;
-      found.push({ partition, fs: fs.name, error: e });
+    // Every filesystem on it: a bridge disc is both UDF and ISO9660.
+    for (const fs of await reg.detectFilesystems(dev)) {
+      try {
+        found.push({ partition, fs: fs.name, volume: await fs.mount(dev) });
+      } catch (e) {
+        if (!(e instanceof DiskitError)) throw e;
+        found.push({ partition, fs: fs.name, error: e });
+      }
     }
   };
   await tryMount(image);

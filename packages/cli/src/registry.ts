@@ -5,6 +5,7 @@ import * as dmg from '@diskit/dmg';
 import { useNodeCodecs } from '@diskit/dmg/node';
 import * as iso9660 from '@diskit/iso9660';
 import * as nbd from '@diskit/nbd';
+import * as udf from '@diskit/udf';
 
 /** Every format and filesystem the diskit command knows: each package lists its own drivers. */
 // Node's zlib for DMG chunks (thread-pool parallel), installed explicitly so the bundled CLI keeps it.
@@ -12,7 +13,7 @@ useNodeCodecs();
 
 export function defaultRegistry(): Registry {
   const r = new Registry();
-  for (const pkg of [raw, vhd, dmg, iso9660, nbd]) {
+  for (const pkg of [raw, vhd, dmg, iso9660, nbd, udf]) {
     r.addFormat(...pkg.formats);
     r.addFilesystem(...pkg.filesystems);
   }

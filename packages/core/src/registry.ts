@@ -59,12 +59,22 @@ export class Registry {
     return best ?? { driver: this.format(fallback), score: 0 };
   }
 
-  async detectFilesystem(dev: BlockDevice): Promise<FilesystemDriver | undefined> {
-    let best: { d: FilesystemDriver; s: number } | undefined;
-    for (const d of this.filesystems) {
-      const s = await d.probe(dev).catch(() => 0);
-      if (s > 0 && (!best || s > best.s)) best = { d, s };
+  /** The filesystem driver with the highest probe score; `only` (a driver name) considers that one alone. */
+  async detectFilesystem(dev: BlockDevice, only?: string): Promise<FilesystemDriver | undefined> {
+    return (await this.detectFilesystems(dev, only))[0];
+  }
+
+  /** Every filesystem driver that claims `dev`, best first (a UDF bridge disc is also ISO9660). */
+  async detectFilesystems(dev: BlockDevice, only?: string): Promise<FilesystemDriver[]> {
+    if (only !== undefined && !this.filesystems.some((f) => f.name === only)) {
+      throw new UsageError(`unknown filesystem '${only}' (known: ${this.filesystems.map((f) => f.name).join(', ')})`);
     }
-    return best?.d;
+    const scored: { d: FilesystemDriver; s: number }[] = [];
+    for (const d of this.filesystems) {
+      if (only !== undefined && d.name !== only) continue;
+      const s = await d.probe(dev).catch(() => 0);
+      if (s > 0) scored.push({ d, s });
+    }
+    return scored.sort((a, b) => b.s - a.s).map((x) => x.d);
   }
 }

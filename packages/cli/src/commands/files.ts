@@ -10,9 +10,11 @@ import { modeString, toJson } from '../format.js';
 const volumeOptions = {
   partition: { type: 'string' },
   names: { type: 'string' },
+  // Which filesystem when a disc has several (UDF and ISO9660 on a bridge disc).
+  fs: { type: 'string' },
 } as const;
 
-async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string }, fn: (v: Volume) => Promise<T>): Promise<T> {
+async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string; fs?: string }, fn: (v: Volume) => Promise<T>): Promise<T> {
   if (values.names && !['iso', 'joliet', 'rockridge'].includes(values.names)) throw new UsageError(`--names must be iso, joliet or rockridge`);
   const reg = defaultRegistry();
   const o = await openImage(reg, path, { format: values.format });
@@ -22,7 +24,7 @@ async function withVolume<T>(path: string, values: { format?: string; partition?
       partition = Number(values.partition);
       if (!Number.isInteger(partition) || partition < 1) throw new UsageError(`--partition wants a number ≥ 1, got '${values.partition}'`);
     }
-    const vol = await openVolume(reg, o.image, { partition, mount: values.names ? { names: values.names } : undefined });
+    const vol = await openVolume(reg, o.image, { partition, fs: values.fs, mount: values.names ? { names: values.names } : undefined });
     return await fn(vol);
   } finally {
     await o.close();

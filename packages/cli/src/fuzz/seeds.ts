@@ -9,7 +9,7 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FuzzSeed } from './run.js';
 
-export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso', 'sparseimage', 'sparsebundle'] as const;
+export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso', 'sparseimage', 'sparsebundle', 'udf'] as const;
 export type FuzzFormat = (typeof FORMATS)[number];
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -52,6 +52,7 @@ export const SEED_TOOLS: Record<FuzzFormat, string[]> = {
   iso: ['xorriso', 'genisoimage'],
   sparseimage: ['xorriso'],
   sparsebundle: [],
+  udf: ['genisoimage', 'mkudffs'],
 };
 
 export function missingFor(format: FuzzFormat): string[] {
@@ -108,6 +109,24 @@ export function makeSeeds(format: FuzzFormat): FuzzSeed[] {
         if (readFileSync(p).length <= 256 << 10) files.push(p);
       }
       break;
+    case 'udf': {
+      const tree = join(dir, 'tree');
+      if (!existsSync(tree)) {
+        mkdirSync(join(tree, 'd/e'), { recursive: true });
+        writeFileSync(join(tree, 'a.txt'), 'hello\n');
+        writeFileSync(join(tree, 'd/e/deep.txt'), 'deep\n'.repeat(700));
+        symlinkSync('a.txt', join(tree, 'link'));
+      }
+      make('bridge.iso', (p) => sh('genisoimage', ['-quiet', '-udf', '-R', '-o', p, tree]));
+      // Write-once (VAT) and rewritable (sparable) layouts, as mkudffs lays them out.
+      for (const media of ['cdr', 'cdrw']) {
+        make(`${media}.udf`, (p) => {
+          sh('truncate', ['-s', media === 'cdr' ? '1M' : '4M', p]);
+          sh('mkudffs', [`--media-type=${media}`, p]);
+        });
+      }
+      break;
+    }
     case 'sparseimage': {
       // The hand-made image from the shared set, and diskit's own: an ISO inside, and a chained index.
       files.push(join(sharedDmgDir, '../apple/dmg-forensic--synthetic.sparseimage'));

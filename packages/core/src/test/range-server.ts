@@ -20,6 +20,13 @@ export interface RangeServerState {
 export async function rangeServer(data: Uint8Array): Promise<{ url: string; state: RangeServerState; server: Server; close(): Promise<void> }> {
   const state: RangeServerState = { data, etag: '"v1"', requests: 0, ranges: [] };
   const server = createServer((req, res) => {
+    // CORS, so a page on another origin (the inspector page in its tests) may read ranges.
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    res.setHeader('Access-Control-Expose-Headers', 'Content-Range, Content-Length, ETag, Last-Modified');
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, { 'Access-Control-Allow-Headers': 'Range, Authorization', 'Access-Control-Allow-Methods': 'GET, HEAD' }).end();
+      return;
+    }
     state.requests++;
     if (req.url === '/redirect') {
       res.writeHead(302, { Location: '/image' }).end();
