@@ -6,6 +6,7 @@ import { useNodeCodecs } from '@diskit/dmg/node';
 import * as iso9660 from '@diskit/iso9660';
 import * as nbd from '@diskit/nbd';
 import * as udf from '@diskit/udf';
+import * as ntfs from '@diskit/ntfs';
 
 /** Every format and filesystem the diskit command knows: each package lists its own drivers. */
 // Node's zlib for DMG chunks (thread-pool parallel), installed explicitly so the bundled CLI keeps it.
@@ -17,5 +18,6 @@ export function defaultRegistry(): Registry {
     r.addFormat(...pkg.formats);
     r.addFilesystem(...pkg.filesystems);
   }
+  r.addFilesystem(...ntfs.filesystems);
   return r;
 }

@@ -23,7 +23,9 @@ export function utf16(b: Uint8Array, off: number, chars: number): string {
 }
 /** NTFS time (100 ns ticks since 1601) as a Date; 0 means unset. */
 export function ntfsTime(b: Uint8Array, off: number): Date | undefined {
-  const t = u64(b, off);
-  if (t === 0 || !Number.isFinite(t)) return undefined;
-  return new Date(t / 10_000 - 11_644_473_600_000);
+  // Ticks pass 2^53: as a float they keep ~16 ns, plenty for a millisecond Date.
+  const t = u32(b, off + 4) * 0x1_0000_0000 + u32(b, off);
+  if (t === 0) return undefined;
+  const d = new Date(Math.floor(t / 10_000) - 11_644_473_600_000);
+  return Number.isNaN(d.getTime()) ? undefined : d;
 }

@@ -15,7 +15,7 @@ const volumeOptions = {
 } as const;
 
 async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string; fs?: string }, fn: (v: Volume) => Promise<T>): Promise<T> {
-  if (values.names && !['iso', 'joliet', 'rockridge'].includes(values.names)) throw new UsageError(`--names must be iso, joliet or rockridge`);
+  if (values.names && !['iso', 'joliet', 'rockridge', 'win32', 'dos'].includes(values.names)) throw new UsageError(`--names must be iso, joliet, rockridge (ISO9660), win32 or dos (NTFS)`);
   const reg = defaultRegistry();
   const o = await openImage(reg, path, { format: values.format });
   try {
