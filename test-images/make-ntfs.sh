@@ -22,11 +22,17 @@ printf 'deep file\n' > dir/sub/deeper/leaf.txt
 printf 'ünï\n' > 'ünïcödé 日本語 ✓.txt'
 long=$(printf 'L%.0s' $(seq 1 240)).txt
 printf 'long name\n' > "$long"
-# A fragmented file: fill the volume with 64 KiB files, free every other one, then write it.
+# A fragmented file: its 16 KiB blocks written last to first, so each lands after the one before
+# on disk: 13 runs with backwards LCN deltas.
 mkdir fill
-for i in $(seq 1 24); do seq $((i * 10000)) $((i * 10000 + 9000)) | head -c 16384 > fill/f$i; done
-for i in $(seq 1 2 24); do rm fill/f$i; done
-seq 1 40000 | head -c 200000 > fragmented.txt
+seq 1 40000 > "$work/frag.all"; head -c 200000 "$work/frag.all" > "$work/frag.src"
+for j in $(seq 12 -1 0); do
+  dd if="$work/frag.src" of=fragmented.txt bs=16384 skip=$j seek=$j count=1 conv=notrunc status=none; sync
+done
+# Hard links enough to overflow one MFT record: the file's names move out through an $ATTRIBUTE_LIST.
+mkdir links
+printf 'linked many times\n' > links/target
+for j in $(seq -w 1 120); do ln links/target links/name-$j; done
 # Sparse: a hole, some data, a hole; and a file past 4 GiB with data beyond the 4 GiB mark.
 truncate -s 10M sparse.bin; printf 'middle of a sparse file\n' | dd of=sparse.bin bs=1 seek=5000000 conv=notrunc status=none
 truncate -s 5G big.bin; printf 'past four gibibytes\n' | dd of=big.bin bs=1 seek=$((4 * 1024 * 1024 * 1024 + 12345)) conv=notrunc status=none

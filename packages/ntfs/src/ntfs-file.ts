@@ -53,7 +53,7 @@ function group(attrs: Attribute[], owner: string): Stream[] {
   const map = new Map<string, Stream>();
   for (const a of attrs) {
     // Several resident attributes of one type ($FILE_NAME of each link) stay apart; extents join.
-    const k = a.value ? `${a.type}:${a.name}:${a.id}` : `${a.type}:${a.name}`;
+    const k = a.value ? `${a.type}:${a.name}@${a.offset}` : `${a.type}:${a.name}`;
     let s = map.get(k);
     if (!s) map.set(k, (s = { type: a.type, name: a.name, head: a, extents: [] }));
     s.extents.push(a);

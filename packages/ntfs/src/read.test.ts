@@ -79,6 +79,19 @@ describeWithTools(['xz'], 'NTFS made by ntfs-3g (test-images/make-ntfs.sh)', () 
     expect(names).not.toContain('A long file name.text');
   });
 
+  it('the fixture has what it claims: fragmented $MFT and file, an attribute list, LZNT1 units', async () => {
+    const frag = (await vol.fileRuns('/fragmented.txt')).runs;
+    expect(frag.length).toBeGreaterThanOrEqual(2);
+    expect(frag[1]!.lcn).not.toBe(frag[0]!.lcn + frag[0]!.length);
+    const mft = (vol as unknown as { mft: { runs: unknown[] } }).mft;
+    expect(mft.runs.length).toBeGreaterThanOrEqual(2);
+    const links = await vol.fileRuns('/links/target');
+    expect(links.attributeList).toBe(true);
+    expect((await vol.stat('/links/name-077')).nlink).toBe(121);
+    expect((await vol.stat('/links/name-077')).inode).toBe((await vol.stat('/links/target')).inode);
+    expect((await vol.fileRuns('/packed/numbers.txt')).runs.some((r) => r.lcn < 0)).toBe(true);
+  });
+
   it('info: label, version, cluster size, serial', async () => {
     const i = await vol.info();
     expect(i).toMatchObject({ label: 'diskit ntfs', version: '3.1', clusterSize: 4096, dirty: false });

@@ -6,7 +6,8 @@ import {
 import { AT, ATTR_COMPRESSED, ATTR_ENCRYPTED, ATTR_SPARSE } from './attribute.js';
 import { readBootSector, type BootSector } from './boot-sector.js';
 import { Mft } from './mft.js';
-import { streamDevice, type NtfsFile, type Stream } from './ntfs-file.js';
+import { streamDevice, streamRuns, type NtfsFile, type Stream } from './ntfs-file.js';
+import type { Run } from './runlist.js';
 import { RECORD_IN_USE, RECORD_IS_DIRECTORY } from './mft-record.js';
 import { parseFileName, NS_DOS, NS_WIN32 } from './file-name.js';
 import { parseStandardInformation, DOS_ENCRYPTED, DOS_SYSTEM } from './standard-information.js';
@@ -216,6 +217,19 @@ export class NtfsVolume implements Volume {
     if (rp?.tag === TAG_WOF) throw new UnsupportedFeatureError(`${path}: WOF-compressed file (codec ${rp.codec ?? 'unknown'}) is not supported`);
     if (entry.type === 'symlink') throw new UsageError(`${path}: is a symlink (to ${entry.target})`);
     return this.dataDevice(file, path, file.get(AT.DATA), `${path} $DATA`);
+  }
+
+  /** A path's MFT record: number and byte offset in the volume. */
+  async recordOf(path: string): Promise<{ number: number; offset: number }> {
+    const { file } = await this.resolve(path);
+    return { number: file.number, offset: file.record.offset };
+  }
+
+  /** The runs of a file's unnamed $DATA (for dumps and tests), with whether an attribute list holds them. */
+  async fileRuns(path: string): Promise<{ runs: Run[]; extents: number; attributeList: boolean }> {
+    const { file } = await this.resolve(path);
+    const s = file.get(AT.DATA);
+    return { runs: s ? streamRuns(s, this.geo) ?? [] : [], extents: s?.extents.length ?? 0, attributeList: !!file.record.attributes.find((a) => a.type === AT.ATTRIBUTE_LIST) };
   }
 
   async streams(path: string): Promise<StreamEntry[]> {
