@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { CorruptImageError, MemoryDevice, UnsupportedFeatureError, walk, type WalkProblem } from '@diskit/core';
+import { CorruptImageError, MemoryDevice, collectExtents, UnsupportedFeatureError, walk, type WalkProblem } from '@diskit/core';
 import { describeWithTools } from '../../../test/tools.js';
 import { tempDir, unpackFull, mountFile, cleanup } from './test/fixture.js';
 import { NtfsVolume } from './volume.js';
@@ -10,6 +10,7 @@ import { applyFixups } from './fixup.js';
 import { lznt1Decompress } from './lznt1.js';
 import { AT } from './attribute.js';
 import { walkIndex } from './index-btree.js';
+import { parseReparsePoint } from './reparse.js';
 
 let dir: string;
 let image: Uint8Array;
@@ -106,6 +107,40 @@ describeWithTools(['xz'], 'NTFS: damaged and hostile structures', () => {
     });
     expect((await v.stat('/secret.txt')).attributes).toContain('encrypted');
     await expect(v.openFile('/secret.txt')).rejects.toThrow(UnsupportedFeatureError);
+  });
+
+  it('bytes past the initialised size read as zeros and are zero extents', async () => {
+    const { number, offset } = await vol.recordOf('/fragmented.txt');
+    const v = await patched((b, dv) => {
+      const rec = parseMftRecord(b.slice(offset, offset + 1024), number, offset);
+      const data = rec.attributes.find((a) => a.type === AT.DATA && a.name === '')!;
+      dv.setUint32(data.offset + 0x38, 100_000, true);
+    });
+    const f = await v.openFile('/fragmented.txt');
+    const whole = new Uint8Array(f.size);
+    await f.read(whole, 0);
+    const orig = await vol.openFile('/fragmented.txt');
+    const head = new Uint8Array(100_000);
+    await orig.read(head, 0);
+    expect(Buffer.from(whole.subarray(0, 100_000)).equals(Buffer.from(head))).toBe(true);
+    expect(whole.subarray(100_000).every((x) => x === 0)).toBe(true);
+    const ext = await collectExtents(f);
+    expect(ext[ext.length - 1]).toEqual({ offset: 100_000, length: f.size - 100_000, kind: 'zero' });
+  });
+
+  it('reparse points: WOF names its codec, unknown tags are named by number', () => {
+    const wof = new Uint8Array(24);
+    const dv = new DataView(wof.buffer);
+    dv.setUint32(0, 0x80000017, true);
+    dv.setUint16(4, 16, true);
+    dv.setUint32(8, 1, true);
+    dv.setUint32(12, 2, true);
+    dv.setUint32(16, 1, true);
+    dv.setUint32(20, 1, true);
+    expect(parseReparsePoint(wof, 0)).toMatchObject({ kind: 'wof', codec: 'LZX' });
+    dv.setUint32(0, 0x12345678, true);
+    expect(parseReparsePoint(wof, 0).kind).toBe('0x12345678');
+    expect(() => parseReparsePoint(Uint8Array.of(0x0c, 0, 0, 0xa0, 20, 0, 0, 0, 0, 0, 200, 0, 0, 0, 0, 0), 99)).toThrow(/reparse point at offset 99/);
   });
 
   it('runlists: out of the volume, overlapping runs, bad headers', () => {
