@@ -6,8 +6,9 @@ import { loadFile, streamRuns, type NtfsFile, type VolumeGeometry } from './ntfs
 import type { BootSector } from './boot-sector.js';
 import type { Run } from './runlist.js';
 
-const CHUNK = 64 << 10;
-const MAX_CHUNKS = 64;
+// Records are read 1,024 at a time (1 KiB records): listings touch neighbouring records.
+const CHUNK = 1 << 20;
+const MAX_CHUNKS = 16;
 /** $MFTMirr holds copies of the first records ($MFT, $MFTMirr, $LogFile, $Volume). */
 const MIRRORED = 4;
 

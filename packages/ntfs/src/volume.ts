@@ -21,6 +21,7 @@ const VOLUME_RECORD = 3;
 const FIRST_USER_RECORD = 16;
 const MAX_DIRS_CACHED = 16;
 const MAX_ENTRIES = 4_000_000;
+const WHOLE_INDEX = 4 << 20;
 
 export type NameMode = 'win32' | 'dos';
 export interface MountOptions {
@@ -146,11 +147,16 @@ export class NtfsVolume implements Volume {
       await bdev.read(bits, 0);
     }
     const cs = this.boot.clusterSize;
+    let whole: Uint8Array | undefined;
     return {
       root, rootOffset: rootStream.head.offset, bitmap: bits, allocationSize: adev?.size ?? 0,
       vcnSize: root.blockSize >= cs ? cs : 512,
       readBlock: adev && (async (pos: number, into: Uint8Array) => {
-        await adev.read(into, pos);
+        // A directory's buffers are all read: in one read when they are few MiB (a big listing's
+        // hundreds of 4 KiB reads otherwise), block by block beyond that.
+        if (adev.size <= WHOLE_INDEX && !whole) await adev.read((whole = new Uint8Array(adev.size)), 0);
+        if (whole) into.set(whole.subarray(pos, pos + into.length));
+        else await adev.read(into, pos);
         return rootStream.head.offset; // Buffers are named by the directory and VCN in errors.
       }),
     };
