@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `pnpm fuzz [--seconds N] [--format raw|vhd|vhdx|dmg|iso] [--seed S]`: mutation fuzzing of every
+// `pnpm fuzz [--seconds N] [--format raw|vhd|vhdx|dmg|iso|fat] [--seed S]`: mutation fuzzing of every
 // format for N seconds each (default 60). Each bug found is saved as a regression fixture under
 // test-images/fuzz-regressions/<format>/, which the test suite replays.
 import { parseArgs } from 'node:util';

@@ -10,6 +10,7 @@ await build({
   format: 'esm',
   target: 'node20',
   // The optional native lseek helper stays a separate file, found through @diskit/core's package.
-  external: ['*.node'],
+  // xz-decompress (UMD, requires stream/web) stays a package: the DMG codec workers load it by path too.
+  external: ['*.node', 'xz-decompress'],
   logLevel: 'warning',
 });

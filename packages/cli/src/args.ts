@@ -7,6 +7,8 @@ export const commonOptions = {
   format: { type: 'string', short: 'f' },
   debug: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  // The passphrase of an encrypted image comes from a file (or DISKIT_PASSWORD, or a prompt), never argv.
+  'password-file': { type: 'string' },
 } satisfies ParseArgsConfig['options'];
 
 export type Options = NonNullable<ParseArgsConfig['options']>;

@@ -23,36 +23,36 @@ export function modeString(type: string, mode?: number): string {
   return s;
 }
 
-/** A progress bar on stderr, redrawn at most ten times a second. */
+/** Seconds as m:ss (h:mm:ss past an hour). */
+export function clock(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), ss = String(s % 60).padStart(2, '0');
+  return h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
+}
+
+/** One progress line: bar, percentage, rate (bytes/s) and time left, from the bytes done since `t0` (ms). */
+export function progressLine(label: string, done: number, total: number, elapsedMs: number): string {
+  const pct = total > 0 ? Math.min(100, (done / total) * 100) : 100;
+  const width = 30;
+  const fill = Math.round((pct / 100) * width);
+  const rate = elapsedMs > 0 ? done / (elapsedMs / 1000) : 0;
+  const rateText = rate > 0 ? `${humanSize(Math.round(rate)).replace(/ \(.*\)$/, '')}/s` : '-';
+  const left = done >= total ? `done in ${clock(elapsedMs / 1000)}` : rate > 0 ? `${clock((total - done) / rate)} left` : '';
+  return `${label} [${'#'.repeat(fill)}${' '.repeat(width - fill)}] ${pct.toFixed(1).padStart(5)}%  ${rateText}  ${left}`;
+}
+
+/** A progress bar on stderr with rate and time left, redrawn at most ten times a second. */
 export function progressBar(label: string): (done: number, total: number) => void {
   let last = 0;
+  const t0 = Date.now();
   return (done, total) => {
     const now = Date.now();
     if (now - last < 100 && done < total) return;
     last = now;
-    const pct = total > 0 ? Math.min(100, (done / total) * 100) : 100;
-    const width = 30;
-    const fill = Math.round((pct / 100) * width);
-    process.stderr.write(`\r${label} [${'#'.repeat(fill)}${' '.repeat(width - fill)}] ${pct.toFixed(1).padStart(5)}%`);
+    // \x1b[K clears what a longer previous line left
+    process.stderr.write(`\r${progressLine(label, done, total, now - t0)}\x1b[K`);
     if (done >= total) process.stderr.write('\n');
   };
-}
-
-/** Print an inspect() structure tree. */
-export function printStructures(structures: { name: string; offset: number; size: number; fields: Record<string, unknown>; children?: unknown[] }[], indent = ''): string {
-  let out = '';
-  for (const s of structures) {
-    out += `${indent}${s.name} @ ${s.offset} (${s.size} bytes)\n`;
-    for (const [k, v] of Object.entries(s.fields)) out += `${indent}  ${k}: ${fieldText(v)}\n`;
-    if (s.children?.length) out += printStructures(s.children as typeof structures, indent + '    ');
-  }
-  return out;
-}
-
-function fieldText(v: unknown): string {
-  if (v instanceof Uint8Array) return Array.from(v.subarray(0, 32), (b) => b.toString(16).padStart(2, '0')).join(' ') + (v.length > 32 ? ' …' : '');
-  if (typeof v === 'object' && v !== null) return JSON.stringify(v, jsonReplacer);
-  return String(v);
 }
 
 /** JSON.stringify replacer: bigint as number when safe, bytes as hex, Dates as ISO strings. */

@@ -2,17 +2,20 @@
  * The format packages claim to be isomorphic: no Node built-ins outside their `/node` entries.
  * Here they are bundled for the browser (which fails on any node: import) and run in a bare V8
  * context that has no process, require, Buffer or fs: a DMG and a VHD are written and read back,
- * and an ISO built under Node is mounted and read.
+ * an ISO built under Node is mounted and read, and so is the exFAT fixture (walked, read, checked).
  */
 import { describe, it, expect } from 'vitest';
 import { createRequire } from 'node:module';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runInNewContext } from 'node:vm';
 import { MemoryDevice } from '@diskit/core';
 import { buildIso } from '@diskit/iso9660/node';
+import { buildApfs } from '../../apfs/src/test/build-container.js';
+import { decmpfs } from '../../apfs/src/test/decmpfs-encode.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const esbuild = createRequire(join(root, 'packages/cli/package.json'))('esbuild') as typeof import('esbuild');
@@ -23,6 +26,8 @@ const ENTRY = `
   export * as vhd from '@diskit/vhd';
   export * as dmg from '@diskit/dmg';
   export * as iso from '@diskit/iso9660';
+  export * as fat from '@diskit/fat';
+  export * as apfs from '@diskit/apfs';
 `;
 
 async function browserBundle(): Promise<string> {
@@ -69,8 +74,10 @@ describe('isomorphic packages (browser bundle in a bare context)', () => {
       disk.fill(0x61, 4096, 300_000);
       for (let i = 2 << 20; i < disk.length; i++) disk[i] = (i * 2654435761) >>> 24;
 
+      // An APFS container with a zlib-compressed file (decmpfs in the resource fork).
+      const apfsBytes = buildApfs([{ name: 'B', entries: [{ path: '/z', type: 'file', decmpfs: decmpfs(new TextEncoder().encode('apfs in a browser '.repeat(5000)), 'zlib-fork') }] }]);
       const result = (await inBareContext(code, `
-        const { core, vhd, dmg, iso } = diskit;
+        const { core, vhd, dmg, iso, fat, apfs } = diskit;
         const out = {};
         out.hasProcess = typeof process !== 'undefined';
         out.codecs = dmg.codecs().name;
@@ -120,8 +127,21 @@ describe('isomorphic packages (browser bundle in a bare context)', () => {
         const text = new Uint8Array(f.size);
         await f.read(text, 0);
         out.iso = names.join(',') + ':' + new TextDecoder().decode(text);
+        const exfatDriver = fat.filesystems.find((d) => d.name === 'exfat');
+        const xv = await exfatDriver.mount(new core.MemoryDevice(exfatBytes));
+        let count = 0;
+        for await (const e of core.walk(xv)) count++;
+        const h = await xv.openFile('/hello.txt');
+        const hb = new Uint8Array(h.size);
+        await h.read(hb, 0);
+        out.exfat = count + ':' + new TextDecoder().decode(hb) + ':' + (await xv.check()).problems.length;
+        const av = await apfs.filesystems[0].mount(new core.MemoryDevice(apfsBytes));
+        const z = await av.openFile('/z');
+        const zt = new Uint8Array(z.size);
+        await z.read(zt, 0);
+        out.apfs = (await av.readdir('/')).map((e) => e.path).join(',') + ':' + new TextDecoder().decode(zt).length;
         return out;
-      `, { disk, isoBytes: isoSink.bytes.slice() })) as Record<string, unknown>;
+      `, { disk, isoBytes: isoSink.bytes.slice(), exfatBytes: new Uint8Array(gunzipSync(readFileSync(join(root, 'test-images/exfat/small.img.gz')))), apfsBytes })) as Record<string, unknown>;
 
       expect(result).toEqual({
         hasProcess: false,
@@ -134,6 +154,8 @@ describe('isomorphic packages (browser bundle in a bare context)', () => {
         sparseimage: true,
         sparsebundle: true,
         iso: '/docs,/docs/readme.txt:read me in a browser\n',
+        exfat: '329:hello, world\n:0',
+        apfs: '/z:90000',
       });
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -1,8 +1,9 @@
 import { stat } from 'node:fs/promises';
-import { dirname, isAbsolute, join } from 'node:path';
-import { DiskitError, HttpDevice, SliceDevice, UnsupportedFeatureError, UsageError, type BlockDevice, type FormatDriver, type Image, type Partition, type Registry, type Volume } from '@diskit/core';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { DiskitError, HttpDevice, SliceDevice, TruncatedImageError, UnsupportedFeatureError, UsageError, type BlockDevice, type FormatDriver, type Image, type Partition, type Problem, type Registry, type Volume } from '@diskit/core';
 import { FileDevice, relativeOpener } from '@diskit/core/node';
 import { readPartitionTable, type PartitionTable } from '@diskit/raw';
+import { passwordSource } from './password.js';
 import { openDirectoryImage } from './open-directory.js';
 
 export interface Opened {
@@ -17,8 +18,32 @@ export interface Opened {
   close(): Promise<void>;
 }
 
-/** Open an image file read-only (unless `writable`), detecting its format unless `format` is given. */
-export async function openImage(reg: Registry, path: string, opts: { format?: string; writable?: boolean; depth?: number } = {}): Promise<Opened> {
+/** `diskit: warning: VHD footer at offset 1234: checksum …` on stderr, a line each. */
+export function printWarnings(problems: Problem[] | undefined): void {
+  for (const p of problems ?? []) {
+    process.stderr.write(`diskit: warning: ${p.structure ?? 'image'}${p.offset !== undefined ? ` at offset ${p.offset}` : ''}: ${p.message}\n`);
+  }
+}
+
+/** The reading commands' `-o`: only `backing=PATH` (qemu-img's name), the parent of a differencing image that was moved. */
+export const openOptionSpec = { options: { type: 'string', short: 'o', multiple: true } } as const;
+
+export function backingOption(list: string[] | undefined): string | undefined {
+  let backing: string | undefined;
+  for (const kv of (list ?? []).flatMap((s) => s.split(',')).filter(Boolean)) {
+    const m = /^backing=(.+)$/.exec(kv);
+    if (!m) throw new UsageError(`-o ${kv}: reading an image takes only -o backing=PATH`);
+    backing = resolve(m[1]!);
+  }
+  return backing;
+}
+
+/**
+ * Open an image file read-only (unless `writable`), detecting its format unless `format` is given.
+ * What the driver read around (bad checksums) is printed as warnings unless `warn` is false (check
+ * reports them as errors instead). `backing` names a differencing image's parent (`-o backing=`).
+ */
+export async function openImage(reg: Registry, path: string, opts: { format?: string; writable?: boolean; depth?: number; backing?: string; warn?: boolean; verify?: boolean; passwordFile?: string } = {}): Promise<Opened> {
   const url = isUrl(path);
   if (url && opts.writable) throw new UsageError(`${path}: remote images are read-only`);
   // A folder is a folder image (a .sparsebundle); its driver reads the files in it.
@@ -34,7 +59,8 @@ export async function openImage(reg: Registry, path: string, opts: { format?: st
       return closingWith(base.image, base.close);
     };
     const openRelative = url ? (name: string) => openRemote(beside(path, name)) : relativeOpener(path);
-    const image = await driver.open(file, { name: path, openRelative, openRelativeImage, writable: opts.writable });
+    const image = await driver.open(file, { name: path, openRelative, openRelativeImage, writable: opts.writable, backing: opts.backing, verify: opts.verify, password: passwordSource(path, opts.passwordFile) });
+    if (opts.warn !== false) printWarnings(image.warnings);
     return {
       path, file, driver, image, fileSize: file.size, allocatedSize: await allocatedBytes(path, file),
       async close() {
@@ -72,8 +98,11 @@ export async function allocatedBytes(path: string, file: BlockDevice): Promise<n
   return Math.min(st.blocks * 512, st.size);
 }
 
-export async function partitionTableOf(dev: BlockDevice): Promise<PartitionTable> {
-  return readPartitionTable(dev);
+/** The partition table inside a disk; its checksum failures are printed as warnings unless `warn` is false. */
+export async function partitionTableOf(dev: BlockDevice, warn = true): Promise<PartitionTable> {
+  const table = await readPartitionTable(dev);
+  if (warn) printWarnings(table.warnings);
+  return table;
 }
 
 /**
@@ -83,22 +112,29 @@ export async function partitionTableOf(dev: BlockDevice): Promise<PartitionTable
 export async function openVolume(reg: Registry, image: BlockDevice, opts: { partition?: number; mount?: Record<string, string>; fs?: string } = {}): Promise<Volume> {
   const slice = (p: { start: number; size: number }) => new SliceDevice(image, p.start, Math.min(p.size, image.size - p.start));
   if (opts.partition !== undefined) {
-    const table = await readPartitionTable(image);
+    const table = await partitionTableOf(image);
     const p = table.partitions.find((x) => x.index === opts.partition && x.kind !== 'extended');
     if (!p) throw new UsageError(`no partition ${opts.partition} (have: ${table.partitions.map((x) => x.index).join(', ') || 'none'})`);
+    if (p.start >= image.size) throw new TruncatedImageError(`partition ${p.index}`, p.start, p.size, image.size);
     return mountFirst(reg, [slice(p)], opts.mount, opts.fs);
   }
   // The whole disk first: an (isohybrid) ISO is a filesystem even when it also carries a table.
   const whole = await reg.detectFilesystem(image, opts.fs);
-  if (whole) return whole.mount(image, opts.mount);
-  const table = await readPartitionTable(image);
+  if (whole) return warned(await whole.mount(image, opts.mount));
+  const table = await partitionTableOf(image);
   return mountFirst(reg, table.partitions.filter((p) => p.kind !== 'extended' && p.start < image.size).map(slice), opts.mount, opts.fs);
+}
+
+/** A mounted volume, its warnings (damage mount read around) printed. */
+function warned(vol: Volume): Volume {
+  printWarnings(vol.warnings);
+  return vol;
 }
 
 async function mountFirst(reg: Registry, devs: BlockDevice[], mount?: Record<string, string>, only?: string): Promise<Volume> {
   for (const dev of devs) {
     const fs = await reg.detectFilesystem(dev, only);
-    if (fs) return fs.mount(dev, mount);
+    if (fs) return warned(await fs.mount(dev, mount));
   }
   // An image problem (exit 1), not a usage error.
   throw new UnsupportedFeatureError(`no filesystem diskit can read was found (known: ${reg.filesystems.map((f) => f.name).join(', ') || 'none'})`);

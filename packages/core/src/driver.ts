@@ -21,6 +21,16 @@ export interface OpenOptions {
   openRelativeImage?: (name: string) => Promise<BlockDevice>;
   /** Allow writes through the image (default: read-only). */
   writable?: boolean;
+  /**
+   * The parent of a differencing image, opened through `openRelative` instead of the names in the
+   * image's parent locators (qemu-img's `-o backing=PATH`, for a parent that was moved). Its
+   * identity is still checked against the child's.
+   */
+  backing?: string;
+  /** Check the data's checksums as it is read, failing on a mismatch (default true; `--no-verify` turns it off). */
+  verify?: boolean;
+  /** The passphrase of an encrypted image, asked for only when one is met. Never logged. */
+  password?: () => Promise<string>;
 }
 
 /** One on-disk structure in an inspect() dump. */
@@ -59,6 +69,11 @@ export interface CheckReport {
 export interface Image extends BlockDevice {
   readonly format: string;
   readonly variant: string;
+  /**
+   * Damage open() read around: a structure whose checksum fails (used as it is, or replaced by a
+   * good copy). Shown as warnings by every command; `check` reports each as an error.
+   */
+  readonly warnings?: Problem[];
   inspect(): Promise<Inspection>;
   /** Extra facts for `diskit info` (compression, chunk counts, parent, …): JSON-able. */
   info?(): Promise<Record<string, unknown>>;
@@ -71,6 +86,8 @@ export interface CreateOptions {
   options?: Record<string, string>;
   onProgress?: (done: number, total: number) => void;
   name?: string;
+  /** The passphrase for an encrypted output, asked for only when one is written. Never logged. */
+  password?: () => Promise<string>;
   openRelative?: (name: string) => Promise<BlockDevice>;
 }
 

@@ -1,5 +1,5 @@
 /** The Node file backend: the only part of @diskit/core that imports node: modules. */
-import { open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { lstat, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { constants, read, write } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as zlib from 'node:zlib';
@@ -176,13 +176,31 @@ export class AtomicOutput implements ImageSink {
 
   /**
    * Rename into place. Like `qemu-img convert` (cache=unsafe) and cp, no fsync unless asked:
-   * the rename still guarantees no partial file appears under the target name.
+   * the rename still guarantees no partial file appears under the target name. An existing target
+   * is first renamed aside and removed after: renaming a new file over an existing one makes ext4
+   * (auto_da_alloc) write the new file's data back at once, which made `convert --force` 2.4× slower.
    */
   async commit(opts: { sync?: boolean } = {}): Promise<void> {
     if (opts.sync) await this.file.handle.datasync();
     await this.file.close();
-    await rename(this.tempPath, this.target);
+    const aside = await this.moveTargetAside();
+    try {
+      await rename(this.tempPath, this.target);
+    } catch (e) {
+      if (aside) await rename(aside, this.target).catch(() => {});
+      throw e;
+    }
     liveTemps.delete(this.tempPath);
+    if (aside) await rm(aside, { force: true });
+  }
+
+  /** An existing file (or symlink) under the target name, renamed aside; directories stay (rename fails on them). */
+  private async moveTargetAside(): Promise<string | undefined> {
+    const st = await lstat(this.target).catch(() => undefined);
+    if (!st || st.isDirectory()) return undefined;
+    const aside = this.tempPath.replace(/\.tmp$/, '.old');
+    await rename(this.target, aside);
+    return aside;
   }
 
   async abort(): Promise<void> {

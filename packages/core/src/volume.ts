@@ -1,4 +1,5 @@
 import type { BlockDevice } from './device.js';
+import type { CheckReport, Problem, Structure } from './driver.js';
 
 export type EntryType = 'file' | 'directory' | 'symlink' | 'other';
 
@@ -45,10 +46,19 @@ export interface Volume {
   openFile(path: string): Promise<BlockDevice>;
   /** Volume-level facts for `diskit info`. */
   info(): Promise<Record<string, unknown>>;
+  /**
+   * Damage mount() read around (a descriptor whose checksum fails, replaced by its reserve copy):
+   * printed as warnings by every command; `check` reports each as an error.
+   */
+  readonly warnings?: Problem[];
   /** Named streams of a file (`ls --streams`), for filesystems that have them. */
   streams?(path: string): Promise<StreamEntry[]>;
   /** One named stream's contents as a read-only device. */
   openStream?(path: string, name: string): Promise<BlockDevice>;
+  /** Consistency checks of the filesystem's own structures, for `diskit check`. */
+  check?(): Promise<CheckReport>;
+  /** The filesystem's own structures for `diskit dump` (offsets within the filesystem's device). */
+  structures?(): Promise<Structure[]>;
 }
 
 export interface FilesystemDriver {

@@ -9,6 +9,23 @@ import { adcDecode } from './adc.js';
 import { lzfseDecode } from './lzfse.js';
 import { bunzip2 } from './bzip2.js';
 import { bzip2Encode } from './bzip2-encode.js';
+import { unxzWith } from './xz.js';
+
+type XzStream = new (s: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array>;
+let xzLoad: Promise<XzStream> | undefined;
+/**
+ * xz-decompress, loaded when the first LZMA chunk is met (its class extends ReadableStream at load).
+ * A UMD module: the class is a named export under bundlers, `default`'s under Node.
+ */
+function xzStream(): Promise<XzStream> {
+  type Mod = { XzReadableStream?: XzStream; default?: { XzReadableStream: XzStream } };
+  return (xzLoad ??= import('xz-decompress').then((m: Mod) => m.XzReadableStream ?? m.default!.XzReadableStream));
+}
+
+/** Decode one .xz stream (an LZMA chunk) to exactly `outSize` bytes, or throw. */
+export async function unxz(data: Uint8Array, outSize: number): Promise<Uint8Array> {
+  return unxzWith(await xzStream(), data, outSize);
+}
 
 export interface Codecs {
   /** Inflate a zlib stream to exactly `outSize` bytes (or throw). */
@@ -27,6 +44,8 @@ export interface Codecs {
   pack(data: Uint8Array, method: PackMethod, level: number, threads: number): PackedChunk | Promise<PackedChunk>;
   /** Decode a bzip2 chunk to exactly `outSize` bytes (or throw). May take over `data`'s memory. */
   bunzip2(data: Uint8Array, outSize: number): Uint8Array | Promise<Uint8Array>;
+  /** Decode an LZMA (.xz) chunk to exactly `outSize` bytes (or throw). May take over `data`'s memory. */
+  unxz(data: Uint8Array, outSize: number): Promise<Uint8Array>;
   name: string;
 }
 
@@ -96,6 +115,7 @@ export const pureCodecs: Codecs = {
     return zlibSync(data, { level: level as 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 });
   },
   bunzip2,
+  unxz,
   pack(data, method, level) {
     const deflate = (d: Uint8Array, l: number) => pureCodecs.deflate(d, l) as Uint8Array;
     const compress = method === 'bzip2' ? (d: Uint8Array) => bzip2Encode(d, level) : (d: Uint8Array) => deflate(d, level);

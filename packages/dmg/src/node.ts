@@ -7,8 +7,12 @@
 import { inflate, deflate, deflateSync, crc32 as zlibCrc32 } from 'node:zlib';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import { createCipheriv } from 'node:crypto';
+import { setSyncAesEncrypt } from './crypto.js';
 import { fastCrc32 } from '@diskit/core/node';
-import { setCodecs, CodecError, pureCodecs, packChunkSync, bzip2Encode, bunzip2, type Codecs, type PackedChunk, type PackMethod } from './codecs.js';
+import { setCodecs, CodecError, pureCodecs, packChunkSync, bzip2Encode, bunzip2, unxz, type Codecs, type PackedChunk, type PackMethod } from './codecs.js';
+import { unxzWith } from './xz.js';
 import { makeBunzip2 } from './bzip2.js';
 
 export { dmgDriver, formats, filesystems } from './index.js';
@@ -50,6 +54,9 @@ export const nodeCodecs: Codecs = {
   bunzip2(data, outSize) {
     return typeof zlibCrc32 === 'function' ? poolOf(threads()).bunzip2(data, outSize) : bunzip2(data, outSize);
   },
+  unxz(data, outSize) {
+    return XZ_PATH && typeof zlibCrc32 === 'function' ? poolOf(threads()).unpack('unxz', data, outSize) : unxz(data, outSize);
+  },
 };
 
 /**
@@ -59,16 +66,32 @@ export const nodeCodecs: Codecs = {
  * per call setting up a stream, and the main thread became the bottleneck (2 threads: 1.1x one);
  * here the main thread only posts buffers, which move to the worker and back without copying.
  */
+/**
+ * Where the xz decoder's module is, for the workers to load it (the CLI bundle depends on it too);
+ * unresolvable, LZMA chunks decode on the main thread.
+ */
+const XZ_PATH: string | undefined = (() => {
+  try {
+    return createRequire(import.meta.url).resolve('xz-decompress');
+  } catch {
+    return undefined;
+  }
+})();
+
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const zlib = require('node:zlib');
 const pack = (${packChunkSync.toString()});
 const bzip2Encode = (${bzip2Encode.toString()});
 const bunzip2 = (${makeBunzip2.toString()})(Error);
-parentPort.on('message', ({ op, buf, offset, length, method, level, outSize }) => {
+const unxzWith = (${unxzWith.toString()});
+const xzPath = ${JSON.stringify(XZ_PATH ?? null)};
+let Xz;
+parentPort.on('message', async ({ op, buf, offset, length, method, level, outSize }) => {
   try {
-    if (op === 'bunzip2') {
-      const out = bunzip2(new Uint8Array(buf, offset, length), outSize);
+    if (op === 'bunzip2' || op === 'unxz') {
+      const data = new Uint8Array(buf, offset, length);
+      const out = op === 'bunzip2' ? bunzip2(data, outSize) : await unxzWith(Xz ??= require(xzPath).XzReadableStream, data, outSize);
       parentPort.postMessage({ buf, out: out.buffer }, [buf, out.buffer]);
       return;
     }
@@ -88,7 +111,7 @@ parentPort.on('message', ({ op, buf, offset, length, method, level, outSize }) =
 type Reply = { buf: ArrayBuffer; crc?: number; z?: ArrayBuffer; zLength?: number; out?: ArrayBuffer; error?: string };
 
 interface Job {
-  message: { op: 'pack' | 'bunzip2'; buf: ArrayBuffer } & Record<string, unknown>;
+  message: { op: 'pack' | 'bunzip2' | 'unxz'; buf: ArrayBuffer } & Record<string, unknown>;
   settle(reply: Reply): void;
   reject(e: Error): void;
 }
@@ -128,10 +151,15 @@ export class CodecPool {
 
   /** Decode a bzip2 chunk to exactly `outSize` bytes on a worker (takes over `data`'s memory). */
   bunzip2(data: Uint8Array, outSize: number): Promise<Uint8Array> {
+    return this.unpack('bunzip2', data, outSize);
+  }
+
+  /** Decode a bzip2 or xz chunk to exactly `outSize` bytes on a worker (takes over `data`'s memory). */
+  unpack(op: 'bunzip2' | 'unxz', data: Uint8Array, outSize: number): Promise<Uint8Array> {
     const { buf, offset, length } = handOver(data);
     return new Promise<Uint8Array>((resolve, reject) => {
       this.queue.push({
-        message: { op: 'bunzip2', buf, offset, length, outSize },
+        message: { op, buf, offset, length, outSize },
         settle: (m) => (m.error ? reject(new CodecError(m.error)) : resolve(new Uint8Array(m.out!))),
         reject,
       });
@@ -201,3 +229,10 @@ export function useNodeCodecs(on = true): void {
 }
 
 useNodeCodecs();
+
+// Writing encrypted images: node:crypto's AES-CBC per 512-byte chunk (see setSyncAesEncrypt).
+setSyncAesEncrypt((key, iv, data) => {
+  const c = createCipheriv(`aes-${key.length * 8}-cbc`, key, iv).setAutoPadding(false);
+  const a = c.update(data), b = c.final();
+  return b.length ? Buffer.concat([a, b]) : a;
+});

@@ -6,7 +6,7 @@ import {
 import { readPartitionTable } from '@diskit/raw';
 import { buildPlist, type PlistDict } from './plist.js';
 import { ChunkType, KOLY_SIZE, SECTOR, crcChecksum, encodeKoly, encodeMish, type Chunk } from './udif.js';
-import { masterCrc } from './image.js';
+import { masterCrc } from './check.js';
 import { codecs, codecsReady } from './codecs.js';
 import { crc32Combine } from './crc-combine.js';
 
@@ -40,7 +40,7 @@ export function parseWriteOptions(o: Record<string, string> = {}): DmgWriteOptio
       const n = Number(v);
       if (!Number.isInteger(n) || n < 1 || n > 256) throw new UsageError(`dmg: workers must be 1..256, got "${v}"`);
       out.workers = n;
-    } else throw new UsageError(`dmg: unknown option "${k}" (compression, level, workers)`);
+    } else throw new UsageError(`dmg: unknown option "${k}" (compression, level, workers, encryption, iterations)`);
   }
   if (level !== undefined) {
     if (out.compression === 'bzip2' && level < 1) throw new UsageError('dmg: bzip2 level (block size) must be 1..9');

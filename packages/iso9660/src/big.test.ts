@@ -5,7 +5,7 @@ import { readBytes } from '@diskit/core';
 import { AtomicOutput } from '@diskit/core/node';
 import { describeWithTools, run } from '../../../test/tools.js';
 import { buildIso } from './node.js';
-import { MAX_EXTENT } from './build.js';
+import { MAX_EXTENT } from './build/index.js';
 import { tempDir, xorrisoList, ourList, compareWithXorriso, mountIso } from './test/helpers.js';
 
 const SIZE = 4500 * 1048576;

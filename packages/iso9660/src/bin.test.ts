@@ -8,7 +8,7 @@ import { describeWithTools, run } from '../../../test/tools.js';
 import { buildIso } from './node.js';
 import { binFormat, isoFormat } from './formats.js';
 import { cueSheet, encodeMode1, edc, RAW_SECTOR } from './cdsector.js';
-import { IsoVolume } from './reader.js';
+import { IsoVolume } from './reader/index.js';
 import { tempDir } from './test/helpers.js';
 
 let dir: string;

@@ -7,7 +7,7 @@ import { readBytes } from '@diskit/core';
 import { describeWithTools, run } from '../../../test/tools.js';
 import { buildIso } from './node.js';
 import { readBootCatalog, openBootImage } from './eltorito.js';
-import { readDescriptors, IsoVolume } from './reader.js';
+import { readDescriptors, IsoVolume } from './reader/index.js';
 import { isoFormat } from './formats.js';
 import { tempDir } from './test/helpers.js';
 

@@ -1,7 +1,7 @@
 /** Path tables (L and M) checked against the directory tree they index. */
 import type { BlockDevice, Problem } from '@diskit/core';
 import { SECTOR, parsePathTable, parseDirRecord, FLAG_DIRECTORY, type PathTableEntry } from './structs.js';
-import type { DescriptorInfo } from './reader.js';
+import type { DescriptorInfo } from './reader/index.js';
 
 const MAX_DIRS = 65535;
 

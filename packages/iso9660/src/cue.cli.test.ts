@@ -34,6 +34,12 @@ describeWithTools(['xorriso'], 'CUE sheets written on Windows', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout.split('\n').filter(Boolean).sort()).toEqual(xorrisoList(iso).map((e) => e.path));
+    // an absolute Windows path (as some rippers write): the last part, beside the sheet
+    const abs = join(dir, 'abs.cue');
+    writeFileSync(abs, 'FILE "C:\\Rips\\Disc One\\ISOFS-M1.BIN" BINARY\r\n  TRACK 01 MODE1/2352\r\n');
+    const a = diskit('ls', '-R', abs);
+    expect(a.stderr).toBe('');
+    expect(a.stdout).toBe(r.stdout);
     const back = join(dir, 'back.iso');
     expect(diskit('convert', '-O', 'raw', cue, back).status).toBe(0);
     expect(readFileSync(back).equals(readFileSync(iso))).toBe(true);

@@ -4,7 +4,7 @@
  * and extracted (compared with xorriso's listing of the unpatched image and the source bytes),
  * the skipped directory is named on stderr with its structure and offset, and the exit code is 1.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { it, expect, beforeAll, afterAll } from 'vitest';
@@ -119,6 +119,33 @@ describeWithTools(['xorriso'], 'damaged ISO directories through the CLI', () => 
     const rep = JSON.parse(c.stdout) as { ok: boolean; problems: { structure: string; offset: number; message: string }[] };
     expect(rep.ok).toBe(false);
     expect(rep.problems).toContainEqual(expect.objectContaining({ structure: 'Rock Ridge continuation area', offset: area }));
+  });
+
+  it('a file whose zisofs data is damaged: extract names it, leaves no partial file, extracts the rest (exit 1)', () => {
+    const zsrc = join(dir, 'zsrc');
+    mkdirSync(zsrc);
+    let text = '';
+    for (let i = 0; text.length < 200_000; i++) text += `line ${i} of a file that compresses\n`;
+    writeFileSync(join(zsrc, 'big.txt'), text);
+    writeFileSync(join(zsrc, 'ok.txt'), 'fine\n');
+    const iso = join(dir, 'zisofs.iso');
+    run('xorriso', ['-outdev', iso, '-map', zsrc, '/', '-set_filter_r', '--zisofs', '/', '--']);
+    const b = readFileSync(iso);
+    const header = b.indexOf(Buffer.from([0x37, 0xe4, 0x53, 0x96, 0xc9, 0xdb, 0xd6, 0x07]));
+    const first = header + b.readUInt32LE(header + 16); // block 0's compressed bytes
+    for (let i = 0; i < 16; i++) b[first + i]! ^= 0x5a;
+    const bad = join(dir, 'zisofs-bad.iso');
+    writeFileSync(bad, b);
+    const out = join(dir, 'out-z');
+    const x = diskit('extract', bad, '/', out);
+    expect(x.status).toBe(1);
+    expect(x.stderr).toMatch(/skipped \/big\.txt: CorruptImageError: zisofs block 0 of \/big\.txt/);
+    expect(readFileSync(join(out, 'ok.txt'), 'utf8')).toBe('fine\n');
+    expect(existsSync(join(out, 'big.txt'))).toBe(false);
+    // the undamaged image extracts byte for byte
+    const good = join(dir, 'out-zgood');
+    expect(diskit('extract', iso, '/', good).status).toBe(0);
+    expect(readFileSync(join(good, 'big.txt'), 'utf8')).toBe(text);
   });
 
   it('an undamaged image still lists, extracts and checks with exit 0', () => {

@@ -4,7 +4,7 @@ import {
   type BlockDevice, type Extent, type FormatDriver, type Image, type Inspection, type Structure, type CheckReport, type Problem,
 } from '@diskit/core';
 import { SECTOR, parsePathTable, aString, ucs2String, decodeLongDate } from './structs.js';
-import { readDescriptors, volumeFacts, IsoVolume, type DescriptorInfo } from './reader.js';
+import { readDescriptors, volumeFacts, IsoVolume, type DescriptorInfo } from './reader/index.js';
 import { readBootCatalog } from './eltorito.js';
 import { RAW_SECTOR, hasSync, encodeMode1, checkSectorEdc, cueSheet } from './cdsector.js';
 import { checkPathTables } from './check.js';
@@ -329,6 +329,24 @@ function looksLikeCue(head: Uint8Array): boolean {
   return /^\s*(REM[^\n]*\n\s*|CATALOG[^\n]*\n\s*|PERFORMER[^\n]*\n\s*|TITLE[^\n]*\n\s*)*FILE\s+/i.test(s) && /\bTRACK\s+\d+\s+/i.test(s);
 }
 
+/**
+ * The file a CUE sheet names, as written and then as Windows tools write it: `sub\disc.bin`
+ * with backslashes, or `C:\rips\disc.bin` (then its last part is looked for beside the sheet). The
+ * opener itself falls back to a case-insensitive match. Not found: an error naming the CUE line.
+ */
+async function openNamed(open: (name: string) => Promise<BlockDevice>, t: CueTrack): Promise<BlockDevice> {
+  const slashed = t.file.replace(/\\/g, '/');
+  const names = [...new Set([t.file, slashed, slashed.slice(slashed.lastIndexOf('/') + 1)])];
+  for (const name of names) {
+    try {
+      return await open(name);
+    } catch (e) {
+      if ((e as { code?: string })?.code !== 'ENOENT') throw e;
+    }
+  }
+  throw new CorruptImageError(`CUE sheet line ${t.fileLine}`, t.fileOffset, `the file '${t.file}' it names, beside the sheet`, 'no such file');
+}
+
 /** A CUE sheet: opens the data track's BIN (MODE1/2352, MODE2/2352) or ISO (MODE1/2048) beside it. */
 export const cueFormat: FormatDriver = {
   name: 'cue',
@@ -344,11 +362,7 @@ export const cueFormat: FormatDriver = {
     const data = tracks.find((t) => /^MODE[12]\/(2352|2048)$/.test(t.mode));
     if (!data) throw new UnsupportedFeatureError(`no MODE1/MODE2 data track in the CUE sheet (tracks: ${tracks.map((t) => t.mode).join(', ') || 'none'})`);
     if (!opts?.openRelative) throw new UsageError(`the CUE sheet names '${data.file}', but files beside it cannot be opened here`);
-    const dev = await opts.openRelative(data.file).catch((e: { code?: string }) => {
-      // (the opener already tried a case-insensitive match: CUE sheets written on Windows)
-      if (e?.code !== 'ENOENT') throw e;
-      throw new CorruptImageError(`CUE sheet line ${data.fileLine}`, data.fileOffset, `the file '${data.file}' it names, beside the sheet`, 'no such file');
-    });
+    const dev = await openNamed(opts.openRelative, data);
     try {
       const img = data.mode.endsWith('/2048') ? new IsoImage(dev, 'iso9660', await readDescriptors(dev)) : ((await binFormat.open(dev, opts)) as BinImage);
       img.owned = dev;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { MemoryDevice, CorruptImageError, DiskitError, walk, type FileEntry, type WalkProblem } from '@diskit/core';
 import { buildIso } from './node.js';
-import { IsoVolume } from './reader.js';
+import { IsoVolume } from './reader/index.js';
 import { isoFormat } from './formats.js';
 import { tempDir } from './test/helpers.js';
 
@@ -235,7 +235,7 @@ describe('mount options', () => {
     expect((await mount(plain)).names).toBe('iso');
     await expect(mount(plain, 'rockridge')).rejects.toBeInstanceOf(UsageError);
     await expect(mount(plain, 'joliet')).rejects.toBeInstanceOf(UsageError);
-    const { iso9660Filesystem } = await import('./reader.js');
+    const { iso9660Filesystem } = await import('./reader/index.js');
     await expect(iso9660Filesystem.mount(new MemoryDevice(plain), { names: 'klingon' })).rejects.toBeInstanceOf(UsageError);
     await expect(iso9660Filesystem.mount(new MemoryDevice(plain), { bogus: '1' })).rejects.toBeInstanceOf(UsageError);
     expect(await iso9660Filesystem.probe(new MemoryDevice(plain))).toBeGreaterThan(0);

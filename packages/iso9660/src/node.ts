@@ -3,10 +3,10 @@ import { lstatSync, readdirSync, readlinkSync, openSync, readSync, closeSync, ty
 import { join, resolve } from 'node:path';
 import { UsageError, pumpDataRuns, type ImageSink } from '@diskit/core';
 import { FileDevice } from '@diskit/core/node';
-import { planIso, type BuildNode, type IsoBuildOptions } from './build.js';
+import { planIso, type BuildNode, type IsoBuildOptions } from './build/index.js';
 import { SECTOR } from './structs.js';
 
-export type { IsoBuildOptions } from './build.js';
+export type { IsoBuildOptions } from './build/index.js';
 
 export interface BuildIsoOptions extends IsoBuildOptions {
   onProgress?: (done: number, total: number) => void;

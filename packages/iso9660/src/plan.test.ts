@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { UsageError } from '@diskit/core';
-import { planIso, MAX_EXTENT, type BuildNode } from './build.js';
+import { planIso, MAX_EXTENT, type BuildNode } from './build/index.js';
 
 const t = new Date('2020-01-01T00:00:00Z');
 const dir = (name: string, children: BuildNode[] = []): BuildNode => ({ name, type: 'directory', mode: 0o40755, uid: 0, gid: 0, mtime: t, size: 0, children });

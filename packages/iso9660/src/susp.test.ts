@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { RockRidgeAccumulator, splitSusp, suspEntry, encodeNM, encodeSL, encodePX, encodeTF, encodeCE, encodeSP } from './susp.js';
+import { RockRidgeAccumulator, splitSusp } from './susp.js';
+import { suspEntry, encodeNM, encodeSL, encodePX, encodeTF, encodeCE, encodeSP } from './build/susp-entries.js';
 import { encodeShortDate, encodeLongDate } from './structs.js';
 
 const cat = (...parts: Uint8Array[]) => {

@@ -122,6 +122,8 @@ export interface GptResult {
   partitions: Partition[];
   entries: GptEntry[];
   problems: Problem[];
+  /** CRC32 failures read around (the other copy used, or a damaged one as it is): every command shows them. */
+  warnings: Problem[];
   structures: Structure[];
 }
 
@@ -130,6 +132,8 @@ interface HeaderRead {
   offset: number;
   entriesRaw: Uint8Array;
   problems: Problem[];
+  /** The CRC32 failures among `problems`. */
+  checksums: Problem[];
 }
 
 /** Read and verify one GPT header and its entry array. Returns problems rather than throwing. */
@@ -143,12 +147,14 @@ async function readHeaderAt(dev: BlockDevice, lba: number, sectorSize: number, w
   if (sig !== GPT_SIGNATURE) return { problems: [{ severity: 'error', structure, offset: off, message: `${structure}: no "EFI PART" signature` }] };
   const header = parseGptHeader(sector, off);
   const problems: Problem[] = [];
+  const checksums: Problem[] = [];
   if (header.headerSize < 92 || header.headerSize > sectorSize) {
     return { problems: [{ severity: 'error', structure, offset: off + 12, message: `${structure}: header size ${header.headerSize} not in 92..${sectorSize}` }] };
   }
   const crc = gptHeaderCrc(sector, header.headerSize);
   if (crc !== header.headerCrc32) {
-    problems.push({ severity: 'error', structure, offset: off + 16, message: `${structure}: CRC32 0x${header.headerCrc32.toString(16)} does not match computed 0x${crc.toString(16)}` });
+    checksums.push({ severity: 'error', structure, offset: off + 16, message: `${structure}: CRC32 0x${header.headerCrc32.toString(16)} does not match computed 0x${crc.toString(16)}` });
+    problems.push(checksums[checksums.length - 1]!);
   }
   if (header.sizeOfEntry < 128 || header.sizeOfEntry % 8 !== 0 || header.sizeOfEntry > 4096) {
     return { problems: [...problems, { severity: 'error', structure, offset: off + 84, message: `${structure}: entry size ${header.sizeOfEntry} invalid` }] };
@@ -163,9 +169,10 @@ async function readHeaderAt(dev: BlockDevice, lba: number, sectorSize: number, w
   await dev.read(entriesRaw, entriesOff);
   const ecrc = crc32(entriesRaw);
   if (ecrc !== header.entriesCrc32) {
-    problems.push({ severity: 'error', structure: `GPT ${which} entries`, offset: entriesOff, message: `GPT ${which} entry array CRC32 0x${header.entriesCrc32.toString(16)} does not match computed 0x${ecrc.toString(16)}` });
+    checksums.push({ severity: 'error', structure: `GPT ${which} entries`, offset: entriesOff, message: `GPT ${which} entry array CRC32 0x${header.entriesCrc32.toString(16)} does not match computed 0x${ecrc.toString(16)}` });
+    problems.push(checksums[checksums.length - 1]!);
   }
-  return { header, offset: off, entriesRaw, problems };
+  return { header, offset: off, entriesRaw, problems, checksums };
 }
 
 /**
@@ -191,6 +198,12 @@ export async function readGpt(dev: BlockDevice, sectorSize = 512): Promise<GptRe
   }
   if (!('header' in backup) && 'header' in primary && primary.header.alternateLba !== lastLba) {
     problems.push({ severity: 'warning', structure: 'GPT', offset: dev.size - sectorSize, message: 'backup GPT is not at the last sector (disk resized?)' });
+  }
+  const warnings: Problem[] = [];
+  for (const r of [primary, backup]) {
+    if (!isRead(r)) continue;
+    const using = r === chosen ? 'no good copy: using it as it is' : `using the ${chosen === primary ? 'primary' : 'backup'} copy`;
+    for (const p of r.checksums) warnings.push({ ...p, severity: 'warning', message: `${p.message.replace(`${p.structure}: `, '')}; ${using}` });
   }
   const { header, entriesRaw } = chosen;
   const entries: GptEntry[] = [];
@@ -220,5 +233,5 @@ export async function readGpt(dev: BlockDevice, sectorSize = 512): Promise<GptRe
       });
     }
   }
-  return { header, source: chosen === primary ? 'primary' : 'backup', partitions, entries, problems, structures };
+  return { header, source: chosen === primary ? 'primary' : 'backup', partitions, entries, problems, warnings, structures };
 }

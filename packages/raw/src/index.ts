@@ -45,3 +45,4 @@ export const rawDriver: FormatDriver = {
 
 export const formats: FormatDriver[] = [rawDriver];
 export const filesystems: FilesystemDriver[] = [];
+export { partitionTypeName } from './types.js';

@@ -9,6 +9,8 @@ export interface PartitionTable {
   /** An isohybrid image: an ISO9660 volume that also carries an MBR/GPT so it boots from USB. */
   hybridIso: boolean;
   problems: Problem[];
+  /** Checksum failures read around (a GPT copy with a bad CRC32): shown as warnings; they are errors in `problems`. */
+  warnings: Problem[];
   structures: Structure[];
 }
 
@@ -25,7 +27,7 @@ async function hasIso9660(dev: BlockDevice): Promise<boolean> {
  * protective or an "EFI PART" header is present, else MBR with extended/logical partitions.
  */
 export async function readPartitionTable(dev: BlockDevice): Promise<PartitionTable> {
-  const none: PartitionTable = { scheme: 'none', partitions: [], sectorSize: 512, hybridIso: false, problems: [], structures: [] };
+  const none: PartitionTable = { scheme: 'none', partitions: [], sectorSize: 512, hybridIso: false, problems: [], warnings: [], structures: [] };
   if (dev.size < 512) return none;
   const hybridIso = await hasIso9660(dev);
   const sector = new Uint8Array(512);
@@ -48,7 +50,7 @@ export async function readPartitionTable(dev: BlockDevice): Promise<PartitionTab
           problems.push({ severity: 'warning', structure: 'MBR', offset: 446, message: 'GPT disk without a protective MBR entry (hybrid MBR)' });
         }
       }
-      return { scheme: 'gpt', partitions: markReach(dev, gpt.partitions, problems), sectorSize, hybridIso, problems, structures };
+      return { scheme: 'gpt', partitions: markReach(dev, gpt.partitions, problems), sectorSize, hybridIso, problems, warnings: gpt.warnings, structures };
     }
   }
   if (!mbrValid) return { ...none, hybridIso };
@@ -60,7 +62,7 @@ export async function readPartitionTable(dev: BlockDevice): Promise<PartitionTab
   // A FAT/NTFS boot sector also ends in 55 AA: entries that are all empty mean no table.
   if (m.partitions.length === 0) return { ...none, hybridIso };
   const problems = [...m.problems];
-  return { scheme: 'mbr', partitions: markReach(dev, m.partitions, problems), sectorSize: 512, hybridIso, problems, structures: m.structures };
+  return { scheme: 'mbr', partitions: markReach(dev, m.partitions, problems), sectorSize: 512, hybridIso, problems, warnings: [], structures: m.structures };
 }
 
 /**

@@ -2,7 +2,7 @@ import { describe, expect, it, beforeAll } from 'vitest';
 import { mkdtempSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { MemoryDevice, CorruptImageError, crc32 } from '@diskit/core';
 import { FileDevice } from '@diskit/core/node';
 import { describeWithTools, run } from '../../../test/tools.js';
@@ -126,6 +126,24 @@ describeWithTools(['sgdisk', 'sfdisk'], 'GPT against sgdisk and sfdisk', () => {
     const info = JSON.parse(diskit('info', '--json', img));
     expect(info.format).toBe('raw');
     expect(info.partitions.map((p: { name: string }) => p.name)).toEqual(['EFI system', 'Linux root', 'data']);
+  });
+
+  it('checksum policy: a GPT copy with a bad CRC32 is a warning on stderr naming it (sgdisk -v agrees it is damaged), an error for check', () => {
+    const bytes = new Uint8Array(readFileSync(img));
+    bytes[512 + 60] ^= 0xff; // inside the disk GUID: the primary header's CRC no longer matches
+    const bad = join(tmp, 'gpt-bad-primary.img');
+    writeFileSync(bad, bytes);
+    const v = spawnSync('sgdisk', ['-v', bad], { encoding: 'utf8' });
+    expect(v.stdout + v.stderr).toMatch(/Main header: ERROR[\s\S]*Backup header: OK/);
+    const r = spawnSync('node', [cli, 'info', '--json', bad], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/^diskit: warning: GPT primary header at offset 528: CRC32 0x[0-9a-f]+ does not match computed 0x[0-9a-f]+; using the backup copy$/m);
+    expect(JSON.parse(r.stdout).partitions.map((p: { name: string }) => p.name)).toEqual(['EFI system', 'Linux root', 'data']);
+    const chk = spawnSync('node', [cli, 'check', bad], { encoding: 'utf8' });
+    expect(chk.status).toBe(1);
+    expect(chk.stdout).toMatch(/^error: GPT primary header: CRC32 .*\(offset 528\)$/m);
+    expect(chk.stderr).not.toMatch(/warning/);
+    expect(spawnSync('node', [cli, 'info', img], { encoding: 'utf8' }).stderr).toBe('');
   });
 });
 

@@ -48,6 +48,10 @@ describeWithTools(['sfdisk', 'sgdisk'], 'partition entries past the end of a sho
     expect(w.some((m) => /EBR at sector 28672 lies past the end/.test(m))).toBe(true);
     expect(w.some((m) => /partition 3 starts at byte 31457280, past the end/.test(m))).toBe(true);
     expect(w.some((m) => /partition 5 starts at byte 10485760, past the end/.test(m))).toBe(true);
+    // asking for a partition that is not in the file is an image problem, named
+    const r = diskit('ls', '--partition', '5', img);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/TruncatedImageError: partition 5 at offset 10485760: expected 4194304 bytes within the file, found file size 9728000/);
   });
 
   it('GPT: entries past the end are listed like sgdisk -p lists them, and marked', () => {

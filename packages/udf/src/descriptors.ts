@@ -3,7 +3,7 @@
  * Pointer (sector 256, N−256 or N−1), and the Volume Descriptor Sequence it points at (main, else the
  * reserve): Primary, Partition and Logical Volume descriptors with their partition maps.
  */
-import { CorruptImageError, UnsupportedFeatureError, type BlockDevice } from '@diskit/core';
+import { CorruptImageError, UnsupportedFeatureError, type BlockDevice, type Problem } from '@diskit/core';
 import { TAG, dv, readTag } from './tag.js';
 import { dstring, entityId } from './strings.js';
 
@@ -40,6 +40,8 @@ export interface VolumeStructure {
   lv: LogicalVolume;
   /** The sector the anchor was found at. */
   anchor: number;
+  /** A damaged anchor or main sequence read around (another anchor, the reserve sequence used). */
+  warnings: Problem[];
 }
 
 const MAX_VDS_DESCRIPTORS = 512;
@@ -61,8 +63,9 @@ export async function hasNsr(dev: BlockDevice): Promise<boolean> {
 }
 
 /** Find the anchor: sector 256, then the last sector and N−256, at sector sizes 2048, 512 and 4096. */
-async function findAnchor(dev: BlockDevice): Promise<{ sectorSize: number; sector: number; main: [number, number]; reserve: [number, number] }> {
+async function findAnchor(dev: BlockDevice, warnings: Problem[]): Promise<{ sectorSize: number; sector: number; main: [number, number]; reserve: [number, number] }> {
   for (const ss of [2048, 512, 4096]) {
+    const damaged: Problem[] = [];
     const n = Math.floor(dev.size / ss);
     for (const s of [256, n - 1, n - 257, 512]) {
       if (s < 0 || (s + 1) * ss > dev.size) continue;
@@ -70,10 +73,15 @@ async function findAnchor(dev: BlockDevice): Promise<{ sectorSize: number; secto
       await dev.read(b, s * ss);
       try {
         readTag(b, 'anchor volume descriptor pointer', s * ss, TAG.AVDP, s);
-      } catch {
+      } catch (e) {
+        // An anchor's identifier with a bad checksum, CRC or location: damage, if another anchor is found.
+        if (e instanceof CorruptImageError && dv(b).getUint16(0, true) === TAG.AVDP) {
+          damaged.push({ severity: 'warning', structure: 'UDF anchor volume descriptor pointer', offset: s * ss, message: `${e.message}; another anchor used` });
+        }
         continue;
       }
       const v = dv(b);
+      warnings.push(...damaged);
       return { sectorSize: ss, sector: s, main: [v.getUint32(16, true), v.getUint32(20, true)], reserve: [v.getUint32(24, true), v.getUint32(28, true)] };
     }
   }
@@ -81,19 +89,25 @@ async function findAnchor(dev: BlockDevice): Promise<{ sectorSize: number; secto
 }
 
 export async function readVolumeStructure(dev: BlockDevice): Promise<VolumeStructure> {
-  const anchor = await findAnchor(dev);
+  const warnings: Problem[] = [];
+  const anchor = await findAnchor(dev, warnings);
   let lastError: unknown;
   for (const [length, location] of [anchor.main, anchor.reserve]) {
     try {
-      return { ...(await readSequence(dev, anchor.sectorSize, location, length)), sectorSize: anchor.sectorSize, anchor: anchor.sector };
+      const seq = await readSequence(dev, anchor.sectorSize, location, length);
+      if (lastError instanceof CorruptImageError) {
+        // The reserve copy is there for exactly this, and the damage is still said.
+        warnings.push({ severity: 'warning', structure: 'UDF main volume descriptor sequence', offset: anchor.main[1] * anchor.sectorSize, message: `${lastError.message}; using the reserve sequence` });
+      }
+      return { ...seq, sectorSize: anchor.sectorSize, anchor: anchor.sector, warnings };
     } catch (e) {
-      lastError = e; // the reserve copy is there for exactly this
+      lastError = e;
     }
   }
   throw lastError;
 }
 
-async function readSequence(dev: BlockDevice, ss: number, location: number, length: number): Promise<Omit<VolumeStructure, 'sectorSize' | 'anchor'>> {
+async function readSequence(dev: BlockDevice, ss: number, location: number, length: number): Promise<Omit<VolumeStructure, 'sectorSize' | 'anchor' | 'warnings'>> {
   const partitions: PartitionDescriptor[] = [];
   let lv: LogicalVolume | undefined;
   let volumeId: string | undefined;

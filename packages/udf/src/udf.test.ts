@@ -4,7 +4,7 @@
  * (No kernel UDF driver or UDF FUSE filesystem here, so mkudffs volumes cannot be populated.)
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -145,6 +145,31 @@ describeWithTools(['genisoimage', '7z', 'mkudffs', 'udfinfo'], 'UDF', () => {
       if (media === 'cdr' || media === 'dvdr' || media === 'bdr') expect(info.partitionMaps).toContain('virtual');
       if (media === 'cdrw' || media === 'dvdrw') expect(info.partitionMaps).toContain('sparable');
     }
+  });
+
+  it('checksum policy: a damaged main descriptor sequence or first anchor is read around (reserve, other anchor) with a warning; check says error', async () => {
+    const img = new Uint8Array(readFileSync(bridge));
+    const v = new DataView(img.buffer);
+    const mainAt = v.getUint32(256 * 2048 + 20, true) * 2048; // the AVDP's main VDS extent
+    const listing = (p: string) => spawnSync('node', [cli, 'ls', '-R', '--json', '--fs', 'udf', p], { encoding: 'utf8' });
+    const want = JSON.parse(listing(bridge).stdout);
+    for (const [what, at, structure, offset] of [
+      ['main VDS', mainAt + 100, 'UDF main volume descriptor sequence', mainAt],
+      ['first anchor', 256 * 2048 + 40, 'UDF anchor volume descriptor pointer', 256 * 2048],
+    ] as const) {
+      const bad = img.slice();
+      bad[at] ^= 0xff; // inside the descriptor, after its tag: its CRC no longer matches
+      const p = join(dir, `bad-${what.replace(' ', '-')}.iso`);
+      writeFileSync(p, bad);
+      const r = listing(p);
+      expect(r.status, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual(want);
+      expect(r.stderr).toMatch(new RegExp(`^diskit: warning: ${structure} at offset ${offset}: .*CRC`, 'm'));
+      const chk = spawnSync('node', [cli, 'check', p], { encoding: 'utf8' });
+      expect(chk.status).toBe(1);
+      expect(chk.stdout).toMatch(new RegExp(`^error: ${structure}: .*\\(offset ${offset}\\)$`, 'm'));
+    }
+    expect(listing(bridge).stderr).toBe('');
   });
 
   it('damage is a typed error naming the structure: a bad descriptor CRC, a file entry out of place', async () => {

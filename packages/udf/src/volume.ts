@@ -1,5 +1,5 @@
 /** A mounted UDF volume: the File Set Descriptor's root, directories of FIDs, files as devices. */
-import { CorruptImageError, MappedDevice, MemoryDevice, normalizePath, UsageError, type BlockDevice, type FileEntry as Entry, type MappedRun, type Volume } from '@diskit/core';
+import { CorruptImageError, MappedDevice, MemoryDevice, normalizePath, UsageError, type BlockDevice, type FileEntry as Entry, type MappedRun, type Problem, type Volume } from '@diskit/core';
 import { readVolumeStructure, type VolumeStructure } from './descriptors.js';
 import { Partitions } from './partitions.js';
 import { AD, FILE_TYPE, parseFileEntry, posixMode, type FileEntry } from './file-entry.js';
@@ -27,6 +27,11 @@ const MAX_SYMLINK = 1 << 16;
 export class UdfVolume implements Volume {
   readonly type = 'udf';
   private dirs = new Map<string, Node[]>();
+
+  /** A damaged anchor or main descriptor sequence mount read around. */
+  get warnings(): Problem[] {
+    return this.vs.warnings;
+  }
 
   private constructor(
     readonly dev: BlockDevice,

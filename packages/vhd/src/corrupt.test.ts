@@ -51,13 +51,27 @@ describeWithTools(['qemu-img'], 'corrupt VHD images', () => {
     expect((await img.check!()).problems.map((p) => p.message).join()).toMatch(/checksum/);
   });
 
-  it('no footer anywhere, a bad dynamic header checksum, a tiny file: typed errors', async () => {
+  it('no footer anywhere, a tiny file: typed errors', async () => {
     const noCookie = dyn.slice();
     noCookie.fill(0, 0, 8);
     noCookie.fill(0, noCookie.length - 512, noCookie.length - 504);
     await expect(openMem(vhdDriver, noCookie)).rejects.toThrow(CorruptImageError);
-    await expect(openMem(vhdDriver, flip(dyn, 512 + 40))).rejects.toThrow(/VHD dynamic header.*checksum/);
     await expect(openMem(vhdDriver, dyn.slice(0, 100))).rejects.toThrow(TruncatedImageError);
+  });
+
+  it('checksum policy: a bad footer or dynamic header checksum is a warning at open and an error in check()', async () => {
+    // The footer at the end: the copy at offset 0 is used, and the open says so.
+    const badFooter = await openMem(vhdDriver, flip(dyn, dyn.length - 512 + 50));
+    expect(badFooter.warnings).toEqual([expect.objectContaining({ severity: 'warning', structure: 'VHD footer', offset: dyn.length - 512, message: expect.stringMatching(/^checksum 0x[0-9a-f]+ does not match the computed 0x[0-9a-f]+; using the copy at offset 0$/) })]);
+    // The dynamic header has no copy: used as it is (its fields still checked), never fatal.
+    const img = await openMem(vhdDriver, flip(dyn, 512 + 40));
+    expect(img.warnings).toEqual([expect.objectContaining({ severity: 'warning', structure: 'VHD dynamic header', offset: 512, message: expect.stringMatching(/^checksum /) })]);
+    expect(Buffer.compare(await readEverything(img), raw)).toBe(0);
+    const r = await img.check!();
+    expect(r.problems).toContainEqual(expect.objectContaining({ severity: 'error', structure: 'VHD dynamic header', offset: 512 }));
+    // A sound image warns of nothing.
+    expect((await openMem(vhdDriver, dyn)).warnings).toEqual([]);
+    expect((await openMem(vhdDriver, fixed)).warnings).toEqual([]);
   });
 
   it('a BAT entry past the end of the file: reads fail typed, check() reports', async () => {
@@ -121,15 +135,27 @@ describeWithTools(['qemu-img', 'qemu-io'], 'corrupt VHDX images', () => {
     img = new Uint8Array(readFileSync(p));
   });
 
-  it('one bad header or region table is survivable and reported; both bad is a CorruptImageError', async () => {
+  it('one bad header or region table is survivable and reported; a bad CRC on both is a warning; no signature in either is a CorruptImageError', async () => {
     const one = flip(img, 64 * 1024 + 100);
     const i1 = await openMem(vhdxDriver, one);
+    expect(i1.warnings).toEqual([expect.objectContaining({ severity: 'warning', structure: 'VHDX header', offset: 64 * 1024, message: expect.stringMatching(/^header 1: CRC32C .* using header 2$/) })]);
     expect((await i1.check!()).problems.some((p) => p.structure === 'VHDX header')).toBe(true);
-    await expect(openMem(vhdxDriver, flip(one, 128 * 1024 + 100))).rejects.toThrow(/VHDX header/);
+    // Both CRCs bad but both signatures right: the newer header is used as it is, with a warning for each copy.
+    const both = await openMem(vhdxDriver, flip(one, 128 * 1024 + 100));
+    expect(both.warnings!.map((w) => w.offset)).toEqual([64 * 1024, 128 * 1024]);
+    expect((await both.check!()).problems.filter((p) => p.structure === 'VHDX header' && p.severity === 'error')).toHaveLength(2);
+    expect(Buffer.compare(await readEverything(both), await readEverything(await openMem(vhdxDriver, img)))).toBe(0);
+    const noHead = flip(flip(img, 64 * 1024), 128 * 1024);
+    await expect(openMem(vhdxDriver, noHead).then(() => 'opened')).rejects.toThrow(/VHDX header/);
     const r1 = flip(img, 192 * 1024 + 20);
     expect((await (await openMem(vhdxDriver, r1)).check!()).problems.some((p) => p.structure === 'VHDX region table')).toBe(true);
-    await expect(openMem(vhdxDriver, flip(r1, 256 * 1024 + 20))).rejects.toThrow(/VHDX region table/);
-    await expect(openMem(vhdxDriver, flip(img, 0))).rejects.toThrow(CorruptImageError);
+    // Both region tables damaged in the entry that names the BAT: damage, never an "unsupported feature".
+    await expect(openMem(vhdxDriver, flip(r1, 256 * 1024 + 20)).then(() => 'opened')).rejects.toThrow(/VHDX region table/);
+    const rBoth = await openMem(vhdxDriver, flip(flip(img, 192 * 1024 + 12), 256 * 1024 + 12));
+    expect(rBoth.warnings!.map((w) => w.structure)).toEqual(['VHDX region table', 'VHDX region table']);
+    await expect(openMem(vhdxDriver, flip(flip(img, 192 * 1024), 256 * 1024)).then(() => 'opened')).rejects.toThrow(/VHDX region table/);
+    await expect(openMem(vhdxDriver, flip(img, 0)).then(() => 'opened')).rejects.toThrow(CorruptImageError);
+    expect((await openMem(vhdxDriver, img)).warnings).toEqual([]);
   });
 
   it('a BAT entry past the end of the file: reads fail typed, check() reports', async () => {
@@ -146,6 +172,38 @@ describeWithTools(['qemu-img', 'qemu-io'], 'corrupt VHDX images', () => {
     const cut = await openMem(vhdxDriver, img.slice(0, img.length - 2 * MiB)).catch((e) => e);
     if (cut instanceof Error) expect(cut).toBeInstanceOf(TruncatedImageError);
     else await expect(readEverything(cut)).rejects.toThrow(TruncatedImageError);
+  });
+
+  it('metadata items: unknown ones are never read (bounded reads however many the table lists), a known one listed twice is a CorruptImageError', async () => {
+    const metaAt = 3 * MiB; // qemu's layout: BAT at 2 MiB, metadata at 3 MiB
+    expect(Buffer.from(img.subarray(metaAt, metaAt + 8)).toString('latin1')).toBe('metadata');
+    const dv = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset);
+    const count = dv(img).getUint16(metaAt + 10, true);
+    // 100 unknown, optional items of 960 KiB each (all overlapping): 94 MiB if they were read.
+    const many = img.slice();
+    dv(many).setUint16(metaAt + 10, count + 100, true);
+    for (let i = 0; i < 100; i++) {
+      const o = metaAt + 32 + (count + i) * 32;
+      many.fill(0x11 + (i % 200), o, o + 16);
+      dv(many).setUint32(o + 16, 64 * 1024, true);
+      dv(many).setUint32(o + 20, 960 * 1024, true);
+      dv(many).setUint32(o + 24, 0, true);
+    }
+    let bytesRead = 0;
+    class Counting extends MemoryDevice {
+      override async read(into: Uint8Array, offset: number): Promise<void> {
+        bytesRead += into.length;
+        return super.read(into, offset);
+      }
+    }
+    const x = await vhdxDriver.open(new Counting(many, { readOnly: true }), { name: 'mem' });
+    expect(bytesRead).toBeLessThan(8 * MiB);
+    expect((await x.inspect()).structures.find((s) => s.name === 'metadata table')!.fields.entries).toBe(count + 100);
+    // The file parameters item listed a second time.
+    const twice = img.slice();
+    dv(twice).setUint16(metaAt + 10, count + 1, true);
+    twice.copyWithin(metaAt + 32 + count * 32, metaAt + 32, metaAt + 64);
+    await expect(openMem(vhdxDriver, twice).then(() => 'opened')).rejects.toThrow(/VHDX metadata entry.*listed once/);
   });
 
   it('random damage to the first 4 MiB only ever gives DiskitErrors', async () => {

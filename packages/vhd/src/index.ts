@@ -1,9 +1,9 @@
 import type { FormatDriver, FilesystemDriver } from '@diskit/core';
-import { vhdDriver } from './vhd.js';
-import { vhdxDriver } from './vhdx.js';
+import { vhdDriver } from './vhd/index.js';
+import { vhdxDriver } from './vhdx/index.js';
 
-export * from './vhd.js';
-export * from './vhdx.js';
+export * from './vhd/index.js';
+export * from './vhdx/index.js';
 export { parseSize } from './util.js';
 
 /** The format drivers this package provides: `vhd` (alias `vpc`) and `vhdx`. */

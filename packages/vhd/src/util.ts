@@ -1,4 +1,4 @@
-import { UsageError } from '@diskit/core';
+import { UsageError, blockPieces, type ImageSink } from '@diskit/core';
 
 /** "2M", "512K", "1MiB", "4096" → bytes. */
 export function parseSize(key: string, v: string): number {
@@ -64,4 +64,61 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/**
+ * A `pumpDataRuns` consumer for dynamic images: data arrives in device order, and the first data
+ * of each block calls `place(block, writes)` for the file offset where the block's bytes start
+ * (it records the block in its table and may push writes of its own, e.g. a sector bitmap).
+ * The writes of one call overlap.
+ */
+export function blocksInArrivalOrder(
+  sink: ImageSink, blockSize: number, place: (block: number, writes: Promise<void>[]) => number,
+): (data: Uint8Array, offset: number) => Promise<void> {
+  let curBlk = -1;
+  let curBase = 0;
+  return (data, offset) => {
+    const writes: Promise<void>[] = [];
+    let pos = 0;
+    while (pos < data.length) {
+      const voff = offset + pos;
+      const blk = Math.floor(voff / blockSize);
+      const n = Math.min((blk + 1) * blockSize - voff, data.length - pos);
+      if (blk !== curBlk) {
+        curBlk = blk;
+        curBase = place(blk, writes) - blk * blockSize;
+      }
+      writes.push(sink.write(data.subarray(pos, pos + n), curBase + voff));
+      pos += n;
+    }
+    return Promise.all(writes).then(() => {});
+  };
+}
+
+/** One block's part of a read: which block, where in it, where on the disk, and the bytes to fill. */
+export interface ReadPiece {
+  block: number;
+  inBlock: number;
+  offset: number;
+  into: Uint8Array;
+}
+
+/**
+ * Fill `into` block by block: `readPiece` pushes the reads for one block's part onto `ops`; they run
+ * concurrently, into disjoint parts of `into`. On an error the reads already started are awaited quietly.
+ */
+export async function readByBlocks(
+  into: Uint8Array, offset: number, blockSize: number, readPiece: (p: ReadPiece, ops: Promise<void>[]) => Promise<void> | void,
+): Promise<void> {
+  const ops: Promise<void>[] = [];
+  try {
+    for (const { block, inBlock, at, length } of blockPieces(offset, into.length, blockSize)) {
+      const r = readPiece({ block, inBlock, offset: offset + at, into: into.subarray(at, at + length) }, ops);
+      if (r) await r;
+    }
+  } catch (e) {
+    for (const op of ops) op.catch(() => {});
+    throw e;
+  }
+  await Promise.all(ops);
 }

@@ -1,30 +1,44 @@
-import { lstat, mkdir, symlink, utimes, lutimes, chmod } from 'node:fs/promises';
+import { lstat, mkdir, rm, symlink, utimes, lutimes, chmod, link, unlink } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import { UsageError, CorruptImageError, pumpDataRuns, normalizePath, readDirectory, walk, walkTree, type FileEntry, type Volume, type WalkOptions } from '@diskit/core';
+import { UsageError, CorruptImageError, DiskitError, pumpDataRuns, normalizePath, readDirectory, walk, walkTree, type FileEntry, type Volume, type WalkOptions } from '@diskit/core';
 import { FileDevice } from '@diskit/core/node';
 import { defaultRegistry } from '../registry.js';
-import { openImage, openVolume } from '../open.js';
+import { backingOption, openImage, openOptionSpec, openVolume } from '../open.js';
 import { parse } from '../args.js';
 import { modeString, toJson } from '../format.js';
 
 const volumeOptions = {
+  ...openOptionSpec,
   partition: { type: 'string' },
   names: { type: 'string' },
+  volume: { type: 'string' },
+  snapshot: { type: 'string' },
   // Which filesystem when a disc has several (UDF and ISO9660 on a bridge disc).
   fs: { type: 'string' },
+  // Read past a checksum mismatch (a DMG blkx read whole is checked, even by ls).
+  'no-verify': { type: 'boolean' },
 } as const;
 
-async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string; fs?: string }, fn: (v: Volume) => Promise<T>): Promise<T> {
+/** Mount options from the command line: --names (ISO9660), --volume and --snapshot (APFS). */
+function mountOptions(values: { names?: string; volume?: string; snapshot?: string }): Record<string, string> | undefined {
+  const m: Record<string, string> = {};
+  if (values.names) m.names = values.names;
+  if (values.volume !== undefined) m.volume = values.volume;
+  if (values.snapshot !== undefined) m.snapshot = values.snapshot;
+  return Object.keys(m).length ? m : undefined;
+}
+
+async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string; fs?: string; volume?: string; snapshot?: string; options?: string[]; 'no-verify'?: boolean; 'password-file'?: string }, fn: (v: Volume) => Promise<T>): Promise<T> {
   if (values.names && !['iso', 'joliet', 'rockridge', 'win32', 'dos'].includes(values.names)) throw new UsageError(`--names must be iso, joliet, rockridge (ISO9660), win32 or dos (NTFS)`);
   const reg = defaultRegistry();
-  const o = await openImage(reg, path, { format: values.format });
+  const o = await openImage(reg, path, { format: values.format, backing: backingOption(values.options), verify: values['no-verify'] !== true, passwordFile: values['password-file'] });
   try {
     let partition: number | undefined;
     if (values.partition !== undefined) {
       partition = Number(values.partition);
       if (!Number.isInteger(partition) || partition < 1) throw new UsageError(`--partition wants a number ≥ 1, got '${values.partition}'`);
     }
-    const vol = await openVolume(reg, o.image, { partition, fs: values.fs, mount: values.names ? { names: values.names } : undefined });
+    const vol = await openVolume(reg, o.image, { partition, fs: values.fs, mount: mountOptions(values) });
     return await fn(vol);
   } finally {
     await o.close();
@@ -48,13 +62,17 @@ export function skipReporter(): WalkOptions & { readonly skipped: number } {
   };
 }
 
-function jsonEntry(e: FileEntry) {
-  return { path: e.path, type: e.type, size: e.size, mode: e.mode, mtime: e.mtime?.toISOString(), target: e.target };
+/** `ls --json`'s fields (owner, links and inode where the filesystem keeps them); with `-l` also the other times and flags. */
+function jsonEntry(e: FileEntry, long = false) {
+  const base = { path: e.path, type: e.type, size: e.size, mode: e.mode, mtime: e.mtime?.toISOString(), target: e.target, uid: e.uid, gid: e.gid, nlink: e.nlink, inode: e.inode };
+  if (!long) return base;
+  return { ...base, atime: e.atime?.toISOString(), ctime: e.ctime?.toISOString(), birthtime: e.birthtime?.toISOString(), attributes: e.attributes };
 }
 
 function longLine(e: FileEntry, name: string): string {
   const mtime = e.mtime ? e.mtime.toISOString().replace('T', ' ').slice(0, 19) : '-'.padEnd(19);
-  return `${modeString(e.type, e.mode)} ${String(e.size).padStart(12)} ${mtime} ${name}${e.target !== undefined ? ` -> ${e.target}` : ''}`;
+  const owner = e.nlink !== undefined || e.uid !== undefined ? `${String(e.nlink ?? '-').padStart(3)} ${String(e.uid ?? '-').padStart(5)} ${String(e.gid ?? '-').padStart(5)} ` : '';
+  return `${modeString(e.type, e.mode)} ${owner}${String(e.size).padStart(12)} ${mtime} ${name}${e.target !== undefined ? ` -> ${e.target}` : ''}`;
 }
 
 export async function ls(args: string[]): Promise<number> {
@@ -71,7 +89,7 @@ export async function ls(args: string[]): Promise<number> {
     let first = true;
     if (values.json) await out.write('[');
     for await (const e of entries) {
-      if (values.json) await out.write(`${first ? '\n' : ',\n'}${JSON.stringify(jsonEntry(e))}`);
+      if (values.json) await out.write(`${first ? '\n' : ',\n'}${JSON.stringify(jsonEntry(e, values.long === true))}`);
       else {
         const name = values.recursive ? e.path : e.name;
         await out.write((values.long ? longLine(e, name) : name) + '\n');
@@ -157,6 +175,8 @@ export async function extractTree(vol: Volume, src: string, destArg: string, opt
   const inside = (p: string) => p === dest || p.startsWith(dest + sep);
   // Modes and times of directories last: writing their contents would change them.
   const dirAttrs: [string, FileEntry][] = [];
+  // Files with several links: the first extracted path of each inode, so the others become hard links.
+  const linked = new Map<number, string>();
   let skipped = 0;
 
   const place = async (e: FileEntry, target: string): Promise<void> => {
@@ -170,8 +190,14 @@ export async function extractTree(vol: Volume, src: string, destArg: string, opt
       await symlink(e.target ?? '', target);
       if (e.mtime) await lutimes(target, e.mtime, e.mtime).catch(() => {});
     } else if (e.type === 'file') {
-      await writeFile(vol, e, target, opts.force === true);
+      const first = e.inode !== undefined && (e.nlink ?? 1) > 1 ? linked.get(e.inode) : undefined;
+      if (first !== undefined) {
+        if (opts.force === true) await rmFile(target);
+        await link(first, target);
+      } else if (!(await writeFile(vol, e, target, opts.force === true))) skipped++;
+      else if (e.inode !== undefined && (e.nlink ?? 1) > 1) linked.set(e.inode, target);
     } else {
+      process.stderr.write(`diskit: skipping ${specialKind(e.mode)} ${e.path} (not extracted)\n`);
       skipped++;
     }
   };
@@ -206,12 +232,29 @@ export async function extractTree(vol: Volume, src: string, destArg: string, opt
   return { skipped: skipped + report.skipped };
 }
 
-async function writeFile(vol: Volume, e: FileEntry, target: string, force: boolean): Promise<void> {
+/** With --force, an existing regular file (never a directory or a symlink's target) makes room for a hard link. */
+async function rmFile(target: string): Promise<void> {
+  const st = await lstat(target).catch(() => null);
+  if (st?.isDirectory()) throw new CorruptImageError('file', 0, 'a regular file target', `${target} is a directory`);
+  if (st) await unlink(target);
+}
+
+function specialKind(mode?: number): string {
+  const t = (mode ?? 0) & 0o170000;
+  return t === 0o020000 ? 'character device' : t === 0o060000 ? 'block device' : t === 0o010000 ? 'FIFO' : t === 0o140000 ? 'socket' : 'special file';
+}
+
+/**
+ * One file's bytes into `target`. A file whose data cannot be read (a damaged extent, a bad
+ * compressed block) is named on stderr and removed, and false returned: the rest is still extracted.
+ */
+async function writeFile(vol: Volume, e: FileEntry, target: string, force: boolean): Promise<boolean> {
   if (force) {
     const st = await lstat(target).catch(() => null);
     if (st?.isSymbolicLink()) throw new CorruptImageError('file', 0, 'a regular file target', `${target} is a symlink`);
   }
   const out = await FileDevice.create(target, { exclusive: !force, noFollow: true });
+  let ok = false;
   try {
     const dev = await vol.openFile(e.path);
     try {
@@ -222,7 +265,13 @@ async function writeFile(vol: Volume, e: FileEntry, target: string, force: boole
     }
     if (e.mode !== undefined) await out.handle.chmod(e.mode & 0o777);
     if (e.mtime) await out.handle.utimes(e.mtime, e.mtime);
+    ok = true;
+  } catch (err) {
+    if (!(err instanceof DiskitError) || err instanceof UsageError) throw err;
+    process.stderr.write(`diskit: skipped ${e.path}: ${err.name}: ${err.message}\n`);
   } finally {
     await out.close();
+    if (!ok) await rm(target, { force: true });
   }
+  return ok;
 }

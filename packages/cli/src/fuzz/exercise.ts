@@ -3,6 +3,7 @@ import {
   fileSetSource, isDirectoryDriver, type BlockDevice, type Image, type Registry,
 } from '@diskit/core';
 import type { Target } from './mutate.js';
+import { FUZZ_PASSWORD } from './seeds.js';
 import { readPartitionTable } from '@diskit/raw';
 
 /** Bytes of virtual disk and file data read per case: enough to reach every structure of a small seed. */
@@ -22,6 +23,7 @@ export async function exercise(reg: Registry, bytes: Uint8Array, name: string): 
     const { driver } = await reg.detect(file, name);
     const image = await driver.open(file, {
       name,
+      password: async () => FUZZ_PASSWORD,
       openRelative: async (n: string) => {
         throw new UnsupportedFeatureError(`fuzz: no neighbour files (${n})`);
       },
@@ -82,8 +84,10 @@ async function readFiles(reg: Registry, image: BlockDevice, budget: number): Pro
   const fs = await reg.detectFilesystem(image);
   if (!fs) return;
   const vol = await fs.mount(image);
+  await vol.check?.();
   let n = 0;
-  for await (const e of walk(vol)) {
+  // as ls -R and extract walk: damaged directories reported and skipped, the rest still read
+  for await (const e of walk(vol, '/', { onError: () => {} })) {
     if (++n > MAX_ENTRIES) break;
     await vol.stat(e.path);
     if (e.type !== 'file' || budget <= 0) continue;

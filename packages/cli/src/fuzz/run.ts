@@ -8,6 +8,10 @@ import type { BugReport, WorkerInput, WorkerSeed } from './worker.js';
 export interface FuzzSeed {
   name: string;
   bytes: Uint8Array;
+  /** Extra regions to aim at, beyond the structures inspect() reports (a filesystem's metadata). */
+  targets?: { offset: number; size: number }[];
+  /** 4 KiB blocks whose checksums half the cases recompute after mutating (APFS objects). */
+  sealedBlocks?: number[];
 }
 
 export interface FuzzBug {
@@ -30,7 +34,7 @@ export interface FuzzResult {
 async function targetsOf(seed: FuzzSeed): Promise<{ offset: number; size: number }[]> {
   const reg = defaultRegistry();
   const file = new MemoryDevice(seed.bytes, { readOnly: true });
-  const out: { offset: number; size: number }[] = [];
+  const out: { offset: number; size: number }[] = [...(seed.targets ?? [])];
   const add = (ss: Structure[]) => {
     for (const s of ss) {
       out.push({ offset: s.offset, size: Math.max(1, s.size) });
@@ -42,6 +46,9 @@ async function targetsOf(seed: FuzzSeed): Promise<{ offset: number; size: number
     const image = await driver.open(file, { name: seed.name });
     add((await image.inspect()).structures);
     if (image.format !== 'raw') add((await readPartitionTable(image).catch(() => ({ structures: [] }))).structures);
+    // A filesystem that maps its own metadata (superblocks, tables, directories) is aimed at too.
+    const vol = (await (await reg.detectFilesystem(image))?.mount(image).catch(() => undefined)) as { structures?: () => Promise<Structure[]> } | undefined;
+    if (vol?.structures) add(await vol.structures().catch(() => []));
   } catch {
     /* a seed that does not open still gets random mutations */
   }
@@ -128,5 +135,7 @@ export async function fuzz(seeds: FuzzSeed[], opts: { cases?: number; seconds?: 
 export async function caseBytes(seeds: FuzzSeed[], index: number, baseSeed = 1): Promise<Uint8Array> {
   const { mutate, rng } = await import('./mutate.js');
   const seed = seeds[index % seeds.length]!;
-  return mutate(seed.bytes, await targetsOf(seed), rng(baseSeed * 1_000_003 + index), Math.floor(index / seeds.length)).bytes;
+  const m = mutate(seed.bytes, await targetsOf(seed), rng(baseSeed * 1_000_003 + index), Math.floor(index / seeds.length)).bytes;
+  if (seed.sealedBlocks && index % 2 === 1) (await import('./apfs-seeds.js')).resealBlocks(m, seed.sealedBlocks);
+  return m;
 }

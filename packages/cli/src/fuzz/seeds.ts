@@ -3,13 +3,16 @@
  * genisoimage) and Apple's hdiutil (the shared DMGs). Made once into a cache folder.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, symlinkSync, linkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { gunzipSync } from 'node:zlib';
+import { createCipheriv, createDecipheriv, pbkdf2Sync } from 'node:crypto';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FuzzSeed } from './run.js';
+import { apfsSeeds } from './apfs-seeds.js';
 
-export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso', 'sparseimage', 'sparsebundle', 'udf', 'ntfs'] as const;
+export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso', 'sparseimage', 'sparsebundle', 'udf', 'fat', 'ext', 'apfs', 'ntfs'] as const;
 export type FuzzFormat = (typeof FORMATS)[number];
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -19,6 +22,29 @@ export const sharedDmgDir = join(
   'dmg',
 );
 export const regressionDir = join(repoRoot, 'test-images/fuzz-regressions');
+/** The shared Apple images (ULMO, encrypted, APFS/HFS+): beside the DMG folder. */
+export const sharedAppleDir = join(dirname(sharedDmgDir), 'apple');
+/** The password of the shared encrypted image (its README), given to every image the fuzzer opens. */
+export const FUZZ_PASSWORD = 'test123';
+
+/**
+ * An encrcdsa image with its passphrase key re-wrapped under `rounds` PBKDF2 rounds (node:crypto:
+ * PBKDF2-HMAC-SHA1 and 3DES-EDE-CBC, independent of diskit's code).
+ */
+function fewerRounds(path: string, password: string, rounds: number): Uint8Array {
+  const b = new Uint8Array(readFileSync(path));
+  const dv = new DataView(b.buffer);
+  const at = Number(dv.getBigUint64(80)); // the first key pointer's offset
+  const salt = b.subarray(at + 16, at + 16 + dv.getUint32(at + 12));
+  const iv = b.subarray(at + 52, at + 60);
+  const blob = b.subarray(at + 104, at + 104 + dv.getUint32(at + 100));
+  const unwrap = createDecipheriv('des-ede3-cbc', pbkdf2Sync(password, salt, dv.getUint32(at + 8), 24, 'sha1'), iv).setAutoPadding(false);
+  const plain = Buffer.concat([unwrap.update(blob), unwrap.final()]);
+  const wrap = createCipheriv('des-ede3-cbc', pbkdf2Sync(password, salt, rounds, 24, 'sha1'), iv).setAutoPadding(false);
+  b.set(Buffer.concat([wrap.update(plain), wrap.final()]), at + 104);
+  dv.setUint32(at + 8, rounds);
+  return b;
+}
 const diskitCli = join(repoRoot, 'packages/cli/bin/diskit.js');
 
 /** A sparse bundle's Info.plist: 4 KiB bands, a 20 KiB disk (the bands exercise() supplies fit it). */
@@ -53,12 +79,16 @@ export const SEED_TOOLS: Record<FuzzFormat, string[]> = {
   sparseimage: ['xorriso'],
   sparsebundle: [],
   udf: ['genisoimage', 'mkudffs'],
+  fat: ['mkfs.fat', 'mcopy', 'mdel'],
+  ext: ['mke2fs'],
+  apfs: ['7z'],
   ntfs: ['mkntfs', 'ntfscp'],
 };
 
 export function missingFor(format: FuzzFormat): string[] {
   const missing = SEED_TOOLS[format].filter((t) => !has(t));
   if ((format === 'dmg' || format === 'sparseimage') && !existsSync(sharedDmgDir)) missing.push(sharedDmgDir);
+  if (format === 'apfs' && !existsSync(sharedAppleDir)) missing.push(sharedAppleDir);
   return missing;
 }
 
@@ -70,6 +100,7 @@ function dataDisk(path: string, mib: number): void {
 }
 
 export function makeSeeds(format: FuzzFormat): FuzzSeed[] {
+  if (format === 'apfs') return apfsSeeds(sharedAppleDir);
   const dir = join(tmpdir(), `diskit-fuzz-seeds-v1`, format);
   mkdirSync(dir, { recursive: true });
   const files: string[] = [];
@@ -105,11 +136,51 @@ export function makeSeeds(format: FuzzFormat): FuzzSeed[] {
       make('dynamic.vhdx', (p) => sh('qemu-img', ['convert', '-f', 'raw', '-O', 'vhdx', '-o', 'subformat=dynamic,block_size=1M', base, p]));
       break;
     case 'dmg':
-      for (const f of readdirSync(sharedDmgDir).filter((f) => f.endsWith('.dmg')).sort()) {
-        const p = join(sharedDmgDir, f);
-        if (readFileSync(p).length <= 256 << 10) files.push(p);
+      for (const folder of [sharedDmgDir, sharedAppleDir]) {
+        if (!existsSync(folder)) continue;
+        for (const f of readdirSync(folder).filter((f) => f.endsWith('.dmg')).sort()) {
+          const p = join(folder, f);
+          if (readFileSync(p).length <= 256 << 10) files.push(p);
+        }
       }
+      // The hdiutil AES-256 image re-keyed to 1,000 PBKDF2 rounds: the fuzzer reaches its data cheaply.
+      if (existsSync(join(sharedAppleDir, 'dmgwiz--input_aes256.dmg'))) make('aes256-1000-rounds.dmg', (p) => writeFileSync(p, fewerRounds(join(sharedAppleDir, 'dmgwiz--input_aes256.dmg'), FUZZ_PASSWORD, 1000)));
       break;
+    case 'fat': {
+      // FAT12/16/32 made by mkfs.fat + mcopy (one fragmented file each), a DOS 1.x floppy with
+      // its BPB wiped, and the committed exFAT fixture (test-images/make-exfat.sh).
+      const tree = join(dir, 'tree');
+      if (!existsSync(tree)) {
+        mkdirSync(join(tree, 'Deep/a/b/c'), { recursive: true });
+        writeFileSync(join(tree, 'hello.txt'), 'hello, world\n');
+        writeFileSync(join(tree, 'Deep/a/b/c/A long file name, mixed Case.txt'), 'deep\n'.repeat(300));
+        writeFileSync(join(tree, 'empty'), '');
+        writeFileSync(join(tree, 'ünïcödé.txt'), 'x'.repeat(5000));
+        writeFileSync(join(tree, 'lower.txt'), 'lower\n');
+      }
+      const mt = { env: { ...process.env, MTOOLS_SKIP_CHECK: '1', LANG: 'C.UTF-8' }, stdio: ['pipe', 'ignore', 'pipe'] as ('pipe' | 'ignore')[] };
+      const fatImage = (p: string, kib: number, args: string[]) => {
+        sh('mkfs.fat', ['-C', ...args, p, String(kib)]);
+        execFileSync('mcopy', ['-s', '-i', p, ...readdirSync(tree).map((n) => join(tree, n)), '::/'], mt);
+        writeFileSync(join(dir, 'frag'), new Uint8Array(3000).fill(7));
+        execFileSync('mcopy', ['-i', p, join(dir, 'frag'), '::/frag1'], mt);
+        execFileSync('mcopy', ['-i', p, join(dir, 'frag'), '::/frag2'], mt);
+        execFileSync('mdel', ['-i', p, '::/frag1'], mt);
+        writeFileSync(join(dir, 'frag'), new Uint8Array(9000).fill(9));
+        execFileSync('mcopy', ['-i', p, join(dir, 'frag'), '::/fragmented'], mt);
+      };
+      make('fat12-360k.img', (p) => fatImage(p, 360, ['-F', '12']));
+      make('fat16-4m.img', (p) => fatImage(p, 4096, ['-F', '16', '-s', '1']));
+      make('fat32-33m.img', (p) => fatImage(p, 33 << 10, ['-F', '32', '-s', '1']));
+      make('dos1-160k.img', (p) => {
+        fatImage(p, 160, ['-F', '12', '-r', '64', '-s', '1', '-f', '2', '-M', '0xfe', '-R', '1', '-g', '1/8']);
+        const b = readFileSync(p);
+        b.fill(0, 3, 62);
+        writeFileSync(p, b);
+      });
+      make('exfat.img', (p) => writeFileSync(p, gunzipSync(readFileSync(join(repoRoot, 'test-images/exfat/small.img.gz')))));
+      break;
+    }
     case 'udf': {
       const tree = join(dir, 'tree');
       if (!existsSync(tree)) {
@@ -185,8 +256,47 @@ export function makeSeeds(format: FuzzFormat): FuzzSeed[] {
       make('rr.iso', (p) => sh('genisoimage', ['-quiet', '-R', '-o', p, tree]));
       break;
     }
+    case 'ext': {
+      // Small trees through every mapping: block maps to double indirect (ext2), a depth-1 extent
+      // tree (16 fragments), inline data, metadata_csum, an htree-sized directory, symlinks, hard links.
+      const tree = join(dir, 'tree');
+      if (!existsSync(tree)) {
+        mkdirSync(join(tree, 'a/b/c'), { recursive: true });
+        mkdirSync(join(tree, 'wide'));
+        writeFileSync(join(tree, 'hello.txt'), 'hello, ext\n');
+        writeFileSync(join(tree, 'a/b/c/mid.bin'), new Uint8Array(300 << 10).map((_, i) => i * 31));
+        const frag = new Uint8Array(1 << 20);
+        for (let i = 0; i < 16; i++) frag.fill(i + 1, i * 65536, i * 65536 + 1024);
+        writeFileSync(join(tree, 'fragments'), frag);
+        for (let i = 0; i < 300; i++) writeFileSync(join(tree, 'wide', `entry-${i}`), '');
+        symlinkSync('hello.txt', join(tree, 'fast'));
+        symlinkSync('a/b/c/' + 'x'.repeat(90), join(tree, 'slow'));
+        linkSync(join(tree, 'hello.txt'), join(tree, 'a/hard'));
+      }
+      const mke2fs = (p: string, args: string[]) => sh('mke2fs', ['-q', '-F', '-N', '400', ...args, '-d', tree, p, '2M']);
+      make('ext2.img', (p) => mke2fs(p, ['-t', 'ext2', '-b', '1024']));
+      make('ext4-csum.img', (p) => mke2fs(p, ['-t', 'ext4', '-b', '1024', '-O', '^has_journal,metadata_csum,64bit']));
+      make('ext4-inline.img', (p) => mke2fs(p, ['-t', 'ext4', '-b', '1024', '-O', '^has_journal,inline_data,^metadata_csum']));
+      make('ext4-nocsum.img', (p) => mke2fs(p, ['-t', 'ext4', '-b', '1024', '-O', '^has_journal,^metadata_csum', '-I', '128']));
+      break;
+    }
   }
-  return files.filter((f) => !f.endsWith('base.raw')).map((f) => ({ name: f, bytes: new Uint8Array(readFileSync(f)) }));
+  return files.filter((f) => !f.endsWith('base.raw')).map((f) => {
+    const bytes = new Uint8Array(readFileSync(f));
+    return format === 'fat' ? { name: f, bytes, targets: nonZeroSectors(bytes) } : { name: f, bytes };
+  });
+}
+
+/** A filesystem image's metadata is where its bytes are: aim mutations at runs of non-zero sectors (≤ 64 KiB each). */
+function nonZeroSectors(b: Uint8Array): { offset: number; size: number }[] {
+  const out: { offset: number; size: number }[] = [];
+  for (let at = 0; at < b.length && out.length < 256; at += 512) {
+    if (!b.subarray(at, at + 512).some((x) => x !== 0)) continue;
+    const last = out[out.length - 1];
+    if (last && last.offset + last.size === at && last.size < 64 << 10) last.size += Math.min(512, b.length - at);
+    else out.push({ offset: at, size: Math.min(512, b.length - at) });
+  }
+  return out;
 }
 
 /** Committed regression cases: test-images/fuzz-regressions/<format>/*.bin */

@@ -9,6 +9,7 @@ export interface WorkerSeed {
   name: string;
   bytes: Uint8Array;
   targets: { offset: number; size: number }[];
+  sealedBlocks?: number[];
 }
 export interface WorkerInput {
   seeds: WorkerSeed[];
@@ -63,6 +64,7 @@ async function main(): Promise<void> {
   const { defaultRegistry } = await import('../registry.js');
   const { exercise } = await import('./exercise.js');
   const { mutate, rng } = await import('./mutate.js');
+  const { resealBlocks } = await import('./apfs-seeds.js');
   const reg = defaultRegistry();
   if (input.selfTest) {
     const mode = input.selfTest;
@@ -79,6 +81,10 @@ async function main(): Promise<void> {
     Atomics.store(input.progress, 0, i);
     const seed = input.seeds[i % input.seeds.length]!;
     const m = mutate(seed.bytes, seed.targets, rng(input.baseSeed * 1_000_003 + i), Math.floor(i / input.seeds.length));
+    if (seed.sealedBlocks && i % 2 === 1) {
+      resealBlocks(m.bytes, seed.sealedBlocks);
+      m.what += ' (checksums resealed)';
+    }
     cap = Math.max(64 << 20, m.bytes.length * 16);
     try {
       const err = await exercise(reg, m.bytes, seed.name);

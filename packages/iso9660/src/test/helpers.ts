@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { expect } from 'vitest';
 import { walk, type FileEntry } from '@diskit/core';
 import { FileDevice } from '@diskit/core/node';
-import { IsoVolume, type NameMode } from '../reader.js';
+import { IsoVolume, type NameMode } from '../reader/index.js';
 import { run } from '../../../../test/tools.js';
 
 export function tempDir(tag = 'iso'): string {
