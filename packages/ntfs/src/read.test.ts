@@ -92,6 +92,13 @@ describeWithTools(['xz'], 'NTFS made by ntfs-3g (test-images/make-ntfs.sh)', () 
     expect((await vol.fileRuns('/packed/numbers.txt')).runs.some((r) => r.lcn < 0)).toBe(true);
   });
 
+  it('lookups ignore case when only one name matches; case-only-different names stay exact', async () => {
+    expect((await vol.stat('/HELLO.TXT')).path).toBe('/hello.txt');
+    expect((await vol.stat('/DIR/SUB/deeper/LEAF.txt')).size).toBe(10);
+    expect((await vol.stat('/Case/README')).inode).not.toBe((await vol.stat('/Case/Readme')).inode);
+    await expect(vol.stat('/Case/readme')).rejects.toThrow(/no such file/);
+  });
+
   it('info: label, version, cluster size, serial', async () => {
     const i = await vol.info();
     expect(i).toMatchObject({ label: 'diskit ntfs', version: '3.1', clusterSize: 4096, dirty: false });

@@ -34,6 +34,21 @@ interface Listing {
   problems: CorruptImageError[];
 }
 
+/**
+ * Windows looks names up without regard to case: when no name matches exactly, one that matches
+ * ignoring case (and only one: POSIX names may differ only in case) is taken.
+ */
+function caseless(l: Listing, name: string): number | undefined {
+  const want = name.toUpperCase();
+  let found: number | undefined;
+  for (let i = 0; i < l.entries.length; i++) {
+    if (l.entries[i]!.name.toUpperCase() !== want) continue;
+    if (found !== undefined) return undefined;
+    found = i;
+  }
+  return found;
+}
+
 export class NtfsVolume implements Volume {
   readonly type = 'ntfs';
   private dirs = new Map<number, Listing>();
@@ -64,7 +79,7 @@ export class NtfsVolume implements Volume {
     for (const part of parts) {
       if (entry.type !== 'directory') throw new UsageError(`${at || '/'}: not a directory`);
       const listing = await this.listing(file, at || '/');
-      const n = listing.byName.get(part);
+      const n = listing.byName.get(part) ?? caseless(listing, part);
       at += '/' + part;
       if (n === undefined) throw new UsageError(`${at}: no such file or directory`);
       entry = listing.entries[n]!;
