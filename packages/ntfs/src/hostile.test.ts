@@ -128,6 +128,23 @@ describeWithTools(['xz'], 'NTFS: damaged and hostile structures', () => {
     expect(ext[ext.length - 1]).toEqual({ offset: 100_000, length: f.size - 100_000, kind: 'zero' });
   });
 
+  it('a WOF-compressed file is listed and reading it names the codec; the dirty flag shows in info', async () => {
+    const { number, offset } = await vol.recordOf('/winlink');
+    const v = await patched((b, dv) => {
+      const rp = residentValue(b, offset, AT.REPARSE_POINT, number);
+      dv.setUint32(rp, 0x80000017, true);
+      dv.setUint32(rp + 12, 2, true);
+      dv.setUint32(rp + 20, 1, true);
+    });
+    expect((await v.stat('/winlink')).type).toBe('file');
+    await expect(v.openFile('/winlink')).rejects.toThrow(/winlink: WOF-compressed file \(codec LZX\)/);
+    const volRecord = (vol as unknown as { mft: { offsetOf(n: number): number } }).mft.offsetOf(3);
+    const d = await patched((b) => {
+      b[residentValue(b, volRecord, AT.VOLUME_INFORMATION, 3) + 0x0a] |= 1;
+    });
+    expect((await d.info()).dirty).toBe(true);
+  });
+
   it('reparse points: WOF names its codec, unknown tags are named by number', () => {
     const wof = new Uint8Array(24);
     const dv = new DataView(wof.buffer);
