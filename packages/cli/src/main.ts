@@ -12,7 +12,7 @@ Usage:
   diskit dump <img> [-f FMT] [--json]            every header and table with its offset
   diskit check <img> [-f FMT] [--repair] [--json]
   diskit convert [-f FMT] -O FMT [-o k=v,...] [-p] [--force] [--no-verify] <in> <out>
-  diskit ls <img> [path] [-R] [-l] [--json] [--partition N] [--names iso|joliet|rockridge] [--volume N|NAME] [--snapshot NAME]
+  diskit ls <img> [path] [-R] [-l] [--streams] [--json] [--partition N] [--names iso|joliet|rockridge|win32|dos] [--volume N|NAME] [--snapshot NAME]
   diskit tree <img> [path] [--partition N] [--volume N|NAME] [--snapshot NAME]
   diskit extract <img> <path> <dest> [--partition N] [--volume N|NAME] [--snapshot NAME] [--force] [--no-verify]
   diskit create iso <dir> <out.iso> [options]    (diskit create iso --help)

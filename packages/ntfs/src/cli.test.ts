@@ -70,6 +70,11 @@ describeWithTools(['xz', '7z', 'ntfsls', 'ntfscat', 'sfdisk', 'sgdisk', 'qemu-im
     expect(theirs.filter((r) => r.Path!.includes(':')).map((r) => [`/${r.Path}`, Number(r.Size)]).sort()).toEqual(streams.map((s) => [s.path, s.size]).sort());
   });
 
+  it('ls --streams lists each file\'s streams as path:name with their sizes', () => {
+    const streams = lsJson(img, '--streams').filter((e) => e.type === 'stream').map((e) => [e.path, e.size]);
+    expect(streams.sort()).toEqual(manifest().filter((m) => m.kind === 's').map((m) => [m.path, m.size]).sort());
+  });
+
   it('extract: every file has the source sha256, links their targets', () => {
     const out = join(dir, 'out');
     const r = diskit('extract', img, '/', out);

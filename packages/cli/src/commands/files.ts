@@ -76,8 +76,8 @@ function longLine(e: FileEntry, name: string): string {
 }
 
 export async function ls(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { ...volumeOptions, recursive: { type: 'boolean', short: 'R' }, long: { type: 'boolean', short: 'l' } });
-  if (positionals.length < 1 || positionals.length > 2) throw new UsageError('usage: diskit ls <img> [path] [-R] [-l] [--json]');
+  const { values, positionals } = parse(args, { ...volumeOptions, recursive: { type: 'boolean', short: 'R' }, long: { type: 'boolean', short: 'l' }, streams: { type: 'boolean' } });
+  if (positionals.length < 1 || positionals.length > 2) throw new UsageError('usage: diskit ls <img> [path] [-R] [-l] [--streams] [--json]');
   const [img, p = '/'] = positionals as [string, string?];
   return withVolume(img, values, async (vol) => {
     const report = skipReporter();
@@ -95,6 +95,14 @@ export async function ls(args: string[]): Promise<number> {
         await out.write((values.long ? longLine(e, name) : name) + '\n');
       }
       first = false;
+      // --streams: a file's named streams (NTFS ADS, resource forks, xattrs) follow it as `path:name`.
+      if (values.streams && e.type === 'file' && vol.streams) {
+        for (const st of await vol.streams(e.path)) {
+          const path = `${e.path}:${st.name}`;
+          if (values.json) await out.write(`,\n${JSON.stringify({ path, type: 'stream', size: st.size, kind: st.kind })}`);
+          else await out.write(`${values.long ? `${'stream'.padEnd(10)} ${String(st.size).padStart(12)} ${''.padEnd(19)} ` : ''}${values.recursive ? path : `${e.name}:${st.name}`}\n`);
+        }
+      }
     }
     if (values.json) await out.write(first ? ']\n' : '\n]\n');
     await out.flush();
