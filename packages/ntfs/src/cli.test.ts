@@ -73,6 +73,14 @@ describeWithTools(['xz', '7z', 'ntfsls', 'ntfscat', 'sfdisk', 'sgdisk', 'qemu-im
   it('ls --streams lists each file\'s streams as path:name with their sizes', () => {
     const streams = lsJson(img, '--streams').filter((e) => e.type === 'stream').map((e) => [e.path, e.size]);
     expect(streams.sort()).toEqual(manifest().filter((m) => m.kind === 's').map((m) => [m.path, m.size]).sort());
+    // And extracted by name: `file:stream`.
+    const out = join(dir, 'streams-out');
+    for (const m of manifest().filter((x) => x.kind === 's')) {
+      const r = diskit('extract', img, m.path, out);
+      expect(r.status, r.stderr).toBe(0);
+      const name = m.path.slice(m.path.lastIndexOf('/') + 1);
+      expect(createHash('sha256').update(readFileSync(join(out, name))).digest('hex'), m.path).toBe(m.hash);
+    }
   });
 
   it('extract: every file has the source sha256, links their targets', () => {

@@ -178,6 +178,13 @@ export async function extract(args: string[]): Promise<number> {
  */
 export async function extractTree(vol: Volume, src: string, destArg: string, opts: { force?: boolean } = {}): Promise<{ skipped: number }> {
   const dest = resolve(destArg);
+  const stream = await namedStream(vol, src);
+  if (stream) {
+    await mkdir(dest, { recursive: true });
+    const name = `${stream.file.name}:${stream.name}`;
+    const ok = await writeFile(vol, { ...stream.file, path: src }, join(dest, safeComponent(name) ? name : 'stream'), opts.force === true, () => vol.openStream!(stream.file.path, stream.name));
+    return { skipped: ok ? 0 : 1 };
+  }
   const root = await vol.stat(normalizePath(src));
   await mkdir(dest, { recursive: true });
   const inside = (p: string) => p === dest || p.startsWith(dest + sep);
@@ -256,7 +263,16 @@ function specialKind(mode?: number): string {
  * One file's bytes into `target`. A file whose data cannot be read (a damaged extent, a bad
  * compressed block) is named on stderr and removed, and false returned: the rest is still extracted.
  */
-async function writeFile(vol: Volume, e: FileEntry, target: string, force: boolean): Promise<boolean> {
+/** `file:name` naming a named stream of a file (when no entry has that whole name). */
+async function namedStream(vol: Volume, src: string): Promise<{ file: FileEntry; name: string } | undefined> {
+  const colon = src.lastIndexOf(':');
+  if (!vol.openStream || colon <= src.lastIndexOf('/') || colon === src.length - 1) return undefined;
+  if (await vol.stat(normalizePath(src)).catch(() => null)) return undefined;
+  const file = await vol.stat(normalizePath(src.slice(0, colon))).catch(() => null);
+  return file?.type === 'file' ? { file, name: src.slice(colon + 1) } : undefined;
+}
+
+async function writeFile(vol: Volume, e: FileEntry, target: string, force: boolean, open = () => vol.openFile(e.path)): Promise<boolean> {
   if (force) {
     const st = await lstat(target).catch(() => null);
     if (st?.isSymbolicLink()) throw new CorruptImageError('file', 0, 'a regular file target', `${target} is a symlink`);
@@ -264,7 +280,7 @@ async function writeFile(vol: Volume, e: FileEntry, target: string, force: boole
   const out = await FileDevice.create(target, { exclusive: !force, noFollow: true });
   let ok = false;
   try {
-    const dev = await vol.openFile(e.path);
+    const dev = await open();
     try {
       await pumpDataRuns(dev, (data, offset) => out.write(data, offset), { ordered: false });
       await out.truncate(dev.size);
