@@ -70,6 +70,18 @@ describeWithTools(['xz', '7z', 'ntfsls', 'ntfscat', 'sfdisk', 'sgdisk', 'qemu-im
     expect(theirs.filter((r) => r.Path!.includes(':')).map((r) => [`/${r.Path}`, Number(r.Size)]).sort()).toEqual(streams.map((s) => [s.path, s.size]).sort());
   });
 
+  it('dump: boot sector, $MFT with its runs, the system files\' records', () => {
+    const r = diskit('dump', '--json', img);
+    expect(r.status, r.stderr).toBe(0);
+    const fs = JSON.parse(r.stdout).filesystem.structures as { name: string; offset: number; fields: Record<string, unknown>; children?: { name: string; fields: { attributes?: string[] } }[] }[];
+    expect(fs.map((s) => s.name)).toEqual(['boot sector', 'backup boot sector', '$MFT', '$MFTMirr', 'system files']);
+    expect(fs[0]!.fields).toMatchObject({ clusterSize: 4096, mftRecordSize: 1024 });
+    expect((fs[2]!.fields.runs as unknown[]).length).toBeGreaterThanOrEqual(2);
+    const sys = fs[4]!.children!;
+    expect(sys[3]!.name).toBe('record 3 $Volume');
+    expect(sys[3]!.fields.attributes).toContain('$VOLUME_NAME');
+  });
+
   it('ls --streams lists each file\'s streams as path:name with their sizes', () => {
     const streams = lsJson(img, '--streams').filter((e) => e.type === 'stream').map((e) => [e.path, e.size]);
     expect(streams.sort()).toEqual(manifest().filter((m) => m.kind === 's').map((m) => [m.path, m.size]).sort());

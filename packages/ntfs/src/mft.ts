@@ -32,6 +32,10 @@ export class Mft {
     this.data = new MappedDevice(dev, mruns, usable);
   }
 
+  get runList(): Run[] {
+    return this.runs;
+  }
+
   get geometry(): VolumeGeometry {
     return { clusterSize: this.boot.clusterSize, totalClusters: this.boot.totalClusters };
   }

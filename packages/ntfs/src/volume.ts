@@ -1,7 +1,7 @@
 /** A mounted NTFS volume: paths resolved through directory indexes, files read through their runs. */
 import {
   CorruptImageError, PartialDirectoryError, UnsupportedFeatureError, UsageError, MemoryDevice, normalizePath,
-  type BlockDevice, type FileEntry, type StreamEntry, type Volume,
+  type BlockDevice, type FileEntry, type StreamEntry, type Structure, type Volume,
 } from '@diskit/core';
 import { AT, ATTR_COMPRESSED, ATTR_ENCRYPTED, ATTR_SPARSE } from './attribute.js';
 import { readBootSector, type BootSector } from './boot-sector.js';
@@ -14,6 +14,7 @@ import { parseStandardInformation, DOS_ENCRYPTED, DOS_SYSTEM } from './standard-
 import { parseReparsePoint, parseInterixSymlink, TAG_MOUNT_POINT, TAG_SYMLINK, TAG_WOF, type ReparsePoint } from './reparse.js';
 import { parseIndexRoot, walkIndex } from './index-btree.js';
 import { u32 } from './bytes.js';
+import { ntfsStructures } from './structures.js';
 
 export const ROOT = 5;
 const VOLUME_RECORD = 3;
@@ -251,6 +252,11 @@ export class NtfsVolume implements Volume {
     const { file } = await this.resolve(path);
     const s = file.get(AT.DATA);
     return { runs: s ? streamRuns(s, this.geo) ?? [] : [], extents: s?.extents.length ?? 0, attributeList: !!file.record.attributes.find((a) => a.type === AT.ATTRIBUTE_LIST) };
+  }
+
+  /** Boot sectors, the $MFT (its runs) and the system files' records, for `diskit dump`. */
+  async structures(): Promise<Structure[]> {
+    return ntfsStructures(this.boot, this.mft, this.mft.runList, this.dev.size);
   }
 
   async streams(path: string): Promise<StreamEntry[]> {
