@@ -17,12 +17,16 @@ export function applyFixups(buf: Uint8Array, structure: string, offset: number):
     throw new CorruptImageError(structure, offset, `an update sequence array of ${strides + 1} entries inside the record`, `${usaCount} at ${usaOffset}`);
   }
   const seq = u16(buf, usaOffset);
+  // Every stride is checked before any is restored: a damaged record stays as it was read.
   for (let i = 0; i < strides; i++) {
     const end = (i + 1) * STRIDE - 2;
     const found = u16(buf, end);
     if (found !== seq) {
       throw new CorruptImageError(`${structure} update sequence`, offset + end, `0x${seq.toString(16)} (a torn or damaged write otherwise)`, `0x${found.toString(16)}`);
     }
+  }
+  for (let i = 0; i < strides; i++) {
+    const end = (i + 1) * STRIDE - 2;
     buf[end] = buf[usaOffset + 2 + i * 2]!;
     buf[end + 1] = buf[usaOffset + 3 + i * 2]!;
   }

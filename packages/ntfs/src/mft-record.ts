@@ -18,12 +18,12 @@ export interface MftRecord {
   attributes: Attribute[];
 }
 
-/** Parse the record `buf` (a copy: fixups are undone in place) read from byte `offset`. */
-export function parseMftRecord(buf: Uint8Array, number: number, offset: number): MftRecord {
+/** Parse the record `buf` read from byte `offset` (fixups are undone in place unless `fixedUp`). */
+export function parseMftRecord(buf: Uint8Array, number: number, offset: number, fixedUp = false): MftRecord {
   const structure = `MFT record ${number}`;
   const magic = String.fromCharCode(buf[0]!, buf[1]!, buf[2]!, buf[3]!);
   if (magic !== 'FILE') throw new CorruptImageError(structure, offset, "magic 'FILE'", JSON.stringify(magic));
-  applyFixups(buf, structure, offset);
+  if (!fixedUp) applyFixups(buf, structure, offset);
   const first = u16(buf, 0x14);
   const used = u32(buf, 0x18);
   if (used > buf.length || first < 0x2a || first >= used || first & 7) throw new CorruptImageError(structure, offset + 0x14, `attributes inside the record's ${buf.length} bytes`, `first ${first}, used ${used}`);

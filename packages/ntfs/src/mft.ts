@@ -17,7 +17,8 @@ export class Mft {
   readonly records: number;
   /** True when record 0 came from $MFTMirr. */
   usedMirror = false;
-  private chunks = new Map<number, Uint8Array>();
+  /** Cached chunks of the MFT, fixups undone in place record by record (`fixed` marks which). */
+  private chunks = new Map<number, { bytes: Uint8Array; fixed: Uint8Array }>();
   private data: BlockDevice;
   private chunk: number;
 
@@ -86,15 +87,20 @@ export class Mft {
     if (chunk) {
       this.chunks.delete(ci);
     } else {
-      chunk = new Uint8Array(Math.min(this.chunk, this.data.size - ci * this.chunk));
-      await this.data.read(chunk, ci * this.chunk);
+      const bytes = new Uint8Array(Math.min(this.chunk, this.data.size - ci * this.chunk));
+      await this.data.read(bytes, ci * this.chunk);
+      chunk = { bytes, fixed: new Uint8Array(Math.ceil(bytes.length / this.recordSize)) };
       if (this.chunks.size >= MAX_CHUNKS) this.chunks.delete(this.chunks.keys().next().value!);
     }
     this.chunks.set(ci, chunk);
     const at = pos - ci * this.chunk;
-    const buf = chunk.slice(at, at + this.recordSize);
+    const slot = at / this.recordSize;
+    // Parsed in place (no copy per record): fixups are undone once, then the record is marked.
+    const buf = chunk.bytes.subarray(at, at + this.recordSize);
     try {
-      return parseMftRecord(buf, n, this.offsetOf(n));
+      const rec = parseMftRecord(buf, n, this.offsetOf(n), chunk.fixed[slot] === 1);
+      chunk.fixed[slot] = 1;
+      return rec;
     } catch (e) {
       if (n >= MIRRORED || !(e instanceof CorruptImageError)) throw e;
       try {

@@ -9,7 +9,7 @@ import { Mft } from './mft.js';
 import { streamDevice, streamRuns, type NtfsFile, type Stream } from './ntfs-file.js';
 import type { Run } from './runlist.js';
 import { RECORD_IN_USE, RECORD_IS_DIRECTORY } from './mft-record.js';
-import { parseFileName, NS_DOS, NS_WIN32 } from './file-name.js';
+import { NS_DOS, NS_WIN32 } from './file-name.js';
 import { parseStandardInformation, DOS_ENCRYPTED, DOS_SYSTEM } from './standard-information.js';
 import { parseReparsePoint, parseInterixSymlink, TAG_MOUNT_POINT, TAG_SYMLINK, TAG_WOF, type ReparsePoint } from './reparse.js';
 import { parseIndexRoot, walkIndex } from './index-btree.js';
@@ -186,8 +186,8 @@ export class NtfsVolume implements Volume {
   private async entryFor(f: NtfsFile, path: string, name: string): Promise<FileEntry> {
     const si = f.get(AT.STANDARD_INFORMATION);
     const info = si?.head.value ? parseStandardInformation(si.head.value, si.head.offset) : undefined;
-    const names = f.all(AT.FILE_NAME).map((s) => (s.head.value ? parseFileName(s.head.value, s.head.offset) : null));
-    const links = names.filter((n) => n && n.namespace !== NS_DOS).length;
+    // Links: the names that are not DOS aliases (the namespace byte of each $FILE_NAME).
+    const links = f.all(AT.FILE_NAME).filter((s) => s.head.value && s.head.value.length > 0x41 && s.head.value[0x41] !== NS_DOS).length;
     const isDir = !!(f.record.flags & RECORD_IS_DIRECTORY);
     const rp = this.reparse(f);
     const data = f.get(AT.DATA);
