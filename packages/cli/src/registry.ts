@@ -6,6 +6,7 @@ import { useNodeCodecs } from '@diskit/dmg/node';
 import * as iso9660 from '@diskit/iso9660';
 import * as ext from '@diskit/ext';
 import * as apfs from '@diskit/apfs';
+import * as hfsplus from '@diskit/hfsplus';
 import * as nbd from '@diskit/nbd';
 import * as udf from '@diskit/udf';
 import * as fat from '@diskit/fat';
@@ -17,7 +18,7 @@ useNodeCodecs();
 
 export function defaultRegistry(): Registry {
   const r = new Registry();
-  for (const pkg of [raw, vhd, dmg, iso9660, nbd, udf, apfs]) {
+  for (const pkg of [raw, vhd, dmg, iso9660, nbd, udf, apfs, hfsplus]) {
     r.addFormat(...pkg.formats);
     r.addFilesystem(...pkg.filesystems);
   }
