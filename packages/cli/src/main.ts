@@ -12,9 +12,9 @@ Usage:
   diskit dump <img> [-f FMT] [--json]            every header and table with its offset
   diskit check <img> [-f FMT] [--repair] [--json]
   diskit convert [-f FMT] -O FMT [-o k=v,...] [-p] [--force] [--no-verify] <in> <out>
-  diskit ls <img> [path] [-R] [-l] [--json] [--partition N] [--names iso|joliet|rockridge] [--volume N|NAME] [--snapshot NAME]
+  diskit ls <img> [path] [-R] [-l] [--streams] [--json] [--partition N] [--names iso|joliet|rockridge|win32|dos] [--volume N|NAME] [--snapshot NAME]
   diskit tree <img> [path] [--partition N] [--volume N|NAME] [--snapshot NAME]
-  diskit extract <img> <path> <dest> [--partition N] [--volume N|NAME] [--snapshot NAME] [--force] [--no-verify]
+  diskit extract <img> <path>[:stream] <dest> [--partition N] [--volume N|NAME] [--snapshot NAME] [--force] [--no-verify]
   diskit create iso <dir> <out.iso> [options]    (diskit create iso --help)
   diskit create vhd|vhdx --parent <base> <child>  a differencing child (the parent is never modified)
   diskit web [--port N]                           the inspector page on loopback (diskit web --help)

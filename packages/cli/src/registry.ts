@@ -10,6 +10,7 @@ import * as hfsplus from '@diskit/hfsplus';
 import * as nbd from '@diskit/nbd';
 import * as udf from '@diskit/udf';
 import * as fat from '@diskit/fat';
+import * as ntfs from '@diskit/ntfs';
 
 /** Every format and filesystem the diskit command knows: each package lists its own drivers. */
 // Node's zlib for DMG chunks (thread-pool parallel), installed explicitly so the bundled CLI keeps it.
@@ -23,5 +24,6 @@ export function defaultRegistry(): Registry {
   }
   r.addFilesystem(...fat.filesystems);
   r.addFilesystem(...ext.filesystems);
+  r.addFilesystem(...ntfs.filesystems);
   return r;
 }

@@ -9,6 +9,7 @@ import * as fat from '@diskit/fat';
 import * as ext from '@diskit/ext';
 import * as apfs from '@diskit/apfs';
 import * as hfsplus from '@diskit/hfsplus';
+import * as ntfs from '@diskit/ntfs';
 
 export function browserRegistry(): Registry {
   const r = new Registry();
@@ -17,6 +18,6 @@ export function browserRegistry(): Registry {
     r.addFilesystem(...pkg.filesystems);
   }
   // Filesystem-only packages.
-  for (const pkg of [fat, ext, hfsplus]) r.addFilesystem(...pkg.filesystems);
+  for (const pkg of [fat, ext, hfsplus, ntfs]) r.addFilesystem(...pkg.filesystems);
   return r;
 }

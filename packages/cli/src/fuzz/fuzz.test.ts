@@ -6,7 +6,7 @@ import { exercise } from './exercise.js';
 import { defaultRegistry } from '../registry.js';
 
 // Seeded and bounded: at least 10,000 cases in all, the same cases on every run.
-const CASES: Record<string, number> = { raw: 2000, vhd: 2000, vhdx: 2000, dmg: 2500, iso: 2500, sparseimage: 1500, sparsebundle: 1000, udf: 1500, fat: 1500, ext: 2000, apfs: 2000, hfsplus: 2000 };
+const CASES: Record<string, number> = { raw: 2000, vhd: 2000, vhdx: 2000, dmg: 2500, iso: 2500, sparseimage: 1500, sparsebundle: 1000, udf: 1500, fat: 1500, ext: 2000, apfs: 2000, hfsplus: 2000, ntfs: 1500 };
 
 for (const format of FORMATS) {
   describeNeeding(missingFor(format), `fuzz ${format}`, () => {

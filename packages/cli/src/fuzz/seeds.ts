@@ -14,7 +14,7 @@ import { readPartitionTable } from '@diskit/raw';
 import type { FuzzSeed } from './run.js';
 import { apfsSeeds } from './apfs-seeds.js';
 
-export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso', 'sparseimage', 'sparsebundle', 'udf', 'fat', 'ext', 'apfs', 'hfsplus'] as const;
+export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso', 'sparseimage', 'sparsebundle', 'udf', 'fat', 'ext', 'apfs', 'hfsplus', 'ntfs'] as const;
 export type FuzzFormat = (typeof FORMATS)[number];
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -85,6 +85,7 @@ export const SEED_TOOLS: Record<FuzzFormat, string[]> = {
   ext: ['mke2fs'],
   apfs: ['7z'],
   hfsplus: ['xorriso'],
+  ntfs: ['mkntfs', 'ntfscp'],
 };
 
 export function missingFor(format: FuzzFormat): string[] {
@@ -229,6 +230,22 @@ export function makeSeeds(format: FuzzFormat): FuzzSeed[] {
         make(`${media}.udf`, (p) => {
           sh('truncate', ['-s', media === 'cdr' ? '1M' : '4M', p]);
           sh('mkudffs', [`--media-type=${media}`, p]);
+        });
+      }
+      break;
+    }
+    case 'ntfs': {
+      // Small volumes (512-byte and 4 KiB clusters, 4 KiB sectors) with resident, non-resident and
+      // indexed files copied in by ntfscp; the ntfs-3g fixture (attribute lists, LZNT1, reparse points,
+      // streams, a 10,000-entry index) is too big to mutate quickly, so its structures come from these.
+      const data = join(dir, 'data.bin');
+      if (!existsSync(data)) writeFileSync(data, new Uint8Array(20000).map((_, i) => (i * 7) & 0xff));
+      for (const [name, mk] of [['c512.ntfs', ['-c', '512']], ['c4k.ntfs', ['-c', '4096']], ['s4k.ntfs', ['-s', '4096', '-c', '4096']]] as const) {
+        make(name, (p) => {
+          sh('truncate', ['-s', '2M', p]);
+          sh('mkntfs', ['-F', '-f', '-q', '-L', 'fuzz', ...mk, p]);
+          sh('ntfscp', ['-q', p, data, 'data.bin']);
+          for (let i = 0; i < 12; i++) sh('ntfscp', ['-q', p, data, `file-${i}.txt`]);
         });
       }
       break;
