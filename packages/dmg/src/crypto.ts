@@ -75,15 +75,10 @@ export function importAesKey(raw: Uint8Array): Promise<CryptoKey> {
  */
 export async function decryptChunks(key: CryptoKey, ivs: ChunkIvs, data: Uint8Array, first: number, chunkSize: number, padRoom = false): Promise<Uint8Array> {
   const pending = (await startDecrypt(key, new Uint8Array(16), data, padRoom)).result;
-  // The IVs, each XORed with the ciphertext block before its chunk, while WebCrypto works (off
-  // the main thread under Node): out = D(C) ⊕ C_prev (0 for the run's first block) becomes D(C) ⊕ IV.
-  const fix = new Uint8Array(Math.ceil(data.length / chunkSize) * 16);
-  for (let at = 0, n = first, k = 0; at < data.length; at += chunkSize, n++, k += 16) {
-    ivs.iv(n, fix, k);
-    if (at > 0) for (let i = 0; i < 16; i++) fix[k + i]! ^= data[at - 16 + i]!;
-  }
+  // The fixes are made while WebCrypto works (off the main thread under Node).
+  const fixes = chunkFixes(ivs, data, first, chunkSize);
   const out = await pending;
-  for (let at = 0, k = 0; at < data.length; at += chunkSize, k += 16) for (let i = 0; i < 16; i++) out[at + i]! ^= fix[k + i]!;
+  applyChunkFixes(out, fixes, chunkSize);
   return out;
 }
 
@@ -128,14 +123,36 @@ export function installedRunDecryptor(): RunDecryptor | undefined {
 }
 
 /**
- * After a zero-IV CBC decryption of a run of chunks (`out` = D(Cᵢ) ⊕ Cᵢ₋₁), give each chunk's first
- * block its own IV. Self-contained (the decryption workers get its source).
+ * A zero-IV CBC decryption of a run of chunks gives out = D(C) ⊕ C_prev (0 for the run's first
+ * block) at each chunk's first block; XORing in C_prev ⊕ IV makes it D(C) ⊕ IV. These 16-byte
+ * fixes, one per chunk, are taken from the ciphertext before it is decrypted (or overwritten).
+ * Self-contained (the decryption workers get its source); 32-bit XORs where aligned.
  */
-export function fixChunkIvs(ivs: ChunkIvs, out: Uint8Array, data: Uint8Array, first: number, chunkSize: number): void {
-  const iv = new Uint8Array(16);
-  for (let at = 0, n = first; at < data.length; at += chunkSize, n++) {
-    ivs.iv(n, iv, 0);
-    if (at > 0) for (let i = 0; i < 16; i++) out[at + i] ^= iv[i] ^ data[at - 16 + i];
-    else for (let i = 0; i < 16; i++) out[i] ^= iv[i];
+export function chunkFixes(ivs: ChunkIvs, data: Uint8Array, first: number, chunkSize: number): Uint8Array {
+  const fix = new Uint8Array(Math.ceil(data.length / chunkSize) * 16);
+  const f32 = new Int32Array(fix.buffer);
+  const aligned = data.byteOffset % 4 === 0 && chunkSize % 4 === 0;
+  const d32 = aligned ? new Int32Array(data.buffer, data.byteOffset, data.length >> 2) : undefined;
+  for (let at = 0, n = first, k = 0; at < data.length; at += chunkSize, n++, k += 16) {
+    ivs.iv(n, fix, k);
+    if (at === 0) continue;
+    if (d32) {
+      const q = k >> 2, p = (at >> 2) - 4;
+      f32[q] ^= d32[p]!; f32[q + 1] ^= d32[p + 1]!; f32[q + 2] ^= d32[p + 2]!; f32[q + 3] ^= d32[p + 3]!;
+    } else for (let i = 0; i < 16; i++) fix[k + i] ^= data[at - 16 + i]!;
+  }
+  return fix;
+}
+
+/** XOR each chunk's fix (see chunkFixes) into its first block of the decrypted run. Self-contained. */
+export function applyChunkFixes(out: Uint8Array, fix: Uint8Array, chunkSize: number): void {
+  const f32 = new Int32Array(fix.buffer, fix.byteOffset, fix.length >> 2);
+  const aligned = out.byteOffset % 4 === 0 && chunkSize % 4 === 0;
+  const o32 = aligned ? new Int32Array(out.buffer, out.byteOffset, out.length >> 2) : undefined;
+  for (let at = 0, k = 0; at < out.length; at += chunkSize, k += 16) {
+    if (o32) {
+      const q = k >> 2, p = at >> 2;
+      o32[p] ^= f32[q]!; o32[p + 1] ^= f32[q + 1]!; o32[p + 2] ^= f32[q + 2]!; o32[p + 3] ^= f32[q + 3]!;
+    } else for (let i = 0; i < 16; i++) out[at + i] ^= fix[k + i]!;
   }
 }

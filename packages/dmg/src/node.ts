@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { createCipheriv } from 'node:crypto';
-import { fixChunkIvs, setRunDecryptor, setSyncAesEncrypt } from './crypto.js';
+import { applyChunkFixes, chunkFixes, setRunDecryptor, setSyncAesEncrypt } from './crypto.js';
 import { makeChunkIvs } from './chunk-ivs.js';
 import { fastCrc32 } from '@diskit/core/node';
 import { setCodecs, CodecError, pureCodecs, packChunkSync, bzip2Encode, bunzip2, unxz, type Codecs, type PackedChunk, type PackMethod } from './codecs.js';
@@ -85,7 +85,8 @@ const { parentPort } = require('node:worker_threads');
 const zlib = require('node:zlib');
 const { createDecipheriv } = require('node:crypto');
 const ChunkIvs = (${makeChunkIvs.toString()})(Error);
-const fixChunkIvs = (${fixChunkIvs.toString()});
+const chunkFixes = (${chunkFixes.toString()});
+const applyChunkFixes = (${applyChunkFixes.toString()});
 let ivsOf = { hex: '', ivs: null };
 const pack = (${packChunkSync.toString()});
 const bzip2Encode = (${bzip2Encode.toString()});
@@ -97,14 +98,15 @@ parentPort.on('message', async ({ op, buf, offset, length, method, level, outSiz
   try {
     if (op === 'decrypt') {
       const data = new Uint8Array(buf, offset, length);
-      const d = createDecipheriv('aes-' + key.length * 8 + '-cbc', key, Buffer.alloc(16)).setAutoPadding(false);
-      const out = d.update(data);
-      d.final();
       const hex = Buffer.from(hmacKey).toString('hex');
       if (ivsOf.hex !== hex) ivsOf = { hex, ivs: new ChunkIvs(hmacKey) };
-      fixChunkIvs(ivsOf.ivs, out, data, first, chunkSize);
-      // Back in the caller's buffer, which it reuses: no fresh 1 MiB pages to fault in per run.
-      data.set(out);
+      const fixes = chunkFixes(ivsOf.ivs, data, first, chunkSize);
+      // Decrypted in place, 64 KiB at a time (the cipher keeps the chaining block): small outputs
+      // stay in cache and in malloc's heap, where one 1 MiB output a run meant fresh pages.
+      const d = createDecipheriv('aes-' + key.length * 8 + '-cbc', key, Buffer.alloc(16)).setAutoPadding(false);
+      for (let at = 0; at < length; at += 65536) data.set(d.update(data.subarray(at, at + 65536)), at);
+      d.final();
+      applyChunkFixes(data, fixes, chunkSize);
       parentPort.postMessage({ buf }, [buf]);
       return;
     }
