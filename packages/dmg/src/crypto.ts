@@ -6,6 +6,9 @@
  */
 import { UnsupportedFeatureError } from '@diskit/core';
 import desjs from 'des.js';
+import { ChunkIvs } from './chunk-ivs.js';
+
+export { ChunkIvs };
 
 /** A WebCrypto CryptoKey (this package builds without the DOM types). */
 export type CryptoKey = { readonly type: string };
@@ -72,15 +75,10 @@ export function importAesKey(raw: Uint8Array): Promise<CryptoKey> {
  */
 export async function decryptChunks(key: CryptoKey, ivs: ChunkIvs, data: Uint8Array, first: number, chunkSize: number, padRoom = false): Promise<Uint8Array> {
   const pending = (await startDecrypt(key, new Uint8Array(16), data, padRoom)).result;
-  // The IVs, each XORed with the ciphertext block before its chunk, while WebCrypto works (off
-  // the main thread under Node): out = D(C) ⊕ C_prev (0 for the run's first block) becomes D(C) ⊕ IV.
-  const fix = new Uint8Array(Math.ceil(data.length / chunkSize) * 16);
-  for (let at = 0, n = first, k = 0; at < data.length; at += chunkSize, n++, k += 16) {
-    ivs.iv(n, fix, k);
-    if (at > 0) for (let i = 0; i < 16; i++) fix[k + i]! ^= data[at - 16 + i]!;
-  }
+  // The fixes are made while WebCrypto works (off the main thread under Node).
+  const fixes = chunkFixes(ivs, data, first, chunkSize);
   const out = await pending;
-  for (let at = 0, k = 0; at < data.length; at += chunkSize, k += 16) for (let i = 0; i < 16; i++) out[at + i]! ^= fix[k + i]!;
+  applyChunkFixes(out, fixes, chunkSize);
   return out;
 }
 
@@ -112,83 +110,49 @@ export async function encryptChunks(key: CryptoKey, ivs: ChunkIvs, data: Uint8Ar
 }
 
 /**
- * The chunk IVs: HMAC-SHA1(hmacKey, chunk number as 4 big-endian bytes), first 16 bytes. Millions
- * per GiB, so the HMAC's inner and outer pad blocks are compressed once and each IV costs two
- * SHA-1 compressions in plain integer code (a WebCrypto call per IV costs ~20x more).
+ * A whole-run decryption done elsewhere (the Node entry installs one on worker threads with
+ * node:crypto): the result of decryptChunks for the chunks in `data`, which it may take over.
  */
-export class ChunkIvs {
-  private readonly inner: Int32Array;
-  private readonly outer: Int32Array;
-  private readonly w = new Int32Array(80);
-  private readonly s = new Int32Array(5);
-
-  constructor(hmacKey: Uint8Array) {
-    if (hmacKey.length > 64) throw new UnsupportedFeatureError(`encrypted DMG: an HMAC key of ${hmacKey.length} bytes`);
-    const pad = (x: number) => {
-      const block = new Uint8Array(64).fill(x);
-      for (let i = 0; i < hmacKey.length; i++) block[i]! ^= hmacKey[i]!;
-      const st = Int32Array.of(0x67452301, 0xefcdab89 | 0, 0x98badcfe | 0, 0x10325476, 0xc3d2e1f0 | 0);
-      const dv = new DataView(block.buffer);
-      for (let i = 0; i < 16; i++) this.w[i] = dv.getInt32(i * 4);
-      sha1Compress(st, st, this.w);
-      return st;
-    };
-    this.inner = pad(0x36);
-    this.outer = pad(0x5c);
-  }
-
-  /** Write chunk `n`'s 16-byte IV into `out` at `at`. */
-  iv(n: number, out: Uint8Array, at: number): void {
-    const w = this.w, s = this.s;
-    w.fill(0, 0, 16);
-    w[0] = n | 0;
-    w[1] = 0x80000000 | 0;
-    w[15] = (64 + 4) * 8;
-    sha1Compress(s, this.inner, w);
-    w.fill(0, 0, 16);
-    w[0] = s[0]!; w[1] = s[1]!; w[2] = s[2]!; w[3] = s[3]!; w[4] = s[4]!;
-    w[5] = 0x80000000 | 0;
-    w[15] = (64 + 20) * 8;
-    sha1Compress(s, this.outer, w);
-    for (let i = 0; i < 4; i++) {
-      const v = s[i]!;
-      out[at + i * 4] = v >>> 24;
-      out[at + i * 4 + 1] = v >>> 16;
-      out[at + i * 4 + 2] = v >>> 8;
-      out[at + i * 4 + 3] = v;
-    }
-  }
+export type RunDecryptor = (rawKey: Uint8Array, hmacKey: Uint8Array, data: Uint8Array, first: number, chunkSize: number) => Promise<Uint8Array>;
+let runDecryptor: RunDecryptor | undefined;
+export function setRunDecryptor(f: RunDecryptor | undefined): void {
+  runDecryptor = f;
+}
+export function installedRunDecryptor(): RunDecryptor | undefined {
+  return runDecryptor;
 }
 
 /**
- * One SHA-1 compression of the 16 words in w[0..16) (w is the 80-word schedule) from `from` into
- * `to`. Int32 arithmetic throughout (Uint32 values past 2^31 would make V8 use doubles: 10x slower).
+ * A zero-IV CBC decryption of a run of chunks gives out = D(C) ⊕ C_prev (0 for the run's first
+ * block) at each chunk's first block; XORing in C_prev ⊕ IV makes it D(C) ⊕ IV. These 16-byte
+ * fixes, one per chunk, are taken from the ciphertext before it is decrypted (or overwritten).
+ * Self-contained (the decryption workers get its source); 32-bit XORs where aligned.
  */
-function sha1Compress(to: Int32Array, from: Int32Array, w: Int32Array): void {
-  for (let i = 16; i < 80; i++) {
-    const x = w[i - 3]! ^ w[i - 8]! ^ w[i - 14]! ^ w[i - 16]!;
-    w[i] = (x << 1) | (x >>> 31);
+export function chunkFixes(ivs: ChunkIvs, data: Uint8Array, first: number, chunkSize: number): Uint8Array {
+  const fix = new Uint8Array(Math.ceil(data.length / chunkSize) * 16);
+  const f32 = new Int32Array(fix.buffer);
+  const aligned = data.byteOffset % 4 === 0 && chunkSize % 4 === 0;
+  const d32 = aligned ? new Int32Array(data.buffer, data.byteOffset, data.length >> 2) : undefined;
+  for (let at = 0, n = first, k = 0; at < data.length; at += chunkSize, n++, k += 16) {
+    ivs.iv(n, fix, k);
+    if (at === 0) continue;
+    if (d32) {
+      const q = k >> 2, p = (at >> 2) - 4;
+      f32[q] ^= d32[p]!; f32[q + 1] ^= d32[p + 1]!; f32[q + 2] ^= d32[p + 2]!; f32[q + 3] ^= d32[p + 3]!;
+    } else for (let i = 0; i < 16; i++) fix[k + i] ^= data[at - 16 + i]!;
   }
-  let a = from[0]!, b = from[1]!, c = from[2]!, d = from[3]!, e = from[4]!, t = 0;
-  for (let i = 0; i < 20; i++) {
-    t = (((a << 5) | (a >>> 27)) + ((b & c) | (~b & d)) + e + w[i]! + 0x5a827999) | 0;
-    e = d; d = c; c = (b << 30) | (b >>> 2); b = a; a = t;
+  return fix;
+}
+
+/** XOR each chunk's fix (see chunkFixes) into its first block of the decrypted run. Self-contained. */
+export function applyChunkFixes(out: Uint8Array, fix: Uint8Array, chunkSize: number): void {
+  const f32 = new Int32Array(fix.buffer, fix.byteOffset, fix.length >> 2);
+  const aligned = out.byteOffset % 4 === 0 && chunkSize % 4 === 0;
+  const o32 = aligned ? new Int32Array(out.buffer, out.byteOffset, out.length >> 2) : undefined;
+  for (let at = 0, k = 0; at < out.length; at += chunkSize, k += 16) {
+    if (o32) {
+      const q = k >> 2, p = at >> 2;
+      o32[p] ^= f32[q]!; o32[p + 1] ^= f32[q + 1]!; o32[p + 2] ^= f32[q + 2]!; o32[p + 3] ^= f32[q + 3]!;
+    } else for (let i = 0; i < 16; i++) out[at + i] ^= fix[k + i]!;
   }
-  for (let i = 20; i < 40; i++) {
-    t = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + w[i]! + 0x6ed9eba1) | 0;
-    e = d; d = c; c = (b << 30) | (b >>> 2); b = a; a = t;
-  }
-  for (let i = 40; i < 60; i++) {
-    t = (((a << 5) | (a >>> 27)) + ((b & c) | (b & d) | (c & d)) + e + w[i]! + 0x8f1bbcdc) | 0;
-    e = d; d = c; c = (b << 30) | (b >>> 2); b = a; a = t;
-  }
-  for (let i = 60; i < 80; i++) {
-    t = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + w[i]! + 0xca62c1d6) | 0;
-    e = d; d = c; c = (b << 30) | (b >>> 2); b = a; a = t;
-  }
-  to[0] = (from[0]! + a) | 0;
-  to[1] = (from[1]! + b) | 0;
-  to[2] = (from[2]! + c) | 0;
-  to[3] = (from[3]! + d) | 0;
-  to[4] = (from[4]! + e) | 0;
 }

@@ -12,7 +12,8 @@ import { createCipheriv, createHash, createHmac, randomBytes } from 'node:crypto
 import { CorruptImageError, DiskitError, MemoryDevice, UnsupportedFeatureError } from '@diskit/core';
 import { describeNeeding, describeWithTools, run, sharedImagesDir } from '../../../test/tools.js';
 import { ChunkIvs, EncryptedDevice, EncryptingSink, WrongPasswordError, decryptChunks, dmgDriver, encryptChunks } from './index.js';
-import { importAesKey } from './crypto.js';
+import { importAesKey, installedRunDecryptor } from './crypto.js';
+import './node.js';
 
 const AES = join(resolve(sharedImagesDir(), 'apple'), 'dmgwiz--input_aes256.dmg');
 const DISK_SHA = '1407509ff44696aab011815d84951ad2c53cb7345a71d9803b73817c2d2d83cf';
@@ -56,6 +57,17 @@ describe('the ciphers', () => {
       const key = await importAesKey(aes);
       expect(Buffer.from(await encryptChunks(key, ivs, plain, 5, cs)).equals(want)).toBe(true);
       expect(Buffer.from(await decryptChunks(key, ivs, want, 5, cs)).equals(plain)).toBe(true);
+      // Node's codec workers (node:crypto, in the caller's buffer), over a run longer than their 64 KiB steps.
+      const run = installedRunDecryptor();
+      expect(run).toBeDefined();
+      const cipher = new Uint8Array(want.length);
+      cipher.set(want);
+      expect(Buffer.from(await run!(aes, hk, cipher, 5, cs)).equals(plain)).toBe(true);
+      // Unaligned views take the byte-wise XORs.
+      const odd = new Uint8Array(want.length + 1).subarray(1);
+      odd.set(want);
+      expect(Buffer.from(await run!(aes, hk, odd, 5, cs)).equals(plain)).toBe(true);
+      expect(Buffer.from(await decryptChunks(key, ivs, odd, 5, cs)).equals(plain)).toBe(true);
     }
   });
 });

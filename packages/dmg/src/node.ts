@@ -9,7 +9,8 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { createCipheriv } from 'node:crypto';
-import { setSyncAesEncrypt } from './crypto.js';
+import { applyChunkFixes, chunkFixes, setRunDecryptor, setSyncAesEncrypt } from './crypto.js';
+import { makeChunkIvs } from './chunk-ivs.js';
 import { fastCrc32 } from '@diskit/core/node';
 import { setCodecs, CodecError, pureCodecs, packChunkSync, bzip2Encode, bunzip2, unxz, type Codecs, type PackedChunk, type PackMethod } from './codecs.js';
 import { unxzWith } from './xz.js';
@@ -17,9 +18,10 @@ import { makeBunzip2 } from './bzip2.js';
 
 export { dmgDriver, formats, filesystems } from './index.js';
 
+let threadCount = 0;
 function threads(): number {
   const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-  return Math.max(1, Math.min(availableParallelism(), pool));
+  return (threadCount ||= Math.max(1, Math.min(availableParallelism(), pool)));
 }
 
 export const nodeCodecs: Codecs = {
@@ -81,14 +83,33 @@ const XZ_PATH: string | undefined = (() => {
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const zlib = require('node:zlib');
+const { createDecipheriv } = require('node:crypto');
+const ChunkIvs = (${makeChunkIvs.toString()})(Error);
+const chunkFixes = (${chunkFixes.toString()});
+const applyChunkFixes = (${applyChunkFixes.toString()});
+let ivsOf = { hex: '', ivs: null };
 const pack = (${packChunkSync.toString()});
 const bzip2Encode = (${bzip2Encode.toString()});
 const bunzip2 = (${makeBunzip2.toString()})(Error);
 const unxzWith = (${unxzWith.toString()});
 const xzPath = ${JSON.stringify(XZ_PATH ?? null)};
 let Xz;
-parentPort.on('message', async ({ op, buf, offset, length, method, level, outSize }) => {
+parentPort.on('message', async ({ op, buf, offset, length, method, level, outSize, key, hmacKey, first, chunkSize }) => {
   try {
+    if (op === 'decrypt') {
+      const data = new Uint8Array(buf, offset, length);
+      const hex = Buffer.from(hmacKey).toString('hex');
+      if (ivsOf.hex !== hex) ivsOf = { hex, ivs: new ChunkIvs(hmacKey) };
+      const fixes = chunkFixes(ivsOf.ivs, data, first, chunkSize);
+      // Decrypted in place, 64 KiB at a time (the cipher keeps the chaining block): small outputs
+      // stay in cache and in malloc's heap, where one 1 MiB output a run meant fresh pages.
+      const d = createDecipheriv('aes-' + key.length * 8 + '-cbc', key, Buffer.alloc(16)).setAutoPadding(false);
+      for (let at = 0; at < length; at += 65536) data.set(d.update(data.subarray(at, at + 65536)), at);
+      d.final();
+      applyChunkFixes(data, fixes, chunkSize);
+      parentPort.postMessage({ buf }, [buf]);
+      return;
+    }
     if (op === 'bunzip2' || op === 'unxz') {
       const data = new Uint8Array(buf, offset, length);
       const out = op === 'bunzip2' ? bunzip2(data, outSize) : await unxzWith(Xz ??= require(xzPath).XzReadableStream, data, outSize);
@@ -111,7 +132,7 @@ parentPort.on('message', async ({ op, buf, offset, length, method, level, outSiz
 type Reply = { buf: ArrayBuffer; crc?: number; z?: ArrayBuffer; zLength?: number; out?: ArrayBuffer; error?: string };
 
 interface Job {
-  message: { op: 'pack' | 'bunzip2' | 'unxz'; buf: ArrayBuffer } & Record<string, unknown>;
+  message: { op: 'pack' | 'bunzip2' | 'unxz' | 'decrypt'; buf: ArrayBuffer } & Record<string, unknown>;
   settle(reply: Reply): void;
   reject(e: Error): void;
 }
@@ -161,6 +182,23 @@ export class CodecPool {
       this.queue.push({
         message: { op, buf, offset, length, outSize },
         settle: (m) => (m.error ? reject(new CodecError(m.error)) : resolve(new Uint8Array(m.out!))),
+        reject,
+      });
+      this.dispatch();
+    });
+  }
+
+  /**
+   * AES-CBC-decrypt a run of whole encrypted-DMG chunks on a worker (node:crypto, then each chunk's
+   * IV): the main thread only reads and writes. Takes over `data`'s memory and returns the
+   * plaintext in it.
+   */
+  decrypt(data: Uint8Array, key: Uint8Array, hmacKey: Uint8Array, first: number, chunkSize: number): Promise<Uint8Array> {
+    const { buf, offset, length } = handOver(data);
+    return new Promise<Uint8Array>((resolve, reject) => {
+      this.queue.push({
+        message: { op: 'decrypt', buf, offset, length, key, hmacKey, first, chunkSize },
+        settle: (m) => (m.error ? reject(new CodecError(m.error)) : resolve(new Uint8Array(m.buf, offset, length))),
         reject,
       });
       this.dispatch();
@@ -236,3 +274,6 @@ setSyncAesEncrypt((key, iv, data) => {
   const a = c.update(data), b = c.final();
   return b.length ? Buffer.concat([a, b]) : a;
 });
+
+// Reading encrypted images: runs of chunks decrypted on the codec workers (see CodecPool.decrypt).
+setRunDecryptor((key, hmacKey, data, first, chunkSize) => poolOf(threads()).decrypt(data, key, hmacKey, first, chunkSize));
