@@ -192,7 +192,7 @@ export class DirectoryReader {
         const same = pendingId === aString(nameBytes);
         if (same) {
           const base = pendingMulti.size;
-          for (const run of n.runs) pendingMulti.runs.push({ ...run, fileOffset: run.fileOffset + base });
+          for (const run of n.runs) pendingMulti.runs.push({ ...run, at: run.at + base });
           pendingMulti.size += n.size;
           if (!(r.flags & FLAG_MULTI_EXTENT)) pendingMulti = undefined;
           continue;

@@ -1,10 +1,12 @@
 /** Directory records as nodes: names (ISO9660, Joliet, Rock Ridge), types, and where the data lies. */
-import { CorruptImageError, UnsupportedFeatureError, type BlockDevice, type EntryType } from '@diskit/core';
+import { CorruptImageError, UnsupportedFeatureError, type BlockDevice, type EntryType, type MappedRun } from '@diskit/core';
 import {
   SECTOR, parseDirRecord, decodeShortDate, ucs2String, FLAG_DIRECTORY, FLAG_HIDDEN, type RawVolumeDescriptor, type RawDirRecord,
 } from '../structs.js';
 import { decodeName, type RockRidge } from '../susp.js';
-import type { Run } from './file-data.js';
+
+/** A stretch of a file's data: `length` bytes at file offset `at`, from image offset `from`. */
+export type Run = MappedRun & { from: number };
 
 export interface Node {
   name: string;
@@ -67,15 +69,15 @@ export function buildNode(dev: BlockDevice, r: RawDirRecord, name: string, recOf
     if (r.dataLength / (r.unitSize * SECTOR) > 65536) throw new UnsupportedFeatureError(`interleaved file at ${recOff} with more than 65536 file units`);
     while (left > 0) {
       const l = Math.min(left, r.unitSize * SECTOR);
-      node.runs.push({ fileOffset: fo, devOffset: at, length: l });
+      node.runs.push({ at: fo, from: at, length: l });
       fo += l;
       left -= l;
       at += (r.unitSize + r.gapSize) * SECTOR;
     }
-  } else if (r.dataLength > 0) node.runs.push({ fileOffset: 0, devOffset: dataOffset, length: r.dataLength });
+  } else if (r.dataLength > 0) node.runs.push({ at: 0, from: dataOffset, length: r.dataLength });
   const last = node.runs[node.runs.length - 1];
-  if (last && last.devOffset + last.length > dev.size) {
-    throw new CorruptImageError('directory record', recOff, `file data inside the volume (size ${dev.size})`, `bytes [${node.runs[0]!.devOffset}, ${last.devOffset + last.length})`);
+  if (last && last.from + last.length > dev.size) {
+    throw new CorruptImageError('directory record', recOff, `file data inside the volume (size ${dev.size})`, `bytes [${node.runs[0]!.from}, ${last.from + last.length})`);
   }
   if (rr?.mode !== undefined) {
     const fmt = rr.mode & 0o170000;

@@ -1,13 +1,12 @@
 /** An ISO9660 volume (the Rock Ridge, Joliet or plain ISO9660 tree): paths, listings and files on demand. */
 import {
-  CorruptImageError, UnsupportedFeatureError, UsageError, PartialDirectoryError, normalizePath,
+  CorruptImageError, MappedDevice, UnsupportedFeatureError, UsageError, PartialDirectoryError, normalizePath,
   type BlockDevice, type FileEntry, type Volume, type FilesystemDriver,
 } from '@diskit/core';
 import { SECTOR, VD_START } from '../structs.js';
 import { readBootCatalog, type BootCatalog } from '../eltorito.js';
 import { ZisofsDevice } from '../zisofs.js';
 import { hasCd001, readDescriptors, volumeFacts, type DescriptorInfo, type NameMode } from './descriptors.js';
-import { FileDataDevice } from './file-data.js';
 import { rootNode, type Node } from './record.js';
 import { DirectoryReader } from './directory.js';
 
@@ -154,8 +153,8 @@ export class IsoVolume implements Volume {
   async openFile(path: string): Promise<BlockDevice> {
     const { node } = await this.resolve(path);
     if (node.type === 'directory') throw new UsageError(`${path}: is a directory`);
-    if (node.type === 'symlink') return new FileDataDevice(this.dev, [], 0);
-    const raw = new FileDataDevice(this.dev, node.runs, node.size);
+    if (node.type === 'symlink') return new MappedDevice(this.dev, [], 0);
+    const raw = new MappedDevice(this.dev, node.runs, node.size);
     const zf = node.rr?.zf;
     if (zf) {
       if (zf.algorithm !== 'pz') throw new UnsupportedFeatureError(`${path}: compression '${zf.algorithm}' is not supported (only zisofs 'pz')`);
@@ -167,7 +166,7 @@ export class IsoVolume implements Volume {
   /** Raw data runs of a file (for tests and dump). */
   async fileRuns(path: string): Promise<{ offset: number; length: number }[]> {
     const { node } = await this.resolve(path);
-    return node.runs.map((r) => ({ offset: r.devOffset, length: r.length }));
+    return node.runs.map((r) => ({ offset: r.from, length: r.length }));
   }
 
   async bootCatalog(): Promise<BootCatalog | undefined> {
