@@ -12,3 +12,13 @@ export function parseBandSize(v: string, format: string, max: number): number {
   }
   return n;
 }
+
+/** A banded format's `-o` options: only band-size, `fallback` when absent. */
+export function parseBandOptions(o: Record<string, string> = {}, format: string, fallback: number, max: number): { bandSize: number } {
+  let bandSize = fallback;
+  for (const [k, v] of Object.entries(o)) {
+    if (k === 'band-size') bandSize = parseBandSize(v, format, max);
+    else throw new UsageError(`${format}: unknown option "${k}" (band-size)`);
+  }
+  return { bandSize };
+}

@@ -4,21 +4,12 @@
  * its band (the last one: to the disk's end); only its non-zero runs are written, the rest is
  * left a hole in the host file.
  */
-import { UsageError, isZero, pumpDataRuns, type BlockDevice, type CreateOptions, type DirectoryFile, type DirectorySink } from '@diskit/core';
+import { blockPieces, isZero, pumpDataRuns, type BlockDevice, type CreateOptions, type DirectoryFile, type DirectorySink } from '@diskit/core';
 import { buildBundleInfo, MAX_BUNDLE_BAND } from './info-plist.js';
-import { parseBandSize } from '../band-size.js';
+import { parseBandOptions } from '../band-size.js';
 
 /** hdiutil's default band: 8 MiB (sparse-band-size 16384 sectors). */
 export const DEFAULT_BUNDLE_BAND = 8 << 20;
-
-export function parseSparseBundleOptions(o: Record<string, string> = {}): { bandSize: number } {
-  let bandSize = DEFAULT_BUNDLE_BAND;
-  for (const [k, v] of Object.entries(o)) {
-    if (k === 'band-size') bandSize = parseBandSize(v, 'sparsebundle', MAX_BUNDLE_BAND);
-    else throw new UsageError(`sparsebundle: unknown option "${k}" (band-size)`);
-  }
-  return { bandSize };
-}
 
 interface BandOut {
   file: Promise<DirectoryFile>;
@@ -26,7 +17,7 @@ interface BandOut {
 }
 
 export async function createSparseBundle(source: BlockDevice, out: DirectorySink, opts: CreateOptions = {}): Promise<void> {
-  const { bandSize } = parseSparseBundleOptions(opts.options);
+  const { bandSize } = parseBandOptions(opts.options, 'sparsebundle', DEFAULT_BUNDLE_BAND, MAX_BUNDLE_BAND);
   // A whole number of sectors, as hdiutil's sizes are.
   const size = Math.ceil(source.size / 512) * 512;
   const info = new TextEncoder().encode(buildBundleInfo(bandSize, size));
@@ -55,19 +46,14 @@ export async function createSparseBundle(source: BlockDevice, out: DirectorySink
       source,
       (data, offset) => {
         const writes: Promise<void>[] = [];
-        for (let done = 0; done < data.length; ) {
-          const pos = offset + done;
-          const band = Math.floor(pos / bandSize);
-          const inBand = pos - band * bandSize;
-          const n = Math.min(bandSize - inBand, data.length - done);
-          const piece = data.subarray(done, done + n);
-          done += n;
+        for (const { block: band, inBlock, at, length } of blockPieces(offset, data.length, bandSize)) {
+          const piece = data.subarray(at, at + length);
           // The pump finds zeros at 64 KiB; a smaller band of zeros must not get a file either.
           if (isZero(piece)) continue;
           finishBefore(band);
           let o = open.get(band);
           if (!o) open.set(band, (o = { file: out.create(`bands/${band.toString(16)}`), writes: [] }));
-          const w = o.file.then((f) => f.write(piece, inBand));
+          const w = o.file.then((f) => f.write(piece, inBlock));
           o.writes.push(w);
           writes.push(w);
         }
