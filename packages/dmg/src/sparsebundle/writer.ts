@@ -4,9 +4,9 @@
  * its band (the last one: to the disk's end); only its non-zero runs are written, the rest is
  * left a hole in the host file.
  */
-import { blockPieces, isZero, pumpDataRuns, type BlockDevice, type CreateOptions, type DirectoryFile, type DirectorySink } from '@diskit/core';
+import type { BlockDevice, CreateOptions, DirectoryFile, DirectorySink } from '@diskit/core';
 import { buildBundleInfo, MAX_BUNDLE_BAND } from './info-plist.js';
-import { parseBandOptions } from '../band-size.js';
+import { parseBandOptions, pumpBands } from '../bands.js';
 
 /** hdiutil's default band: 8 MiB (sparse-band-size 16384 sectors). */
 export const DEFAULT_BUNDLE_BAND = 8 << 20;
@@ -42,24 +42,18 @@ export async function createSparseBundle(source: BlockDevice, out: DirectorySink
   };
 
   try {
-    await pumpDataRuns(
+    await pumpBands(
       source,
-      (data, offset) => {
-        const writes: Promise<void>[] = [];
-        for (const { block: band, inBlock, at, length } of blockPieces(offset, data.length, bandSize)) {
-          const piece = data.subarray(at, at + length);
-          // The pump finds zeros at 64 KiB; a smaller band of zeros must not get a file either.
-          if (isZero(piece)) continue;
-          finishBefore(band);
-          let o = open.get(band);
-          if (!o) open.set(band, (o = { file: out.create(`bands/${band.toString(16)}`), writes: [] }));
-          const w = o.file.then((f) => f.write(piece, inBlock));
-          o.writes.push(w);
-          writes.push(w);
-        }
-        return Promise.all(writes).then(() => {});
+      bandSize,
+      (band, inBand, piece) => {
+        finishBefore(band);
+        let o = open.get(band);
+        if (!o) open.set(band, (o = { file: out.create(`bands/${band.toString(16)}`), writes: [] }));
+        const w = o.file.then((f) => f.write(piece, inBand));
+        o.writes.push(w);
+        return w;
       },
-      { onProgress: opts.onProgress },
+      opts.onProgress,
     );
   } finally {
     finishBefore(Infinity);

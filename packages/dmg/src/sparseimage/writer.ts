@@ -5,10 +5,10 @@
  * non-zero bytes are allocated; inside a band only the non-zero runs are written, so the rest
  * stays a hole in the host file too.
  */
-import { UsageError, blockPieces, isZero, pumpDataRuns, type BlockDevice, type CreateOptions, type ImageSink } from '@diskit/core';
+import { UsageError, type BlockDevice, type CreateOptions, type ImageSink } from '@diskit/core';
 import { HEADER_SLOTS, NODE_SIZE, SPRS_SECTOR, encodeSparseHeader } from './header.js';
 import { INDEX_SLOTS, encodeIndexNode } from './index-node.js';
-import { parseBandOptions } from '../band-size.js';
+import { parseBandOptions, pumpBands } from '../bands.js';
 
 /** hdiutil's default band: 2,048 sectors (1 MiB). */
 export const DEFAULT_SPARSE_BAND = 1 << 20;
@@ -46,19 +46,7 @@ export async function createSparseImage(source: BlockDevice, sink: ImageSink, op
     return at;
   };
 
-  await pumpDataRuns(
-    source,
-    (data, offset) => {
-      const writes: Promise<void>[] = [];
-      for (const { block: band, inBlock, at, length } of blockPieces(offset, data.length, bandSize)) {
-        const piece = data.subarray(at, at + length);
-        // The pump finds zeros at 64 KiB; a smaller band of zeros must not be allocated either.
-        if (!isZero(piece)) writes.push(sink.write(piece, place(band) + inBlock));
-      }
-      return Promise.all(writes).then(() => {});
-    },
-    { onProgress: opts.onProgress },
-  );
+  await pumpBands(source, bandSize, (band, inBand, piece) => sink.write(piece, place(band) + inBand), opts.onProgress);
 
   const next = (i: number) => nodes[i + 1]?.offset ?? 0;
   await sink.write(encodeSparseHeader({ version: 3, sectorsPerBand: bandSize / SPRS_SECTOR, flags: 1, sectorCount, nextIndexNode: next(0), bands: nodes[0]!.slots }), 0);

@@ -1,4 +1,5 @@
-import { UsageError } from '@diskit/core';
+/** What the banded writers (sparse image, sparse bundle) share: the band-size option and the band pump. */
+import { UsageError, blockPieces, isZero, pumpDataRuns, type BlockDevice, type CreateOptions } from '@diskit/core';
 
 /**
  * A `-o band-size=` value: bytes, or with a k/m/g suffix (binary units), a multiple of 512.
@@ -21,4 +22,26 @@ export function parseBandOptions(o: Record<string, string> = {}, format: string,
     else throw new UsageError(`${format}: unknown option "${k}" (band-size)`);
   }
   return { bandSize };
+}
+
+/** Pump `source`'s data runs into bands: `write` gets each non-zero piece, in disk order, with its band and offset in it. */
+export async function pumpBands(
+  source: BlockDevice,
+  bandSize: number,
+  write: (band: number, inBand: number, piece: Uint8Array) => Promise<void>,
+  onProgress?: CreateOptions['onProgress'],
+): Promise<void> {
+  await pumpDataRuns(
+    source,
+    (data, offset) => {
+      const writes: Promise<void>[] = [];
+      for (const { block, inBlock, at, length } of blockPieces(offset, data.length, bandSize)) {
+        const piece = data.subarray(at, at + length);
+        // The pump finds zeros at 64 KiB; a smaller band of zeros must not be allocated either.
+        if (!isZero(piece)) writes.push(write(block, inBlock, piece));
+      }
+      return Promise.all(writes).then(() => {});
+    },
+    { onProgress },
+  );
 }
