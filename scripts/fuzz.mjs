@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-// `pnpm fuzz [--seconds N] [--format raw|vhd|vhdx|dmg|iso|fat] [--seed S]`: mutation fuzzing of every
+// `pnpm fuzz [--seconds N] [--format raw|vhd|vhdx|dmg|iso|fat|ext|hfsplus] [--seed S]`: mutation fuzzing of every
 // format for N seconds each (default 60). Each bug found is saved as a regression fixture under
 // test-images/fuzz-regressions/<format>/, which the test suite replays.
 import { parseArgs } from 'node:util';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fuzz, caseBytes } from '../packages/cli/dist/fuzz/run.js';
-import { FORMATS, makeSeeds, missingFor, regressionDir } from '../packages/cli/dist/fuzz/seeds.js';
+import { FORMATS, seedsFor, missingFor, regressionDir } from '../packages/cli/dist/fuzz/seeds.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, format: { type: 'string', multiple: true }, seed: { type: 'string', default: String(Date.now() % 1e9) } } });
 const formats = values.format ?? FORMATS;
@@ -18,7 +18,7 @@ for (const format of formats) {
     console.log(`${format}: skipped (missing ${missing.join(', ')})`);
     continue;
   }
-  const seeds = makeSeeds(format);
+  const seeds = await seedsFor(format);
   const t0 = Date.now();
   const result = await fuzz(seeds, {
     seconds: Number(values.seconds), baseSeed,

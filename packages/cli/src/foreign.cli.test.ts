@@ -50,7 +50,7 @@ function expectRefused(file: string, name: RegExp): void {
     const r = diskit(cmd, file);
     expect(r.status, `${cmd} ${file}: ${r.stdout}`).toBe(1);
     expect(r.stderr).toMatch(name);
-    expect(r.stderr).toMatch(/not supported/);
+    expect(r.stderr).toMatch(/not supported|not a disk image diskit reads/);
   }
   const out = join(tmp, 'out.img');
   const c = diskit('convert', '-O', 'raw', file, out);
@@ -109,5 +109,29 @@ describe('foreign formats qemu-img does not read', () => {
     writeFileSync(p, 'CD_ROM\n\n// Track 1\nTRACK MODE1\nNO COPY\nDATAFILE "disc.bin" 00:10:00 // length in bytes: 1505280\n');
     writeFileSync(join(tmp, 'disc.bin'), Buffer.alloc(1505280));
     expectRefused(p, /a cdrdao TOC image/);
+    // without the session line, with a comment after the mode
+    const q = join(tmp, 'audio.cue');
+    writeFileSync(q, '// made by cdrdao\nTRACK AUDIO // track 1\nFILE "audio.wav" 0\n');
+    expectRefused(q, /a cdrdao TOC image/);
+  });
+});
+
+describeWithTools(['gzip', 'xz', 'bzip2', '7z'], 'compressed and archived disk images are refused with what to do', () => {
+  it('.img.gz, .img.xz, .img.bz2, .zip and .7z of a raw disk', () => {
+    const img = join(tmp, 'disk.img');
+    const b = Buffer.alloc(1 << 20);
+    b.writeUInt16LE(0xaa55, 510);
+    writeFileSync(img, b);
+    const cases: [string, () => void, RegExp][] = [
+      ['disk.img.gz', () => run('gzip', ['-k', '-f', img]), /a gzip-compressed file: .*gunzip/],
+      ['disk.img.xz', () => run('xz', ['-k', '-f', img]), /an xz-compressed file: .*unxz/],
+      ['disk.img.bz2', () => run('bzip2', ['-k', '-f', img]), /a bzip2-compressed file: .*bunzip2/],
+      ['disk.zip', () => run('7z', ['a', '-tzip', '-bd', join(tmp, 'disk.zip'), img]), /a zip archive file: .*unzip/],
+      ['disk.7z', () => run('7z', ['a', '-t7z', '-bd', join(tmp, 'disk.7z'), img]), /a 7z archive file: .*7z x/],
+    ];
+    for (const [name, make, message] of cases) {
+      make();
+      expectRefused(join(tmp, name), message);
+    }
   });
 });

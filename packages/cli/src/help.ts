@@ -1,6 +1,4 @@
 /** Per-command help (`diskit COMMAND --help`), output-format options (`-o help`), command suggestions. */
-import { SERVE_USAGE } from './commands/serve.js';
-import { WEB_USAGE } from './commands/web.js';
 
 const IMG_OPTS = `  -f, --format FMT   the image's format instead of detecting it (raw reads any file as a raw disk)
   -o backing=PATH    the parent of a differencing VHD/VHDX that was moved (its id is still checked)
@@ -15,6 +13,7 @@ const VOLUME_OPTS = `  --partition N      the filesystem on partition N (as sfdi
   --snapshot NAME    APFS: read a snapshot instead of the live volume
   -f, --format FMT   the image's format instead of detecting it`;
 
+/** Help of the commands that do not print their own (serve, web and create iso do). */
 export const COMMAND_HELP: Record<string, string> = {
   info: `usage: diskit info <img> [-f FMT] [--json]
 
@@ -94,8 +93,6 @@ create iso: an ISO9660 image of a folder (Rock Ridge, Joliet, El Torito).
 create vhd|vhdx: an empty differencing child that reads through to <base> (never modified).
 
 example: diskit create vhdx --parent base.vhdx child.vhdx`,
-  serve: SERVE_USAGE,
-  web: WEB_USAGE,
 };
 
 interface FormatOption {
@@ -126,6 +123,8 @@ export const FORMAT_OPTIONS: Record<string, FormatOption[]> = {
     { key: 'level', default: '1', description: 'compression level 0..9 (bzip2: block size 1..9)' },
     { key: 'workers', default: 'the CPU count', description: 'compression threads, 1..256' },
   ],
+  sparseimage: [{ key: 'band-size', default: '1m', description: 'bytes per band, a multiple of 512 (k/m/g suffixes)' }],
+  sparsebundle: [{ key: 'band-size', default: '8m', description: 'bytes per band file, a multiple of 512 (k/m/g suffixes), as hdiutil' }],
   iso: [],
   bin: [],
 };

@@ -12,8 +12,11 @@ export function wordsOf(key: string): string {
   return key.replace(/([a-z0-9])([A-Z])/g, '$1 $2').replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2').toLowerCase();
 }
 
-/** Keys whose numbers are byte counts (not volumeSpaceSize, a count of blocks). */
-const isByteKey = (key: string) => /(size|length)$/i.test(key) && !/spacesize$/i.test(key);
+/**
+ * Keys whose numbers are byte counts: *Size and *Bytes (not volumeSpaceSize, a count of blocks) and
+ * compound *Length (dataForkLength); a bare `length` is often in blocks, so it stays a number.
+ */
+const isByteKey = (key: string) => (/(size|bytes)$/i.test(key) && !/spacesize$/i.test(key)) || /[a-z]Length$/.test(key);
 
 const isRecord = (v: unknown): v is Facts => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date) && !(v instanceof Uint8Array);
 const isScalar = (v: unknown) => !isRecord(v) && !Array.isArray(v);

@@ -12,9 +12,9 @@ Usage:
   diskit dump <img> [-f FMT] [--json]            every header and table with its offset
   diskit check <img> [-f FMT] [--repair] [--json]
   diskit convert [-f FMT] -O FMT [-o k=v,...] [-p] [--force] [--no-verify] <in> <out>
-  diskit ls <img> [path] [-R] [-l] [--json] [--partition N] [--names iso|joliet|rockridge] [--volume N|NAME] [--snapshot NAME]
+  diskit ls <img> [path] [-R] [-l] [--streams] [--json] [--partition N] [--names iso|joliet|rockridge|win32|dos] [--volume N|NAME] [--snapshot NAME]
   diskit tree <img> [path] [--partition N] [--volume N|NAME] [--snapshot NAME]
-  diskit extract <img> <path> <dest> [--partition N] [--volume N|NAME] [--snapshot NAME] [--force] [--no-verify]
+  diskit extract <img> <path>[:stream] <dest> [--partition N] [--volume N|NAME] [--snapshot NAME] [--force] [--no-verify]
   diskit create iso <dir> <out.iso> [options]    (diskit create iso --help)
   diskit create vhd|vhdx --parent <base> <child>  a differencing child (the parent is never modified)
   diskit web [--port N]                           the inspector page on loopback (diskit web --help)
@@ -54,9 +54,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`diskit: unknown command '${name}'${guess ? ` (did you mean '${guess}'?)` : ''}\n${USAGE}\n`);
     return 2;
   }
-  // `diskit create iso --help` is create iso's own
-  if ((rest.includes('--help') || rest.includes('-h')) && !(name === 'create' && rest[0] === 'iso')) {
-    process.stdout.write((COMMAND_HELP[name] ?? USAGE) + '\n');
+  // Commands without an entry (serve, web), and `create iso`, print their own help.
+  if ((rest.includes('--help') || rest.includes('-h')) && COMMAND_HELP[name] && !(name === 'create' && rest[0] === 'iso')) {
+    process.stdout.write(COMMAND_HELP[name] + '\n');
     return 0;
   }
   // Ctrl-C during a conversion: remove temporary outputs, never leave a partial file.

@@ -55,7 +55,11 @@ export class Registry {
     // raw claims everything weakly: only another driver's claim beats a foreign signature
     if (best && best.driver.name !== fallback) return best;
     const foreign = foreignFormat(input);
-    if (foreign) throw new UnsupportedFeatureError(`${name ? `${name}: ` : ''}a ${foreign} image: not supported (-f raw reads its bytes as a raw disk)`);
+    if (foreign) {
+      const an = /^([aeiou]|xz)/i.test(foreign.name) ? 'an' : 'a';
+      const what = foreign.hint ? `${an} ${foreign.name} file: not a disk image diskit reads; ${foreign.hint}` : `${an} ${foreign.name} image: not supported`;
+      throw new UnsupportedFeatureError(`${name ? `${name}: ` : ''}${what} (-f raw reads its bytes as a raw disk)`);
+    }
     return best ?? { driver: this.format(fallback), score: 0 };
   }
 

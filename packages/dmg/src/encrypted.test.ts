@@ -109,7 +109,7 @@ describeWithTools(['python3'], 'the password prompt on a terminal', () => {
     const ok = ask(PASSWORD);
     expect(ok.status, ok.stdout).toBe(0);
     expect(ok.stdout).toMatch(/^Password for .*dmgwiz--input_aes256\.dmg: /);
-    expect(ok.stdout).toMatch(/format: dmg \(UDZO \(encrypted, AES-256\)\)/);
+    expect(ok.stdout).toMatch(/format:\s+dmg \(UDZO \(encrypted, AES-256\)\)/);
     expect(ok.stdout).not.toContain(PASSWORD);
     const bad = ask('not-it');
     expect(bad.status).toBe(1);

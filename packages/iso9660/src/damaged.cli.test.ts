@@ -97,6 +97,11 @@ describeWithTools(['xorriso'], 'damaged ISO directories through the CLI', () => 
       if (p.startsWith('/a/b/')) continue;
       expect(readFileSync(join(out, p)).equals(bytes), p).toBe(true);
     }
+
+    const c = diskit('check', '--json', iso);
+    expect(c.status).toBe(1);
+    const rep = JSON.parse(c.stdout) as { problems: { structure: string; offset: number; message: string }[] };
+    expect(rep.problems).toContainEqual(expect.objectContaining({ structure: 'directory record', offset: record }));
   });
 
   it('a Rock Ridge CE chain that loops: the rest of the directory is listed, ls/extract exit 1, check flags it', () => {

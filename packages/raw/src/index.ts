@@ -6,6 +6,7 @@ import { readPartitionTable } from './partitions.js';
 
 export * from './mbr.js';
 export * from './gpt.js';
+export * from './apm.js';
 export * from './partitions.js';
 
 /** A raw image: the file is the disk. */

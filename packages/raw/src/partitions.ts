@@ -1,9 +1,10 @@
 import { SliceDevice, ascii, type BlockDevice, type Partition, type Problem, type Structure, UsageError } from '@diskit/core';
 import { GPT_PROTECTIVE, hasMbrSignature, readMbr } from './mbr.js';
 import { readGpt } from './gpt.js';
+import { readApm } from './apm.js';
 
 export interface PartitionTable {
-  scheme: 'gpt' | 'mbr' | 'none';
+  scheme: 'gpt' | 'mbr' | 'apm' | 'none';
   partitions: Partition[];
   sectorSize: number;
   /** An isohybrid image: an ISO9660 volume that also carries an MBR/GPT so it boots from USB. */
@@ -24,7 +25,8 @@ async function hasIso9660(dev: BlockDevice): Promise<boolean> {
 
 /**
  * Find the partition table of a device: GPT (512- or 4096-byte sectors) when the MBR is
- * protective or an "EFI PART" header is present, else MBR with extended/logical partitions.
+ * protective or an "EFI PART" header is present, else MBR with extended/logical partitions, else
+ * an Apple Partition Map (block 0 "ER", entries "PM"; also what hybrid ISOs carry for Macs).
  */
 export async function readPartitionTable(dev: BlockDevice): Promise<PartitionTable> {
   const none: PartitionTable = { scheme: 'none', partitions: [], sectorSize: 512, hybridIso: false, problems: [], warnings: [], structures: [] };
@@ -53,14 +55,14 @@ export async function readPartitionTable(dev: BlockDevice): Promise<PartitionTab
       return { scheme: 'gpt', partitions: markReach(dev, gpt.partitions, problems), sectorSize, hybridIso, problems, warnings: gpt.warnings, structures };
     }
   }
-  if (!mbrValid) return { ...none, hybridIso };
+  if (!mbrValid) return (await apmTable(dev, hybridIso)) ?? { ...none, hybridIso };
   const m = await readMbr(dev);
   if (m.mbr.entries.some((e) => e.type === GPT_PROTECTIVE)) {
     const problems: Problem[] = [{ severity: 'error', structure: 'GPT', offset: 512, message: 'protective MBR but no readable GPT header' }, ...m.problems];
     return { ...none, scheme: 'mbr', hybridIso, partitions: markReach(dev, m.partitions, problems), structures: m.structures, problems };
   }
   // A FAT/NTFS boot sector also ends in 55 AA: entries that are all empty mean no table.
-  if (m.partitions.length === 0) return { ...none, hybridIso };
+  if (m.partitions.length === 0) return (await apmTable(dev, hybridIso)) ?? { ...none, hybridIso };
   const problems = [...m.problems];
   return { scheme: 'mbr', partitions: markReach(dev, m.partitions, problems), sectorSize: 512, hybridIso, problems, warnings: [], structures: m.structures };
 }
@@ -81,6 +83,13 @@ function markReach(dev: BlockDevice, partitions: Partition[], problems: Problem[
     problems.push({ severity: 'warning', structure: `${p.scheme.toUpperCase()} entry ${p.index}`, offset: p.start, message: `${what} ${p.index} ends at byte ${end}, past the end of the image (${dev.size} bytes): its last ${end - dev.size} bytes are missing` });
     return { ...p, truncated: true };
   });
+}
+
+async function apmTable(dev: BlockDevice, hybridIso: boolean): Promise<PartitionTable | null> {
+  const apm = await readApm(dev);
+  if (!apm) return null;
+  const problems = [...apm.problems];
+  return { scheme: 'apm', partitions: markReach(dev, apm.partitions, problems), sectorSize: apm.blockSize, hybridIso, problems, warnings: [], structures: apm.structures };
 }
 
 /** A partition as a device of its own (1-based index, as `--partition N`). */

@@ -8,6 +8,8 @@ import * as udf from '@diskit/udf';
 import * as fat from '@diskit/fat';
 import * as ext from '@diskit/ext';
 import * as apfs from '@diskit/apfs';
+import * as hfsplus from '@diskit/hfsplus';
+import * as ntfs from '@diskit/ntfs';
 
 export function browserRegistry(): Registry {
   const r = new Registry();
@@ -16,6 +18,6 @@ export function browserRegistry(): Registry {
     r.addFilesystem(...pkg.filesystems);
   }
   // Filesystem-only packages.
-  for (const pkg of [fat, ext]) r.addFilesystem(...pkg.filesystems);
+  for (const pkg of [fat, ext, hfsplus, ntfs]) r.addFilesystem(...pkg.filesystems);
   return r;
 }

@@ -29,7 +29,7 @@ function mountOptions(values: { names?: string; volume?: string; snapshot?: stri
 }
 
 async function withVolume<T>(path: string, values: { format?: string; partition?: string; names?: string; fs?: string; volume?: string; snapshot?: string; options?: string[]; 'no-verify'?: boolean; 'password-file'?: string }, fn: (v: Volume) => Promise<T>): Promise<T> {
-  if (values.names && !['iso', 'joliet', 'rockridge'].includes(values.names)) throw new UsageError(`--names must be iso, joliet or rockridge`);
+  if (values.names && !['iso', 'joliet', 'rockridge', 'win32', 'dos'].includes(values.names)) throw new UsageError(`--names must be iso, joliet, rockridge (ISO9660), win32 or dos (NTFS)`);
   const reg = defaultRegistry();
   const o = await openImage(reg, path, { format: values.format, backing: backingOption(values.options), verify: values['no-verify'] !== true, passwordFile: values['password-file'] });
   try {
@@ -76,8 +76,8 @@ function longLine(e: FileEntry, name: string): string {
 }
 
 export async function ls(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { ...volumeOptions, recursive: { type: 'boolean', short: 'R' }, long: { type: 'boolean', short: 'l' } });
-  if (positionals.length < 1 || positionals.length > 2) throw new UsageError('usage: diskit ls <img> [path] [-R] [-l] [--json]');
+  const { values, positionals } = parse(args, { ...volumeOptions, recursive: { type: 'boolean', short: 'R' }, long: { type: 'boolean', short: 'l' }, streams: { type: 'boolean' } });
+  if (positionals.length < 1 || positionals.length > 2) throw new UsageError('usage: diskit ls <img> [path] [-R] [-l] [--streams] [--json]');
   const [img, p = '/'] = positionals as [string, string?];
   return withVolume(img, values, async (vol) => {
     const report = skipReporter();
@@ -95,6 +95,14 @@ export async function ls(args: string[]): Promise<number> {
         await out.write((values.long ? longLine(e, name) : name) + '\n');
       }
       first = false;
+      // --streams: a file's named streams (NTFS ADS, resource forks, xattrs) follow it as `path:name`.
+      if (values.streams && e.type === 'file' && vol.streams) {
+        for (const st of await vol.streams(e.path)) {
+          const path = `${e.path}:${st.name}`;
+          if (values.json) await out.write(`,\n${JSON.stringify({ path, type: 'stream', size: st.size, kind: st.kind })}`);
+          else await out.write(`${values.long ? `${'stream'.padEnd(10)} ${String(st.size).padStart(12)} ${''.padEnd(19)} ` : ''}${values.recursive ? path : `${e.name}:${st.name}`}\n`);
+        }
+      }
     }
     if (values.json) await out.write(first ? ']\n' : '\n]\n');
     await out.flush();
@@ -170,6 +178,13 @@ export async function extract(args: string[]): Promise<number> {
  */
 export async function extractTree(vol: Volume, src: string, destArg: string, opts: { force?: boolean } = {}): Promise<{ skipped: number }> {
   const dest = resolve(destArg);
+  const stream = await namedStream(vol, src);
+  if (stream) {
+    await mkdir(dest, { recursive: true });
+    const name = `${stream.file.name}:${stream.name}`;
+    const ok = await writeFile(vol, { ...stream.file, path: src }, join(dest, safeComponent(name) ? name : 'stream'), opts.force === true, () => vol.openStream!(stream.file.path, stream.name));
+    return { skipped: ok ? 0 : 1 };
+  }
   const root = await vol.stat(normalizePath(src));
   await mkdir(dest, { recursive: true });
   const inside = (p: string) => p === dest || p.startsWith(dest + sep);
@@ -248,7 +263,16 @@ function specialKind(mode?: number): string {
  * One file's bytes into `target`. A file whose data cannot be read (a damaged extent, a bad
  * compressed block) is named on stderr and removed, and false returned: the rest is still extracted.
  */
-async function writeFile(vol: Volume, e: FileEntry, target: string, force: boolean): Promise<boolean> {
+/** `file:name` naming a named stream of a file (when no entry has that whole name). */
+async function namedStream(vol: Volume, src: string): Promise<{ file: FileEntry; name: string } | undefined> {
+  const colon = src.lastIndexOf(':');
+  if (!vol.openStream || colon <= src.lastIndexOf('/') || colon === src.length - 1) return undefined;
+  if (await vol.stat(normalizePath(src)).catch(() => null)) return undefined;
+  const file = await vol.stat(normalizePath(src.slice(0, colon))).catch(() => null);
+  return file?.type === 'file' ? { file, name: src.slice(colon + 1) } : undefined;
+}
+
+async function writeFile(vol: Volume, e: FileEntry, target: string, force: boolean, open = () => vol.openFile(e.path)): Promise<boolean> {
   if (force) {
     const st = await lstat(target).catch(() => null);
     if (st?.isSymbolicLink()) throw new CorruptImageError('file', 0, 'a regular file target', `${target} is a symlink`);
@@ -256,7 +280,7 @@ async function writeFile(vol: Volume, e: FileEntry, target: string, force: boole
   const out = await FileDevice.create(target, { exclusive: !force, noFollow: true });
   let ok = false;
   try {
-    const dev = await vol.openFile(e.path);
+    const dev = await open();
     try {
       await pumpDataRuns(dev, (data, offset) => out.write(data, offset), { ordered: false });
       await out.truncate(dev.size);

@@ -74,11 +74,15 @@ export async function info(args: string[]): Promise<number> {
         note: [p.kind !== 'primary' ? p.kind : undefined, p.bootable ? 'bootable' : undefined, p.reachable === false ? 'past the end of the image' : undefined, p.truncated ? 'ends past the end of the image' : undefined].filter(Boolean).join(', ') || undefined,
       })), '  '));
     }
-    if (filesystem) {
-      const { type, ...facts } = filesystem;
+    // The disk's filesystem, and any other on the whole disk (a UDF bridge disc is also ISO9660).
+    const others = volumes.filter((v) => v !== main && !v.partition);
+    for (const v of [main, ...others]) {
+      if (!v?.volume) continue;
+      const facts: Record<string, unknown> = v === main ? { ...filesystem } : await v.volume.info();
+      delete facts.type;
       // facts the image already gave (an ISO's descriptors) are not repeated
-      const fresh = Object.fromEntries(Object.entries(facts).filter(([k, v]) => JSON.stringify((extra as Record<string, unknown>)[k]) !== JSON.stringify(v)));
-      lines.push(`filesystem: ${type}${main?.partition ? ` (partition ${main.partition.index})` : ''}`, ...factLines(fresh, '  '));
+      const fresh = Object.fromEntries(Object.entries(facts).filter(([k, x]) => JSON.stringify((extra as Record<string, unknown>)[k]) !== JSON.stringify(x)));
+      lines.push(`filesystem: ${v.volume.type}${v.partition ? ` (partition ${v.partition.index})` : ''}`, ...factLines(fresh, '  '));
     }
     process.stdout.write(lines.join('\n') + '\n');
     return 0;

@@ -9,10 +9,12 @@ import { gunzipSync } from 'node:zlib';
 import { createCipheriv, createDecipheriv, pbkdf2Sync } from 'node:crypto';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MemoryDevice } from '@diskit/core';
+import { readPartitionTable } from '@diskit/raw';
 import type { FuzzSeed } from './run.js';
 import { apfsSeeds } from './apfs-seeds.js';
 
-export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso', 'sparseimage', 'sparsebundle', 'udf', 'fat', 'ext', 'apfs'] as const;
+export const FORMATS = ['raw', 'vhd', 'vhdx', 'dmg', 'iso', 'sparseimage', 'sparsebundle', 'udf', 'fat', 'ext', 'apfs', 'hfsplus', 'ntfs'] as const;
 export type FuzzFormat = (typeof FORMATS)[number];
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -82,6 +84,8 @@ export const SEED_TOOLS: Record<FuzzFormat, string[]> = {
   fat: ['mkfs.fat', 'mcopy', 'mdel'],
   ext: ['mke2fs'],
   apfs: ['7z'],
+  hfsplus: ['xorriso'],
+  ntfs: ['mkntfs', 'ntfscp'],
 };
 
 export function missingFor(format: FuzzFormat): string[] {
@@ -96,6 +100,38 @@ function dataDisk(path: string, mib: number): void {
   const b = new Uint8Array(mib << 20);
   for (let off = 4096; off < b.length; off += 256 << 10) for (let i = 0; i < 8192 && off + i < b.length; i++) b[off + i] = (off >>> 12) + i * 7;
   writeFileSync(path, b);
+}
+
+/**
+ * HFS+ seeds as bare volumes (so the filesystem is what gets mounted): the committed decmpfs test
+ * volume and the HFS+ partition of a xorriso -hfsplus hybrid.
+ */
+export async function hfsplusSeeds(): Promise<FuzzSeed[]> {
+  const dir = join(tmpdir(), 'diskit-fuzz-seeds-v1', 'hfsplus');
+  mkdirSync(dir, { recursive: true });
+  const iso = join(dir, 'hybrid.iso');
+  if (!existsSync(iso)) {
+    const tree = join(dir, 'tree');
+    mkdirSync(join(tree, 'a/b/c/d'), { recursive: true });
+    writeFileSync(join(tree, 'hello.txt'), 'hello, world\n');
+    writeFileSync(join(tree, 'a/b/c/d/deep file with a rather long name.txt'), 'deep\n'.repeat(100));
+    writeFileSync(join(tree, 'ünïcödé.txt'), 'x'.repeat(5000));
+    symlinkSync('hello.txt', join(tree, 'link'));
+    sh('xorriso', ['-as', 'mkisofs', '-quiet', '-hfsplus', '-o', `${iso}.tmp`, tree]);
+    renameSync(`${iso}.tmp`, iso);
+  }
+  const isoBytes = new Uint8Array(readFileSync(iso));
+  const p = (await readPartitionTable(new MemoryDevice(isoBytes))).partitions.find((x) => x.type === 'Apple_HFS')!;
+  // Bare volumes: the harness mounts them and aims at what HfsVolume.structures() reports.
+  return [
+    { name: 'xorriso.hfs', bytes: isoBytes.slice(p.start, p.start + p.size) },
+    { name: 'compressed.hfs', bytes: new Uint8Array(gunzipSync(readFileSync(join(repoRoot, 'test-images/hfsplus/compressed.hfs.gz')))) },
+  ];
+}
+
+/** Every format's seeds (HFS+ seeds are read through the filesystem to aim at its structures). */
+export async function seedsFor(format: FuzzFormat): Promise<FuzzSeed[]> {
+  return format === 'hfsplus' ? hfsplusSeeds() : makeSeeds(format);
 }
 
 export function makeSeeds(format: FuzzFormat): FuzzSeed[] {
@@ -198,6 +234,22 @@ export function makeSeeds(format: FuzzFormat): FuzzSeed[] {
       }
       break;
     }
+    case 'ntfs': {
+      // Small volumes (512-byte and 4 KiB clusters, 4 KiB sectors) with resident, non-resident and
+      // indexed files copied in by ntfscp; the ntfs-3g fixture (attribute lists, LZNT1, reparse points,
+      // streams, a 10,000-entry index) is too big to mutate quickly, so its structures come from these.
+      const data = join(dir, 'data.bin');
+      if (!existsSync(data)) writeFileSync(data, new Uint8Array(20000).map((_, i) => (i * 7) & 0xff));
+      for (const [name, mk] of [['c512.ntfs', ['-c', '512']], ['c4k.ntfs', ['-c', '4096']], ['s4k.ntfs', ['-s', '4096', '-c', '4096']]] as const) {
+        make(name, (p) => {
+          sh('truncate', ['-s', '2M', p]);
+          sh('mkntfs', ['-F', '-f', '-q', '-L', 'fuzz', ...mk, p]);
+          sh('ntfscp', ['-q', p, data, 'data.bin']);
+          for (let i = 0; i < 12; i++) sh('ntfscp', ['-q', p, data, `file-${i}.txt`]);
+        });
+      }
+      break;
+    }
     case 'sparseimage': {
       // The hand-made image from the shared set, and diskit's own: an ISO inside, and a chained index.
       files.push(join(sharedDmgDir, '../apple/dmg-forensic--synthetic.sparseimage'));
@@ -282,9 +334,10 @@ function nonZeroSectors(b: Uint8Array): { offset: number; size: number }[] {
   return out;
 }
 
-/** Committed regression cases: test-images/fuzz-regressions/<format>/*.bin */
+/** Committed regression cases: test-images/fuzz-regressions/<format>/*.bin (or *.bin.gz, for large crafted ones) */
 export function regressionCases(format: FuzzFormat): FuzzSeed[] {
   const d = join(regressionDir, format);
   if (!existsSync(d)) return [];
-  return readdirSync(d).filter((f) => f.endsWith('.bin')).sort().map((f) => ({ name: join(d, f), bytes: new Uint8Array(readFileSync(join(d, f))) }));
+  const read = (f: string) => new Uint8Array(f.endsWith('.gz') ? gunzipSync(readFileSync(join(d, f))) : readFileSync(join(d, f)));
+  return readdirSync(d).filter((f) => f.endsWith('.bin') || f.endsWith('.bin.gz')).sort().map((f) => ({ name: join(d, f), bytes: read(f) }));
 }

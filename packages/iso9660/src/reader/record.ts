@@ -5,14 +5,12 @@ import {
 } from '../structs.js';
 import { decodeName, type RockRidge } from '../susp.js';
 
-/** A stretch of a file's data: `length` bytes at file offset `at`, from image offset `from`. */
-export type Run = MappedRun & { from: number };
-
 export interface Node {
   name: string;
   type: EntryType;
   size: number;
-  runs: Run[];
+  /** The file's data: (file offset `at`, image offset `from`, length) runs, for core's MappedDevice. */
+  runs: MappedRun[];
   /** Directory extent (byte offset, size). */
   dir?: { offset: number; size: number };
   mtime?: Date;
@@ -65,19 +63,19 @@ export function buildNode(dev: BlockDevice, r: RawDirRecord, name: string, recOf
     if (!r.unitSize) throw new CorruptImageError('directory record', recOff, 'a non-zero file unit size with an interleave gap', '0');
     let left = r.dataLength;
     let fo = 0;
-    let at = dataOffset;
+    let from = dataOffset;
     if (r.dataLength / (r.unitSize * SECTOR) > 65536) throw new UnsupportedFeatureError(`interleaved file at ${recOff} with more than 65536 file units`);
     while (left > 0) {
       const l = Math.min(left, r.unitSize * SECTOR);
-      node.runs.push({ at: fo, from: at, length: l });
+      node.runs.push({ at: fo, from, length: l });
       fo += l;
       left -= l;
-      at += (r.unitSize + r.gapSize) * SECTOR;
+      from += (r.unitSize + r.gapSize) * SECTOR;
     }
   } else if (r.dataLength > 0) node.runs.push({ at: 0, from: dataOffset, length: r.dataLength });
   const last = node.runs[node.runs.length - 1];
-  if (last && last.from + last.length > dev.size) {
-    throw new CorruptImageError('directory record', recOff, `file data inside the volume (size ${dev.size})`, `bytes [${node.runs[0]!.from}, ${last.from + last.length})`);
+  if (last && last.from! + last.length > dev.size) {
+    throw new CorruptImageError('directory record', recOff, `file data inside the volume (size ${dev.size})`, `bytes [${node.runs[0]!.from}, ${last.from! + last.length})`);
   }
   if (rr?.mode !== undefined) {
     const fmt = rr.mode & 0o170000;

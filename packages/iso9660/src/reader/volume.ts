@@ -1,6 +1,6 @@
 /** An ISO9660 volume (the Rock Ridge, Joliet or plain ISO9660 tree): paths, listings and files on demand. */
 import {
-  CorruptImageError, MappedDevice, UnsupportedFeatureError, UsageError, PartialDirectoryError, normalizePath,
+  CorruptImageError, UnsupportedFeatureError, UsageError, PartialDirectoryError, MappedDevice, normalizePath,
   type BlockDevice, type FileEntry, type Volume, type FilesystemDriver,
 } from '@diskit/core';
 import { SECTOR, VD_START } from '../structs.js';
@@ -166,7 +166,7 @@ export class IsoVolume implements Volume {
   /** Raw data runs of a file (for tests and dump). */
   async fileRuns(path: string): Promise<{ offset: number; length: number }[]> {
     const { node } = await this.resolve(path);
-    return node.runs.map((r) => ({ offset: r.from, length: r.length }));
+    return node.runs.map((r) => ({ offset: r.from!, length: r.length }));
   }
 
   async bootCatalog(): Promise<BootCatalog | undefined> {
