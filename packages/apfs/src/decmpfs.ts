@@ -3,9 +3,8 @@
  * (types 1, 3 zlib, 7 LZVN, 11 LZFSE) or in 64 KiB chunks in the resource fork (4 zlib, 8 LZVN,
  * 12 LZFSE). The size in the header is the file's size, as macOS shows it.
  */
-import { CorruptImageError, ReadOnlyDevice, UnsupportedFeatureError, checkRange, type BlockDevice } from '@diskit/core';
+import { CorruptImageError, MemoryDevice, ReadOnlyDevice, UnsupportedFeatureError, checkRange, type BlockDevice } from '@diskit/core';
 import { codecs, lzfseDecode, lzvnDecode } from '@diskit/dmg';
-import { BytesDevice } from './file-data.js';
 import { u64, view } from './object.js';
 
 export const DECMPFS_MAGIC = 0x636d7066; // 'fpmc'
@@ -71,10 +70,10 @@ export async function openDecmpfs(attr: Uint8Array, fork: () => Promise<BlockDev
     const body = attr.subarray(16);
     if (inline === 'raw') {
       if (body.length < h.size) throw new CorruptImageError(`decmpfs data of ${what}`, 16, `${h.size} stored bytes`, String(body.length));
-      return new BytesDevice(body.slice(0, h.size));
+      return new MemoryDevice(body.slice(0, h.size), { readOnly: true });
     }
-    if (h.size === 0) return new BytesDevice(new Uint8Array(0));
-    return new BytesDevice(await decode(inline, body, h.size, what));
+    if (h.size === 0) return new MemoryDevice(new Uint8Array(0), { readOnly: true });
+    return new MemoryDevice(await decode(inline, body, h.size, what), { readOnly: true });
   }
   const algo = IN_FORK[h.type];
   if (!algo) throw new UnsupportedFeatureError(`${what}: decmpfs compression type ${h.type} is not supported`);

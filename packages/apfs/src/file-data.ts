@@ -1,5 +1,5 @@
 /** A file's (or attribute stream's) bytes from its file extents; holes and the tail past the last extent read as zeros. */
-import { CorruptImageError, ReadOnlyDevice, checkRange, extentWindow, type BlockDevice, type Extent } from '@diskit/core';
+import { CorruptImageError, MappedDevice, type BlockDevice } from '@diskit/core';
 import type { FileExtent } from './records.js';
 
 export const MAX_EXTENTS = 1 << 20;
@@ -17,79 +17,7 @@ export function checkExtents(extents: FileExtent[], blockSize: number, blockCoun
   }
 }
 
-export class ExtentDevice extends ReadOnlyDevice {
-  constructor(
-    private readonly dev: BlockDevice,
-    private readonly blockSize: number,
-    /** Sorted, checked extents. */
-    private readonly runs: FileExtent[],
-    readonly size: number,
-  ) {
-    super();
-  }
-
-  private first(offset: number): number {
-    let lo = 0, hi = this.runs.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      const r = this.runs[mid]!;
-      if (r.logical + r.length <= offset) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
-  async read(into: Uint8Array, offset: number): Promise<void> {
-    checkRange(this, offset, into.length);
-    const end = offset + into.length;
-    let pos = offset;
-    for (let i = this.first(offset); i < this.runs.length && pos < end; i++) {
-      const r = this.runs[i]!;
-      if (r.logical >= end) break;
-      if (r.logical > pos) {
-        into.fill(0, pos - offset, r.logical - offset);
-        pos = r.logical;
-      }
-      const e = Math.min(end, r.logical + r.length);
-      if (r.phys === 0) into.fill(0, pos - offset, e - offset);
-      else await this.dev.read(into.subarray(pos - offset, e - offset), r.phys * this.blockSize + (pos - r.logical));
-      pos = e;
-    }
-    if (pos < end) into.fill(0, pos - offset);
-  }
-
-  override async *extents(offset?: number, length?: number): AsyncIterable<Extent> {
-    const [start, end] = extentWindow(this.size, offset, length);
-    let pos = start;
-    for (let i = this.first(start); i < this.runs.length && pos < end; i++) {
-      const r = this.runs[i]!;
-      if (r.logical >= end) break;
-      if (r.logical > pos) {
-        yield { offset: pos, length: r.logical - pos, kind: 'zero' };
-        pos = r.logical;
-      }
-      const e = Math.min(end, r.logical + r.length);
-      if (r.phys === 0) yield { offset: pos, length: e - pos, kind: 'zero' };
-      else {
-        const base = r.phys * this.blockSize - r.logical;
-        for await (const x of this.dev.extents(base + pos, e - pos)) yield { offset: x.offset - base, length: x.length, kind: x.kind };
-      }
-      pos = e;
-    }
-    if (pos < end) yield { offset: pos, length: end - pos, kind: 'zero' };
-  }
-}
-
-/** Bytes held in memory (inline decmpfs data, embedded attributes). */
-export class BytesDevice extends ReadOnlyDevice {
-  constructor(private readonly data: Uint8Array) {
-    super();
-  }
-  get size(): number {
-    return this.data.length;
-  }
-  async read(into: Uint8Array, offset: number): Promise<void> {
-    checkRange(this, offset, into.length);
-    into.set(this.data.subarray(offset, offset + into.length));
-  }
+/** A data stream's bytes from its sorted, checked extents (physical block 0 is a hole). */
+export function extentDevice(dev: BlockDevice, blockSize: number, extents: FileExtent[], size: number): BlockDevice {
+  return new MappedDevice(dev, extents.map((e) => ({ at: e.logical, length: e.length, from: e.phys === 0 ? undefined : e.phys * blockSize })), size);
 }

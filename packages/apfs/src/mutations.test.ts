@@ -9,7 +9,6 @@ import { MemoryDevice, isDiskitError, walk, type Volume } from '@diskit/core';
 import { apfsFilesystem, checksumOk, openDecmpfs, sealObject } from './index.js';
 import { buildApfs, type Entry } from './test/build-container.js';
 import { decmpfs, type Method } from './test/decmpfs-encode.js';
-import { BytesDevice } from './file-data.js';
 
 const BS = 4096;
 const text = (s: string) => new TextEncoder().encode(s);
@@ -64,7 +63,7 @@ describe('seeded mutations', () => {
       if (fork && r() < 0.7) mutate(fork, r, 0, Math.min(fork.length, 256));
       else mutate(attr, r);
       try {
-        const dev = await openDecmpfs(attr, async () => (fork ? new BytesDevice(fork) : undefined), 'case');
+        const dev = await openDecmpfs(attr, async () => (fork ? new MemoryDevice(fork, { readOnly: true }) : undefined), 'case');
         if (dev.size <= 64 << 20) await dev.read(new Uint8Array(dev.size), 0);
       } catch (e) {
         typed(e);

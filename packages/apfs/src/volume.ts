@@ -1,10 +1,10 @@
 /** An APFS volume as a diskit Volume: paths, directory listings, files, streams. */
 import {
-  CorruptImageError, PartialDirectoryError, UnsupportedFeatureError, UsageError, normalizePath,
+  CorruptImageError, MemoryDevice, PartialDirectoryError, UnsupportedFeatureError, UsageError, normalizePath,
   type BlockDevice, type EntryType, type FileEntry, type StreamEntry, type Volume,
 } from '@diskit/core';
 import { openDecmpfs, parseDecmpfs } from './decmpfs.js';
-import { BytesDevice, ExtentDevice } from './file-data.js';
+import { extentDevice } from './file-data.js';
 import type { FsTree } from './fs-tree.js';
 import { ROOT_DIR_INO, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, UF_COMPRESSED, nameHash, type DirRecord, type Inode, type Xattr } from './records.js';
 
@@ -167,9 +167,9 @@ export class ApfsVolume implements Volume {
   }
 
   private async xattrDevice(x: Xattr, path: string): Promise<BlockDevice> {
-    if (x.data) return new BytesDevice(x.data);
+    if (x.data) return new MemoryDevice(x.data, { readOnly: true });
     const s = x.stream!;
-    return new ExtentDevice(this.dev, this.fs.blockSize, await this.fs.extents(s.id, `attribute ${x.name} of ${path}`), s.size);
+    return extentDevice(this.dev, this.fs.blockSize, await this.fs.extents(s.id, `attribute ${x.name} of ${path}`), s.size);
   }
 
   async stat(p: string): Promise<FileEntry> {
@@ -245,7 +245,7 @@ export class ApfsVolume implements Volume {
         return openDecmpfs(await this.xattrBytes(x, r.path), fork, r.path);
       }
     }
-    return new ExtentDevice(this.dev, this.fs.blockSize, await this.fs.extents(ino.privateId, r.path), ino.size);
+    return extentDevice(this.dev, this.fs.blockSize, await this.fs.extents(ino.privateId, r.path), ino.size);
   }
 
   private async visibleXattrs(ino: Inode): Promise<Xattr[]> {

@@ -1,15 +1,5 @@
 /** Human-readable output helpers. */
-
-export function humanSize(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]} (${n} bytes)`;
-}
+import { humanSize } from '@diskit/core';
 
 /** `ls -l` style mode string. */
 export function modeString(type: string, mode?: number): string {
@@ -36,7 +26,7 @@ export function progressLine(label: string, done: number, total: number, elapsed
   const width = 30;
   const fill = Math.round((pct / 100) * width);
   const rate = elapsedMs > 0 ? done / (elapsedMs / 1000) : 0;
-  const rateText = rate > 0 ? `${humanSize(Math.round(rate)).replace(/ \(.*\)$/, '')}/s` : '-';
+  const rateText = rate > 0 ? `${humanSize(Math.round(rate), { exact: false })}/s` : '-';
   const left = done >= total ? `done in ${clock(elapsedMs / 1000)}` : rate > 0 ? `${clock((total - done) / rate)} left` : '';
   return `${label} [${'#'.repeat(fill)}${' '.repeat(width - fill)}] ${pct.toFixed(1).padStart(5)}%  ${rateText}  ${left}`;
 }

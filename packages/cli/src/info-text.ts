@@ -3,7 +3,7 @@
  * with the bytes in parentheses, and lists of records (blkx tables, partitions, El Torito entries)
  * as columns. Never JSON: `--json` is the machine form.
  */
-import { humanSize } from './format.js';
+import { humanSize } from '@diskit/core';
 
 type Facts = Record<string, unknown>;
 
@@ -26,7 +26,7 @@ const checksumText = (v: Facts) => (v.value === undefined ? String(v.type) : `${
 
 function scalarText(key: string, v: unknown, short = false, raw = false): string {
   if (typeof v === 'boolean') return raw ? String(v) : v ? 'yes' : 'no';
-  if (typeof v === 'number' && isByteKey(key) && !raw) return short ? humanSize(v).replace(/ \(.*\)$/, '') : humanSize(v);
+  if (typeof v === 'number' && isByteKey(key) && !raw) return humanSize(v, { exact: !short });
   if (v instanceof Uint8Array) return Array.from(v.subarray(0, 32), (b) => b.toString(16).padStart(2, '0')).join('') + (v.length > 32 ? '…' : '');
   if (v instanceof Date) return v.toISOString();
   if (typeof v === 'bigint') return v.toString();

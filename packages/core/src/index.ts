@@ -12,5 +12,6 @@ export * from './checksum.js';
 export * from './struct.js';
 export * from './binary-parser.js';
 export * from './mapped.js';
+export * from './human-size.js';
 export * from './http.js';
 export * from './directory.js';

@@ -20,7 +20,8 @@ export { ChunkIvs, decryptChunks, encryptChunks, pbkdf2Sha1, tripleDesCbc, setSy
 export { blkxCrc } from './check.js';
 export * from './writer.js';
 export { adcDecode, AdcError } from './adc.js';
-export { lzfseDecode, lzvnDecode, LzfseError } from './lzfse.js';
+export { lzfseDecode } from './lzfse.js';
+export { lzvnDecode, LzfseError } from './lzvn.js';
 export { bunzip2, makeBunzip2, Bzip2Error } from './bzip2.js';
 export { bzip2Encode } from './bzip2-encode.js';
 export { crc32Combine } from './crc-combine.js';

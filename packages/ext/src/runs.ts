@@ -1,5 +1,5 @@
 /** A file's block mapping as sorted runs (in filesystem blocks); gaps between runs are holes. */
-import { CorruptImageError } from '@diskit/core';
+import { CorruptImageError, MappedDevice, type BlockDevice } from '@diskit/core';
 import type { Superblock } from './superblock.js';
 
 export interface Run {
@@ -43,4 +43,10 @@ export class RunList {
     } else this.runs.push({ logical, physical: kind === 'zero' ? 0 : physical, count, kind });
     this.end = logical + count;
   }
+}
+
+/** A file's contents over its runs: holes report `unallocated`, uninitialised extents `zero`. */
+export function runsDevice(dev: BlockDevice, size: number, runs: Run[], blockSize: number): BlockDevice {
+  const mapped = runs.map((r) => ({ at: r.logical * blockSize, length: r.count * blockSize, from: r.kind === 'data' ? r.physical * blockSize : undefined }));
+  return new MappedDevice(dev, mapped, size, { gaps: 'unallocated', what: 'ext file data' });
 }

@@ -13,11 +13,10 @@ import {
 } from './inode.js';
 import { extentRuns } from './extent-tree.js';
 import { blockMapRuns } from './block-map.js';
-import { RunList, type MapContext, type Run } from './runs.js';
+import { RunList, runsDevice, type MapContext, type Run } from './runs.js';
 import { inlineData } from './inline-data.js';
 import { inodeXattrs, blockXattrs, type Xattr } from './xattr.js';
 import { parseDirents, hasDirentTail, checkLeafChecksum, dxCountOffset, checkDxChecksum, type Dirent } from './dirent.js';
-import { ExtFileDevice } from './file-device.js';
 import { checkVolume } from './check.js';
 import { volumeInfo, volumeStructures } from './info.js';
 
@@ -122,7 +121,7 @@ export class ExtVolume implements Volume, MapContext {
     if (inode.flags & FLAG_INLINE_DATA) return new MemoryDevice(inlineData(inode).slice(), { readOnly: true });
     // Logical block numbers are 32-bit: nothing larger is addressable.
     if (inode.size > 2 ** 32 * this.sb.blockSize) throw new CorruptImageError(`ext inode ${inode.ino} size`, inode.offset + 4, `at most 2^32 blocks`, String(inode.size));
-    return new ExtFileDevice(this.dev, inode.size, await this.runs(inode), this.sb.blockSize);
+    return runsDevice(this.dev, inode.size, await this.runs(inode), this.sb.blockSize);
   }
 
   /** The entries of a directory inode, every block's checksum checked where metadata_csum is on. */

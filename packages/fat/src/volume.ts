@@ -3,7 +3,7 @@ import { CorruptImageError, TruncatedImageError, UsageError, type CheckReport, t
 import { fatLayout, dos1Layout, decodeBpb, bpbProblem, bpbFields, type FatLayout } from './bpb.js';
 import { parseFsInfo, type FsInfo } from './fsinfo.js';
 import { FatTable, type Chain } from './fat-table.js';
-import { ClusterFile, dataRuns, type DataRun } from './cluster-file.js';
+import { clusterFile, dataRuns, type DataRun } from './cluster-file.js';
 import { parseDirectory, nodeName, type DirNode } from './directory.js';
 import { attributeNames, type CodePage } from './dirent.js';
 import { TreeVolume } from './tree.js';
@@ -111,7 +111,7 @@ export class FatVolume extends TreeVolume<DirNode> implements Volume {
     const { node: n, path: p } = await this.fileNode(path);
     const chain = await this.fileChain(p, n);
     const runs = chain ? dataRuns(chain.runs, n.size, this.layout.clusterSize, this.layout.dataOffset) : [];
-    return new ClusterFile(this.dev, runs, n.size, n.size, `file ${p}`);
+    return clusterFile(this.dev, runs, n.size, n.size, `file ${p}`);
   }
 
   /** The label Windows shows: the root directory's volume entry, else the boot sector's. */

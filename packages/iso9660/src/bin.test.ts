@@ -149,7 +149,7 @@ it('P and Q parity satisfy the ECMA-130 syndrome equations (independent of the e
 });
 
 it('a CUE sheet opens the BIN it names (probe, parse, close)', async () => {
-  const { cueFormat, parseCue } = await import('./formats.js');
+  const { cueFormat, parseCue } = await import('./cue.js');
   const { relativeOpener } = await import('@diskit/core/node');
   expect(parseCue('REM x\nFILE "a b.bin" BINARY\n  TRACK 01 MODE1/2352\n    INDEX 01 00:00:00\n  TRACK 02 AUDIO\n')).toEqual([
     { file: 'a b.bin', fileLine: 2, fileOffset: 6, number: 1, mode: 'MODE1/2352' },

@@ -1,9 +1,9 @@
 /** The inspector page: open an image (file or URL), show what `diskit info` shows, browse and download. */
-import type { Structure } from '@diskit/core';
+import { humanSize, type Structure } from '@diskit/core';
 import { WorkerClient } from './client.js';
 import { saver } from './save.js';
 import type { Entry, Source, Summary } from './protocol.js';
-import { el, hexDump, humanSize, table } from './view.js';
+import { el, hexDump, table } from './view.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const worker = new WorkerClient(new Worker(new URL('./worker.js', import.meta.url), { type: 'module' }));
@@ -54,10 +54,10 @@ function render(s: Summary): void {
   $('main').hidden = false;
   table($('summary'), [], [
     ['name', s.name], ['format', s.format], ['variant', s.variant],
-    ['virtual size', humanSize(s.virtualSize)], ['file size', humanSize(s.fileSize)], ['partition table', s.partitionScheme],
+    ['virtual size', humanSize(s.virtualSize, { group: true })], ['file size', humanSize(s.fileSize, { group: true })], ['partition table', s.partitionScheme],
     ...Object.entries(s.imageInfo ?? {}).filter(([, v]) => typeof v !== 'object').map(([k, v]) => [k, String(v)] as [string, string]),
   ]);
-  table($('partitions'), ['#', 'start', 'size', 'type', 'name'], s.partitions.map((p) => [String(p.index), String(p.start), humanSize(p.size), p.type, p.name ?? '']));
+  table($('partitions'), ['#', 'start', 'size', 'type', 'name'], s.partitions.map((p) => [String(p.index), String(p.start), humanSize(p.size, { group: true }), p.type, p.name ?? '']));
   table($('volumes'), ['where', 'filesystem', 'label', 'state'], s.volumes.map((v) => [v.where, v.fs, String(v.info?.label ?? v.info?.volumeId ?? v.info?.logicalVolume ?? ''), v.error ?? 'readable']));
   const sel = $<HTMLSelectElement>('volume');
   sel.replaceChildren(...s.volumes.filter((v) => !v.error).map((v) => el('option', { value: String(v.id) }, `${v.fs} — ${v.where}`)));
@@ -114,7 +114,7 @@ function fileTable(entries: Entry[]): void {
     else name.onclick = () => void download(e);
     const action = e.type === 'file' ? el('button', {}, 'download') : el('span', {}, e.target ? `→ ${e.target}` : '');
     if (e.type === 'file') action.onclick = () => void download(e);
-    t.append(el('tr', {}, el('td', {}, name), el('td', {}, e.type), el('td', { className: 'num' }, e.type === 'directory' ? '' : humanSize(e.size)), el('td', {}, e.mtime?.replace('T', ' ').slice(0, 19) ?? ''), el('td', {}, action)));
+    t.append(el('tr', {}, el('td', {}, name), el('td', {}, e.type), el('td', { className: 'num' }, e.type === 'directory' ? '' : humanSize(e.size, { group: true })), el('td', {}, e.mtime?.replace('T', ' ').slice(0, 19) ?? ''), el('td', {}, action)));
   }
 }
 
@@ -125,7 +125,7 @@ async function deliver(name: string, start: (delivery: 'positional' | 'sequentia
     try {
       const size = await start(out.delivery, (c, at) => out.write(c, at));
       await out.finish(size);
-      status(`Saved ${name} (${humanSize(size)})`);
+      status(`Saved ${name} (${humanSize(size, { group: true })})`);
     } catch (e) {
       await out.abort();
       throw e;

@@ -11,17 +11,6 @@ export function table(t: HTMLElement, head: string[], rows: string[][]): void {
   t.replaceChildren(...(head.length ? [el('tr', {}, ...head.map((h) => el('th', {}, h)))] : []), ...rows.map((r) => el('tr', {}, ...r.map((c, i) => el(head.length || i > 0 ? 'td' : 'th', {}, c)))));
 }
 
-export function humanSize(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]} (${n.toLocaleString('en')} bytes)`;
-}
-
 export function hexDump(b: Uint8Array, base: number): string {
   const lines: string[] = [];
   for (let i = 0; i < b.length; i += 16) {

@@ -4,7 +4,7 @@
  * its end (`zero`). It is a plain device, so a decryption layer (encrcdsa) can sit on it.
  */
 import {
-  CorruptImageError, DeviceRangeError, checkRange, extentWindow,
+  CorruptImageError, DeviceRangeError, blockPieces, checkRange, extentWindow,
   type BlockDevice, type DirectorySource, type Extent,
 } from '@diskit/core';
 
@@ -84,22 +84,16 @@ export class BundleDevice implements BlockDevice {
 
   async read(into: Uint8Array, offset: number): Promise<void> {
     checkRange(this, offset, into.length);
-    const bs = this.bandSize;
     const parts: Promise<void>[] = [];
-    for (let at = 0; at < into.length; ) {
-      const pos = offset + at;
-      const band = Math.floor(pos / bs);
-      const inBand = pos - band * bs;
-      const n = Math.min(bs - inBand, into.length - at);
-      const piece = into.subarray(at, at + n);
+    for (const { block: band, inBlock, at, length } of blockPieces(offset, into.length, this.bandSize)) {
+      const piece = into.subarray(at, at + length);
       parts.push(
         this.withBand(band, async (dev) => {
-          const have = dev ? Math.max(0, Math.min(n, dev.size - inBand)) : 0;
-          if (have > 0) await dev!.read(piece.subarray(0, have), inBand);
+          const have = dev ? Math.max(0, Math.min(length, dev.size - inBlock)) : 0;
+          if (have > 0) await dev!.read(piece.subarray(0, have), inBlock);
           piece.fill(0, have);
         }),
       );
-      at += n;
     }
     await Promise.all(parts);
   }

@@ -4,21 +4,12 @@
  * its band (the last one: to the disk's end); only its non-zero runs are written, the rest is
  * left a hole in the host file.
  */
-import { UsageError, isZero, pumpDataRuns, type BlockDevice, type CreateOptions, type DirectoryFile, type DirectorySink } from '@diskit/core';
+import type { BlockDevice, CreateOptions, DirectoryFile, DirectorySink } from '@diskit/core';
 import { buildBundleInfo, MAX_BUNDLE_BAND } from './info-plist.js';
-import { parseBandSize } from '../band-size.js';
+import { parseBandOptions, pumpBands } from '../bands.js';
 
 /** hdiutil's default band: 8 MiB (sparse-band-size 16384 sectors). */
 export const DEFAULT_BUNDLE_BAND = 8 << 20;
-
-export function parseSparseBundleOptions(o: Record<string, string> = {}): { bandSize: number } {
-  let bandSize = DEFAULT_BUNDLE_BAND;
-  for (const [k, v] of Object.entries(o)) {
-    if (k === 'band-size') bandSize = parseBandSize(v, 'sparsebundle', MAX_BUNDLE_BAND);
-    else throw new UsageError(`sparsebundle: unknown option "${k}" (band-size)`);
-  }
-  return { bandSize };
-}
 
 interface BandOut {
   file: Promise<DirectoryFile>;
@@ -26,7 +17,7 @@ interface BandOut {
 }
 
 export async function createSparseBundle(source: BlockDevice, out: DirectorySink, opts: CreateOptions = {}): Promise<void> {
-  const { bandSize } = parseSparseBundleOptions(opts.options);
+  const { bandSize } = parseBandOptions(opts.options, 'sparsebundle', DEFAULT_BUNDLE_BAND, MAX_BUNDLE_BAND);
   // A whole number of sectors, as hdiutil's sizes are.
   const size = Math.ceil(source.size / 512) * 512;
   const info = new TextEncoder().encode(buildBundleInfo(bandSize, size));
@@ -51,29 +42,18 @@ export async function createSparseBundle(source: BlockDevice, out: DirectorySink
   };
 
   try {
-    await pumpDataRuns(
+    await pumpBands(
       source,
-      (data, offset) => {
-        const writes: Promise<void>[] = [];
-        for (let done = 0; done < data.length; ) {
-          const pos = offset + done;
-          const band = Math.floor(pos / bandSize);
-          const inBand = pos - band * bandSize;
-          const n = Math.min(bandSize - inBand, data.length - done);
-          const piece = data.subarray(done, done + n);
-          done += n;
-          // The pump finds zeros at 64 KiB; a smaller band of zeros must not get a file either.
-          if (isZero(piece)) continue;
-          finishBefore(band);
-          let o = open.get(band);
-          if (!o) open.set(band, (o = { file: out.create(`bands/${band.toString(16)}`), writes: [] }));
-          const w = o.file.then((f) => f.write(piece, inBand));
-          o.writes.push(w);
-          writes.push(w);
-        }
-        return Promise.all(writes).then(() => {});
+      bandSize,
+      (band, inBand, piece) => {
+        finishBefore(band);
+        let o = open.get(band);
+        if (!o) open.set(band, (o = { file: out.create(`bands/${band.toString(16)}`), writes: [] }));
+        const w = o.file.then((f) => f.write(piece, inBand));
+        o.writes.push(w);
+        return w;
       },
-      { onProgress: opts.onProgress },
+      opts.onProgress,
     );
   } finally {
     finishBefore(Infinity);

@@ -5,22 +5,13 @@
  * non-zero bytes are allocated; inside a band only the non-zero runs are written, so the rest
  * stays a hole in the host file too.
  */
-import { UsageError, isZero, pumpDataRuns, type BlockDevice, type CreateOptions, type ImageSink } from '@diskit/core';
+import { UsageError, type BlockDevice, type CreateOptions, type ImageSink } from '@diskit/core';
 import { HEADER_SLOTS, NODE_SIZE, SPRS_SECTOR, encodeSparseHeader } from './header.js';
 import { INDEX_SLOTS, encodeIndexNode } from './index-node.js';
-import { parseBandSize } from '../band-size.js';
+import { parseBandOptions, pumpBands } from '../bands.js';
 
 /** hdiutil's default band: 2,048 sectors (1 MiB). */
 export const DEFAULT_SPARSE_BAND = 1 << 20;
-
-export function parseSparseImageOptions(o: Record<string, string> = {}): { bandSize: number } {
-  let bandSize = DEFAULT_SPARSE_BAND;
-  for (const [k, v] of Object.entries(o)) {
-    if (k === 'band-size') bandSize = parseBandSize(v, 'sparseimage', 1 << 30);
-    else throw new UsageError(`sparseimage: unknown option "${k}" (band-size)`);
-  }
-  return { bandSize };
-}
 
 /** One index node being filled: its file offset and the band numbers (1-based) of its slots. */
 interface OpenNode {
@@ -30,7 +21,7 @@ interface OpenNode {
 }
 
 export async function createSparseImage(source: BlockDevice, sink: ImageSink, opts: CreateOptions = {}): Promise<void> {
-  const { bandSize } = parseSparseImageOptions(opts.options);
+  const { bandSize } = parseBandOptions(opts.options, 'sparseimage', DEFAULT_SPARSE_BAND, 1 << 30);
   const sectorCount = Math.ceil(source.size / SPRS_SECTOR);
   if (Math.ceil(source.size / bandSize) > 0xffffffff) throw new UsageError('sparseimage: more than 2^32 bands; use a larger band-size');
 
@@ -55,24 +46,7 @@ export async function createSparseImage(source: BlockDevice, sink: ImageSink, op
     return at;
   };
 
-  await pumpDataRuns(
-    source,
-    (data, offset) => {
-      const writes: Promise<void>[] = [];
-      for (let done = 0; done < data.length; ) {
-        const pos = offset + done;
-        const band = Math.floor(pos / bandSize);
-        const inBand = pos - band * bandSize;
-        const n = Math.min(bandSize - inBand, data.length - done);
-        const piece = data.subarray(done, done + n);
-        // The pump finds zeros at 64 KiB; a smaller band of zeros must not be allocated either.
-        if (!isZero(piece)) writes.push(sink.write(piece, place(band) + inBand));
-        done += n;
-      }
-      return Promise.all(writes).then(() => {});
-    },
-    { onProgress: opts.onProgress },
-  );
+  await pumpBands(source, bandSize, (band, inBand, piece) => sink.write(piece, place(band) + inBand), opts.onProgress);
 
   const next = (i: number) => nodes[i + 1]?.offset ?? 0;
   await sink.write(encodeSparseHeader({ version: 3, sectorsPerBand: bandSize / SPRS_SECTOR, flags: 1, sectorCount, nextIndexNode: next(0), bands: nodes[0]!.slots }), 0);

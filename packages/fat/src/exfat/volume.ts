@@ -1,7 +1,7 @@
 /** A mounted exFAT volume: boot region (checksummed), up-case table, bitmap, entry sets, files over chains or contiguous runs. */
 import { CorruptImageError, TruncatedImageError, type CheckReport, type Structure, type BlockDevice, type FileEntry, type Volume, type FilesystemDriver } from '@diskit/core';
 import { FatTable, type ClusterRun } from '../fat-table.js';
-import { ClusterFile, dataRuns, type DataRun } from '../cluster-file.js';
+import { clusterFile, dataRuns, type DataRun } from '../cluster-file.js';
 import { attributeNames } from '../dirent.js';
 import { TreeVolume } from '../tree.js';
 import { readBootRegion, isExfatName, type ExfatBoot } from './boot.js';
@@ -150,7 +150,7 @@ export class ExfatVolume extends TreeVolume<ExfatNode> implements Volume {
   async openFile(path: string): Promise<BlockDevice> {
     const { node, path: p } = await this.fileNode(path);
     const runs = await this.fileRuns(p, node);
-    return new ClusterFile(this.dev, runs, node.dataLength, node.validDataLength, `file ${p}`);
+    return clusterFile(this.dev, runs, node.dataLength, node.validDataLength, `file ${p}`);
   }
 
   /** Chains sound, no cross-links, every used cluster allocated in the bitmap. */
