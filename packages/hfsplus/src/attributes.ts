@@ -9,6 +9,7 @@ import { unitsOf, utf16be } from './catalog.js';
 import { compareBinary } from './casefold.js';
 import { parseForkData, type ExtentDescriptor, type ForkData } from './volume-header.js';
 import { MAX_EXTENTS } from './fork.js';
+import { inlineExtents } from './extents.js';
 
 export const ATTR_INLINE = 0x10;
 export const ATTR_FORK = 0x20;
@@ -80,13 +81,8 @@ export async function listAttributes(tree: BTree | undefined, fileID: number): P
 /** A fork attribute's extents: the eight in its record, then its extents records. */
 export async function attributeExtents(tree: BTree, fileID: number, a: Attribute): Promise<ExtentDescriptor[]> {
   const fork = a.fork!;
-  const out: ExtentDescriptor[] = [];
-  let blocks = 0;
-  for (const e of fork.extents) {
-    if (e.blockCount === 0) break;
-    out.push(e);
-    blocks += e.blockCount;
-  }
+  const out = inlineExtents(fork);
+  let blocks = out.reduce((n, e) => n + e.blockCount, 0);
   while (blocks < fork.totalBlocks) {
     if (out.length >= MAX_EXTENTS) throw new CorruptImageError('HFS+ attribute extents', a.where, `at most ${MAX_EXTENTS} extents`, 'more');
     const cmp = comparator(fileID, a.name, blocks);

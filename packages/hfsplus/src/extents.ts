@@ -21,18 +21,23 @@ function extentKeyComparator(fileID: number, forkType: number, startBlock: numbe
   };
 }
 
+/** The extents recorded in a fork's own data (up to eight; a zero-length one ends them). */
+export function inlineExtents(fork: ForkData): ExtentDescriptor[] {
+  const out: ExtentDescriptor[] = [];
+  for (const e of fork.extents) {
+    if (e.blockCount === 0) break;
+    out.push(e);
+  }
+  return out;
+}
+
 /**
  * Every extent of a fork: the eight in its fork data, then the overflow records until the
  * extents hold `totalBlocks` blocks. A missing record is damage, not a short file.
  */
 export async function forkExtents(fork: ForkData, fileID: number, forkType: number, overflow: BTree | undefined, where: number): Promise<ExtentDescriptor[]> {
-  const out: ExtentDescriptor[] = [];
-  let blocks = 0;
-  for (const e of fork.extents) {
-    if (e.blockCount === 0) break;
-    out.push(e);
-    blocks += e.blockCount;
-  }
+  const out = inlineExtents(fork);
+  let blocks = out.reduce((n, e) => n + e.blockCount, 0);
   while (blocks < fork.totalBlocks) {
     if (!overflow || overflow.empty) {
       throw new CorruptImageError('HFS+ fork data', where, `extents for ${fork.totalBlocks} blocks`, `${blocks} blocks and no extents overflow file`);
